@@ -1,0 +1,66 @@
+"""The ``tempsweep`` command: thin argument parsing over the engine (and, lazily, the operator).
+
+Exit codes: 0 the run succeeded, 1 it ran and failed, 2 bad input (nothing was deleted).
+Heavy modules (kopf, kubernetes, Azure, SQLAlchemy) are imported only by the commands that need
+them, so ``tempsweep --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from tempsweep import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tempsweep",
+        description="Keep temporary storage from overflowing: scan and clean volumes by CleanupPolicy.",
+    )
+    parser.add_argument("--version", action="version", version=f"tempsweep {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens on stderr")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    scan = commands.add_parser("scan", help="print a policy's storage statistics as JSON")
+    scan.add_argument("--policy", required=True, metavar="POLICY.yaml", help="a CleanupPolicy manifest")
+    scan.add_argument("--path", metavar="DIR", help="override spec.storage.volume.path")
+
+    run = commands.add_parser("run", help="execute a CleanupRun and print its status as JSON")
+    run.add_argument("-f", "--filename", required=True, metavar="RUN.yaml", help="a CleanupRun manifest")
+    run.add_argument("--policy", required=True, metavar="POLICY.yaml", help="the CleanupPolicy it refers to")
+    run.add_argument("--path", metavar="DIR", help="override spec.storage.volume.path")
+    run.add_argument("--dry-run", action="store_true", help="report what would be deleted, delete nothing")
+
+    crds = commands.add_parser("crds", help="write the CustomResourceDefinitions generated from the models")
+    crds.add_argument("--output", default="crds", metavar="DIR", help="directory to write (default: crds)")
+    crds.add_argument("--check", action="store_true", help="exit 1 if the files differ instead of writing")
+
+    operator = commands.add_parser("operator", help="run the Kubernetes operator")
+    operator.add_argument("--namespace", "-n", action="append", default=[], help="watch this namespace "
+                          "(repeatable); default: all namespaces")
+    operator.add_argument("--liveness", default="http://0.0.0.0:8080/healthz",
+                          help="liveness endpoint (default: %(default)s)")
+    operator.add_argument("--peering", default=None, help="peering object name (default: standalone)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from tempsweep.cli import commands
+
+    handler = {
+        "scan": commands.scan,
+        "run": commands.run,
+        "crds": commands.crds,
+        "operator": commands.operator,
+    }[args.command]
+    code: int = handler(args)
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

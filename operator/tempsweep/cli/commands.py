@@ -1,0 +1,143 @@
+"""The CLI's commands: load input, wire a context, call one engine function, print JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from tempsweep.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
+from tempsweep.cli.input import load_policy, load_run
+from tempsweep.engine import CleanupContext, JobSourceError, Progress, StorageError, compute_stats, run_cleanup
+from tempsweep.models import InputError, RunPhase, SettingsError, load_settings, resolve_policy
+from tempsweep.models.quantities import format_bytes
+
+log = logging.getLogger("tempsweep")
+
+
+def _fail(message: str) -> int:
+    print(f"tempsweep: error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _terminal_progress() -> Callable[[Progress], None] | None:
+    """A progress line on stderr, at most a few times a second, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    last = [0.0]
+
+    def report(progress: Progress) -> None:
+        now = time.monotonic()
+        if now - last[0] < 0.25:
+            return
+        last[0] = now
+        sys.stderr.write(
+            f"\r{progress.files_scanned} planned, {progress.files_deleted} deleted, "
+            f"{format_bytes(progress.bytes_freed)} freed"
+        )
+        sys.stderr.flush()
+
+    return report
+
+
+@contextmanager
+def _context(args: argparse.Namespace) -> Iterator[CleanupContext]:
+    """Settings, policy, storage and job source from the arguments; InputError for anything wrong."""
+    from tempsweep.jobs.factory import open_job_source
+    from tempsweep.storage.factory import open_storage
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise InputError(str(exc)) from None
+    policy_doc = load_policy(args.policy, args.path)
+    try:
+        policy = resolve_policy(policy_doc.metadata.name, policy_doc.spec, settings)
+    except ValueError as exc:
+        raise InputError(f"{args.policy}: {exc}") from None
+    try:
+        storage = open_storage(policy)
+        jobs = open_job_source(policy)
+    except (StorageError, JobSourceError) as exc:
+        raise InputError(f"{args.policy}: {exc}") from None
+    try:
+        ctx = CleanupContext(policy=policy, storage=storage, jobs=jobs, progress=_terminal_progress())
+        ctx.log_summary = settings.log_cleanup_stats
+        yield ctx
+    finally:
+        close = getattr(jobs, "close", None)
+        if close:
+            close()
+
+
+def scan(args: argparse.Namespace) -> int:
+    _configure_logging(args.verbose)
+    try:
+        with _context(args) as ctx:
+            try:
+                stats = compute_stats(ctx)
+            except StorageError as exc:
+                return _fail(f"{args.policy}: {exc}")
+    except InputError as exc:
+        return _fail(str(exc))
+    print(json.dumps(stats.to_wire(), indent=2))
+    return EXIT_OK
+
+
+def run(args: argparse.Namespace) -> int:
+    _configure_logging(args.verbose)
+    try:
+        run_doc = load_run(args.filename)
+        policy_name = _policy_name(args)
+        if run_doc.spec.policy_ref.name != policy_name:
+            raise InputError(
+                f"{args.filename}: spec.policyRef.name is {run_doc.spec.policy_ref.name!r} but "
+                f"{args.policy} is policy {policy_name!r}"
+            )
+        spec = run_doc.spec.model_copy(update={"dry_run": True}) if args.dry_run else run_doc.spec
+        with _context(args) as ctx:
+            status = run_cleanup(ctx, spec)
+    except InputError as exc:
+        return _fail(str(exc))
+    if ctx.progress is not None:
+        sys.stderr.write("\n")
+    if ctx.log_summary:
+        print(f"tempsweep: {status.message}", file=sys.stderr)
+    print(json.dumps(status.to_wire(), indent=2))
+    return EXIT_OK if status.phase is RunPhase.SUCCEEDED else EXIT_FAILED
+
+
+def _policy_name(args: argparse.Namespace) -> str:
+    return load_policy(args.policy, args.path).metadata.name
+
+
+def crds(args: argparse.Namespace) -> int:
+    from tempsweep.crdgen import write_crds
+
+    changed = write_crds(args.output, check=args.check)
+    if args.check and changed:
+        print(f"tempsweep: {', '.join(changed)} differ from the models; run `make crds`", file=sys.stderr)
+        return EXIT_FAILED
+    for name in changed:
+        print(f"wrote {name}")
+    return EXIT_OK
+
+
+def operator(args: argparse.Namespace) -> int:
+    try:
+        from tempsweep.controller.main import run_operator
+    except ImportError as exc:  # pragma: no cover
+        return _fail(f"the operator is not available in this build: {exc}")
+    return run_operator(namespaces=args.namespace, liveness=args.liveness, peering=args.peering)

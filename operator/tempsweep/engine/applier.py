@@ -1,0 +1,147 @@
+"""Applying a plan: batched, bounded, parallel deletions through a storage provider.
+
+The planner decides; this module only carries decisions out (or, for a dry run, records what it
+would have done, through exactly the same path minus the provider call). Batches of
+``batchSize`` go to a small thread pool because unlinks overlap well across threads; at most
+``maxFilesPerRun`` files are attempted per run, however many phases share the applier.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from tempsweep.engine.ports import DeleteResult, FileEntry, Outcome, StorageProvider
+from tempsweep.models.effective import EffectivePolicy
+from tempsweep.models.enums import DeletionReason
+from tempsweep.models.status import MAX_ERRORS, MAX_WOULD_DELETE
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One planned deletion and why."""
+
+    entry: FileEntry
+    reason: DeletionReason
+
+
+@dataclass
+class Tally:
+    """What the applier did (or would have done) so far."""
+
+    attempted: int = 0
+    deleted: int = 0
+    bytes_freed: int = 0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+    error_count: int = 0
+    by_reason: Counter[str] = field(default_factory=Counter)
+    would_delete: list[str] = field(default_factory=list)
+    would_count: int = 0
+    would_bytes: int = 0
+    would_by_reason: Counter[str] = field(default_factory=Counter)
+    limit_reached: bool = False
+
+    def add_error(self, message: str) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append(message)
+
+
+ProgressCallback = Callable[[Tally], None]
+
+
+class Applier:
+    """Carries out decisions for one run; several plans (phases) may share it and its budget."""
+
+    def __init__(
+        self,
+        provider: StorageProvider,
+        policy: EffectivePolicy,
+        *,
+        dry_run: bool,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self._provider = provider
+        self._policy = policy
+        self.dry_run = dry_run
+        self._progress = progress
+        self.tally = Tally()
+
+    @property
+    def budget_left(self) -> int:
+        return self._policy.max_files_per_run - self.tally.attempted
+
+    def apply(self, decisions: Iterable[Decision]) -> Tally:
+        """Apply decisions until they run out or the per-run limit is reached."""
+        limited = self._within_budget(iter(decisions))
+        if self.dry_run:
+            for decision in limited:
+                self._record_would(decision)
+        else:
+            self._delete_all(limited)
+        return self.tally
+
+    def _within_budget(self, decisions: Iterator[Decision]) -> Iterator[Decision]:
+        for decision in decisions:
+            if self.budget_left <= 0:
+                self.tally.limit_reached = True
+                return
+            self.tally.attempted += 1
+            yield decision
+
+    def _record_would(self, decision: Decision) -> None:
+        tally = self.tally
+        tally.would_count += 1
+        tally.would_bytes += decision.entry.size
+        tally.would_by_reason[decision.reason.value] += 1
+        if len(tally.would_delete) < MAX_WOULD_DELETE:
+            tally.would_delete.append(decision.entry.path)
+        if self._progress and tally.would_count % 1000 == 0:
+            self._progress(tally)
+
+    def _delete_all(self, decisions: Iterator[Decision]) -> None:
+        batch_size = self._policy.batch_size
+        workers = self._policy.parallelism
+        reasons: dict[str, DeletionReason] = {}
+        in_flight: set[Future[list[DeleteResult]]] = set()
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tempsweep-delete") as pool:
+            batch: list[FileEntry] = []
+            for decision in decisions:
+                reasons[decision.entry.path] = decision.reason
+                batch.append(decision.entry)
+                if len(batch) >= batch_size:
+                    in_flight.add(pool.submit(self._provider.delete, batch))
+                    batch = []
+                    if len(in_flight) >= 2 * workers:
+                        done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                        self._merge(done, reasons)
+            if batch:
+                in_flight.add(pool.submit(self._provider.delete, batch))
+            done, _ = wait(in_flight)
+            self._merge(done, reasons)
+
+    def _merge(self, done: set[Future[list[DeleteResult]]], reasons: dict[str, DeletionReason]) -> None:
+        tally = self.tally
+        for future in done:
+            try:
+                results = future.result()
+            except Exception as exc:  # a provider bug must not end the run silently
+                tally.add_error(f"batch failed: {exc}")
+                continue
+            for result in results:
+                reason = reasons.pop(result.entry.path, None)
+                if result.outcome is Outcome.DELETED:
+                    tally.deleted += 1
+                    tally.bytes_freed += result.entry.size
+                    tally.by_reason[reason.value if reason else "Unplanned"] += 1
+                elif result.outcome is Outcome.CHANGED:
+                    tally.skipped += 1
+                elif result.outcome is Outcome.VANISHED:
+                    tally.add_error(f"{result.entry.path}: vanished before it could be deleted")
+                else:
+                    tally.add_error(f"{result.entry.path}: {result.detail or 'could not be deleted'}")
+        if self._progress:
+            self._progress(tally)

@@ -1,0 +1,51 @@
+"""Everything one cleanup needs, in one object, so functions take a context instead of eleven arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from tempsweep.engine.inventory import Inventory, JobResolver
+from tempsweep.engine.ports import JobSource, StorageProvider, Usage
+from tempsweep.engine.rules import Clock
+from tempsweep.models.effective import EffectivePolicy
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress report for long runs (the CLI prints it on a terminal, the operator patches status)."""
+
+    files_scanned: int
+    files_deleted: int
+    bytes_freed: int
+
+
+@dataclass
+class CleanupContext:
+    """A policy bound to its storage and job source, at an instant."""
+
+    policy: EffectivePolicy
+    storage: StorageProvider
+    jobs: JobSource | None = None
+    now: datetime | None = None
+    progress: Callable[[Progress], None] | None = None
+    log_summary: bool = True
+
+    def clock(self) -> Clock:
+        now = self.now or datetime.now(UTC)
+        return Clock(now if now.tzinfo else now.replace(tzinfo=UTC))
+
+    def inventory(self, *, resolve_jobs: bool = True) -> tuple[Inventory, JobResolver]:
+        """A fresh single-pass inventory of the storage, with its job resolver."""
+        resolver = JobResolver(self.policy, self.jobs if self.policy.has_job_source else None)
+        return Inventory(self.storage.scan(), self.policy, resolver, resolve_jobs=resolve_jobs), resolver
+
+    def usage(self, bytes_total: int) -> Usage:
+        """Usage against the capacity when one is set, else the filesystem's own figures."""
+        if self.policy.capacity_bytes is not None:
+            return Usage(used=bytes_total, total=self.policy.capacity_bytes)
+        measured = self.storage.filesystem_usage()
+        if measured is None:
+            raise ValueError("this storage has no filesystem usage: set a capacity in the policy")
+        return measured

@@ -1,0 +1,108 @@
+"""Emergency planning: which files to delete, in which order, to bring usage back under the threshold.
+
+Order, as the original service defines it: (1) orphans older than ``emergencyMaxAgeHours``,
+(2) files of failed jobs, (3) the oldest remaining files of jobs that are not active. Files of
+active jobs and files whose job status is unavailable are never candidates. Selection stops as
+soon as usage would be below ``emergencyPercent - emergencyBufferPercent`` with at least
+``minFreeSpace`` free.
+
+Only the oldest ``maxFilesPerRun`` candidates of each phase are kept while the scan streams past
+(a bounded heap), because no run may delete more than that anyway. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from tempsweep.engine.applier import Decision
+from tempsweep.engine.inventory import JobState, ScannedFile
+from tempsweep.engine.ports import FileEntry, Usage
+from tempsweep.engine.rules import Clock, orphan_rule
+from tempsweep.models.effective import EffectivePolicy
+from tempsweep.models.enums import DeletionReason
+
+
+def emergency_needed(usage: Usage, policy: EffectivePolicy) -> bool:
+    """Usage at or over the emergency threshold, or less free space than the minimum."""
+    return usage.percent >= policy.emergency_percent or usage.free < policy.min_free_bytes
+
+
+def relieved(usage: Usage, policy: EffectivePolicy) -> bool:
+    """Usage below the threshold minus the buffer, with the minimum free space available."""
+    target = policy.emergency_percent - policy.emergency_buffer_percent
+    return usage.percent < target and usage.free >= policy.min_free_bytes
+
+
+@dataclass
+class _OldestHeap:
+    """Keeps the ``limit`` oldest entries seen (a max-heap on mtime of bounded size)."""
+
+    limit: int
+    items: list[tuple[float, int, FileEntry]] = field(default_factory=list)
+    counter: int = 0
+
+    def offer(self, entry: FileEntry) -> None:
+        self.counter += 1
+        item = (-entry.mtime, self.counter, entry)
+        if len(self.items) < self.limit:
+            heapq.heappush(self.items, item)
+        elif item > self.items[0]:
+            heapq.heapreplace(self.items, item)
+
+    def oldest_first(self) -> list[FileEntry]:
+        return [entry for _, _, entry in sorted(self.items, key=lambda item: (-item[0], item[1]))]
+
+
+@dataclass
+class EmergencyPlan:
+    """The files chosen, and whether deleting all of them is expected to relieve the storage."""
+
+    decisions: list[Decision]
+    projected: Usage
+    sufficient: bool
+
+
+class EmergencyPlanner:
+    """Collects candidates from one pass over the inventory, then chooses the fewest that suffice."""
+
+    def __init__(self, policy: EffectivePolicy, clock: Clock) -> None:
+        self._policy = policy
+        limit = policy.max_files_per_run
+        self._orphan = orphan_rule(policy, clock, policy.emergency_orphan_max_age_hours)
+        self._phases = (
+            (DeletionReason.EMERGENCY_ORPHAN, _OldestHeap(limit)),
+            (DeletionReason.EMERGENCY_FAILED_JOB, _OldestHeap(limit)),
+            (DeletionReason.EMERGENCY_OLDEST, _OldestHeap(limit)),
+        )
+
+    def offer_all(self, items: Iterable[ScannedFile]) -> None:
+        for item in items:
+            self.offer(item)
+
+    def offer(self, item: ScannedFile) -> None:
+        phase = self._phase_of(item)
+        if phase is not None:
+            self._phases[phase][1].offer(item.entry)
+
+    def _phase_of(self, item: ScannedFile) -> int | None:
+        if item.state in (JobState.ACTIVE, JobState.UNAVAILABLE):
+            return None
+        if self._orphan(item) is not None:
+            return 0
+        if item.state is JobState.FAILED:
+            return 1
+        return 2
+
+    def choose(self, usage: Usage, budget: int) -> EmergencyPlan:
+        """Oldest first within each phase, phases in order, until the projected usage is relieved."""
+        decisions: list[Decision] = []
+        projected = usage
+        for reason, heap in self._phases:
+            for entry in heap.oldest_first():
+                if relieved(projected, self._policy) or len(decisions) >= budget:
+                    return EmergencyPlan(decisions, projected, relieved(projected, self._policy))
+                decisions.append(Decision(entry, reason))
+                projected = projected.after_freeing(entry.size)
+        return EmergencyPlan(decisions, projected, relieved(projected, self._policy))

@@ -1,0 +1,143 @@
+"""What the engine knows about each scanned file: its job, its chunk, and its job's state.
+
+Job statuses are resolved in batches as the scan streams past (one ``lookup`` per
+``LOOKUP_BATCH`` new ids, cached for the run), so a run makes a handful of queries, never one per
+file, and never holds the whole tree in memory. Side-effect free apart from the job-source reads.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+from tempsweep.engine.ports import FileEntry, JobRecord, JobSource, JobSourceError
+from tempsweep.models.effective import EffectivePolicy
+
+LOOKUP_BATCH = 1000
+
+
+class JobState(StrEnum):
+    ACTIVE = "active"
+    FAILED = "failed"
+    FINISHED = "finished"
+    UNKNOWN = "unknown"  # the table has no such job
+    UNAVAILABLE = "unavailable"  # the job source could not be read: never delete on this basis
+
+
+@dataclass(frozen=True, slots=True)
+class ScannedFile:
+    """A file with what the rules need to decide about it."""
+
+    entry: FileEntry
+    job_id: str | None
+    state: JobState | None
+    record: JobRecord | None
+
+
+def exclusion_matcher(globs: Iterable[str]) -> re.Pattern[str] | None:
+    """One regex matching a name or relative path against every exclude glob."""
+    patterns = [fnmatch.translate(glob) for glob in globs]
+    return re.compile("|".join(patterns)) if patterns else None
+
+
+class JobResolver:
+    """Caches job records for one run and turns them into states."""
+
+    def __init__(self, policy: EffectivePolicy, source: JobSource | None) -> None:
+        self._policy = policy
+        self._source = source
+        self._cache: dict[str, tuple[JobState, JobRecord | None]] = {}
+        self.error: str | None = None
+
+    def state_of(self, record: JobRecord | None) -> JobState:
+        if record is None:
+            return JobState.UNKNOWN
+        if record.status in self._policy.active_statuses:
+            return JobState.ACTIVE
+        if record.status in self._policy.failed_statuses:
+            return JobState.FAILED
+        return JobState.FINISHED
+
+    def resolve(self, job_ids: Iterable[str]) -> None:
+        """Load the states of ids not seen yet, in batches; a failing source marks them unavailable."""
+        missing = sorted({job_id for job_id in job_ids if job_id not in self._cache})
+        if self._source is None:
+            return
+        for start in range(0, len(missing), LOOKUP_BATCH):
+            batch = missing[start : start + LOOKUP_BATCH]
+            try:
+                found = self._source.lookup(batch)
+            except JobSourceError as exc:
+                self.error = self.error or str(exc)
+                for job_id in batch:
+                    self._cache[job_id] = (JobState.UNAVAILABLE, None)
+                continue
+            for job_id in batch:
+                record = found.get(job_id)
+                self._cache[job_id] = (self.state_of(record), record)
+
+    def get(self, job_id: str) -> tuple[JobState, JobRecord | None]:
+        return self._cache.get(job_id, (JobState.UNAVAILABLE, None))
+
+
+class Inventory:
+    """The scan as a stream of ScannedFiles: excluded files dropped, job ids parsed, states resolved.
+
+    Iterate it once. ``files_scanned`` and ``bytes_scanned`` count what went past (excluded files
+    are not counted), so usage in capacity mode comes from the same single pass.
+    """
+
+    def __init__(
+        self,
+        entries: Iterable[FileEntry],
+        policy: EffectivePolicy,
+        resolver: JobResolver,
+        *,
+        resolve_jobs: bool = True,
+    ) -> None:
+        self._entries = entries
+        self._policy = policy
+        self._resolver = resolver
+        self._resolve_jobs = resolve_jobs and policy.has_job_source
+        self.files_scanned = 0
+        self.bytes_scanned = 0
+        self.bytes_total = 0  # excluded and archived files included: they take space too
+        self.archived_count = 0
+        self.archived_bytes = 0
+
+    def __iter__(self) -> Iterator[ScannedFile]:
+        excluded = exclusion_matcher(self._policy.exclude)
+        pattern = self._policy.job_pattern
+        pending: list[tuple[FileEntry, str | None]] = []
+        include_archived = self._policy.include_archived
+        for entry in self._entries:
+            self.bytes_total += entry.size
+            if excluded is not None and (excluded.match(entry.name) or excluded.match(entry.path)):
+                continue
+            if entry.archived:
+                self.archived_count += 1
+                self.archived_bytes += entry.size
+                if not include_archived:
+                    continue
+            self.files_scanned += 1
+            self.bytes_scanned += entry.size
+            ids = pattern.match(entry.name)
+            pending.append((entry, ids["job_id"] if ids else None))
+            if len(pending) >= LOOKUP_BATCH:
+                yield from self._flush(pending)
+                pending = []
+        yield from self._flush(pending)
+
+    def _flush(self, pending: list[tuple[FileEntry, str | None]]) -> Iterator[ScannedFile]:
+        with_jobs = self._resolve_jobs
+        if with_jobs:
+            self._resolver.resolve(job_id for _, job_id in pending if job_id is not None)
+        for entry, job_id in pending:
+            if job_id is None or not with_jobs:
+                yield ScannedFile(entry, job_id, None, None)
+            else:
+                state, record = self._resolver.get(job_id)
+                yield ScannedFile(entry, job_id, state, record)

@@ -1,0 +1,138 @@
+"""The two small interfaces the engine talks through: where files are, and where job status is.
+
+Real implementations live in ``tempsweep.storage`` (volume, Azure Blob) and ``tempsweep.jobs``
+(SQL); in-memory ones ship beside them for tests and demos. The engine imports only this module,
+so it never learns about filesystems, SQLAlchemy or Azure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """One file as the scan saw it.
+
+    ``path`` is relative to the storage root with '/' separators; ``token`` identifies this exact
+    version of the file (inode and mtime on a volume, ETag on a blob) so a deletion can refuse a
+    file that changed after it was planned.
+    """
+
+    path: str
+    size: int
+    mtime: float
+    token: Hashable = None
+    archived: bool = False
+
+    @property
+    def name(self) -> str:
+        """The file name: the last path component."""
+        return self.path.rpartition("/")[2]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Bytes used of a total. For a filesystem the total is used + available (as ``df`` computes the
+    percentage); with a capacity it is the capacity, and usage may exceed 100 %."""
+
+    used: int
+    total: int
+
+    @property
+    def free(self) -> int:
+        return max(0, self.total - self.used)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.used / self.total if self.total > 0 else 100.0
+
+    def after_freeing(self, freed: int) -> Usage:
+        """The usage once ``freed`` bytes are gone."""
+        return Usage(used=max(0, self.used - freed), total=self.total)
+
+
+class Outcome(StrEnum):
+    """What happened to one file the applier asked to delete."""
+
+    DELETED = "deleted"
+    VANISHED = "vanished"
+    CHANGED = "changed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteResult:
+    entry: FileEntry
+    outcome: Outcome
+    detail: str = ""
+
+
+class StorageError(RuntimeError):
+    """The storage as a whole cannot be used (root missing, credentials refused, ...)."""
+
+
+class StorageProvider(Protocol):
+    """Files under one root: streamed listing, safe batch deletion, usage."""
+
+    description: str
+
+    def scan(self) -> Iterator[FileEntry]:
+        """Every regular file under the root, streamed; never follows symlinks or leaves the root."""
+        ...
+
+    def filesystem_usage(self) -> Usage | None:
+        """The backing filesystem's usage, or None when usage must come from a capacity."""
+        ...
+
+    def scan_errors(self) -> list[str]:
+        """Problems met by the last scan (unreadable directories, ...), cleared by the call."""
+        ...
+
+    def delete(self, entries: Sequence[FileEntry]) -> list[DeleteResult]:
+        """Delete each entry if it is still the version that was scanned; one result per entry."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """A row of the job table: its status and when that status last changed (aware UTC or None)."""
+
+    job_id: str
+    status: str
+    updated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobCounts:
+    active: int
+    failed: int
+
+
+class JobSourceError(RuntimeError):
+    """Job status could not be read; the message is safe to show (no credentials)."""
+
+
+class JobSource(Protocol):
+    """Read-only access to job status."""
+
+    @property
+    def query_count(self) -> int:
+        """Queries sent so far (for the run status and the query-count guarantees)."""
+        ...
+
+    def lookup(self, job_ids: Sequence[str]) -> Mapping[str, JobRecord]:
+        """Records of the given ids that exist; an id missing from the result is unknown to the table."""
+        ...
+
+    def failed_jobs(self) -> Sequence[JobRecord]:
+        """Every job in a failed status."""
+        ...
+
+    def counts(self) -> JobCounts:
+        """How many jobs are active and failed."""
+        ...

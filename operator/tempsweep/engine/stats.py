@@ -1,0 +1,61 @@
+"""Storage statistics for a policy's status (and ``tempsweep scan``): one streamed pass, no deletions."""
+
+from __future__ import annotations
+
+from tempsweep.engine.context import CleanupContext
+from tempsweep.engine.emergency import emergency_needed
+from tempsweep.engine.ports import JobSourceError, Usage
+from tempsweep.engine.rules import orphan_rule
+from tempsweep.models.effective import EffectivePolicy
+from tempsweep.models.enums import Health
+from tempsweep.models.status import StorageStats
+
+
+def health_of(usage_percent: float, policy: EffectivePolicy) -> Health:
+    """Healthy below the warning threshold, Warning from it, Critical from the emergency threshold."""
+    if usage_percent >= policy.emergency_percent:
+        return Health.CRITICAL
+    if usage_percent >= policy.warning_percent:
+        return Health.WARNING
+    return Health.HEALTHY
+
+
+def compute_stats(ctx: CleanupContext) -> StorageStats:
+    """Count files, orphans and jobs, and measure usage; raises StorageError if the storage is unusable."""
+    clock = ctx.clock()
+    policy = ctx.policy
+    rule = orphan_rule(policy, clock, policy.orphan_max_age_hours)
+    inventory, resolver = ctx.inventory()
+    orphan_count = orphan_bytes = 0
+    for item in inventory:
+        if rule(item) is not None:
+            orphan_count += 1
+            orphan_bytes += item.entry.size
+    usage: Usage = ctx.usage(inventory.bytes_total)
+    active = failed = 0
+    job_error = resolver.error
+    if policy.has_job_source and ctx.jobs is not None:
+        try:
+            counts = ctx.jobs.counts()
+            active, failed = counts.active, counts.failed
+        except JobSourceError as exc:
+            job_error = job_error or str(exc)
+    archived = inventory.archived_count if policy.spec.storage.azure_blob is not None else None
+    return StorageStats(
+        usage_percent=round(usage.percent, 2),
+        emergency_threshold=policy.emergency_percent,
+        warning_threshold=policy.warning_percent,
+        total_bytes=usage.total,
+        free_bytes=usage.free,
+        temp_files_count=inventory.files_scanned,
+        temp_files_size_bytes=inventory.bytes_scanned,
+        active_jobs_count=active,
+        failed_jobs_count=failed,
+        orphaned_files_count=orphan_count,
+        orphaned_files_size_bytes=orphan_bytes,
+        archived_blobs_count=archived,
+        archived_blobs_size_bytes=inventory.archived_bytes if archived is not None else None,
+        cleanup_needed=emergency_needed(usage, policy),
+        health=health_of(usage.percent, policy),
+        job_source_error=job_error,
+    )

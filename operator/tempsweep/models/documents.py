@@ -1,0 +1,89 @@
+"""Whole Kubernetes objects (apiVersion, kind, metadata, spec) and turning bad input into one clear line.
+
+Both the CLI (YAML files) and the operator (objects from the API server) build specs through
+``parse_policy`` / ``parse_run``, so a mistake reads the same everywhere:
+``policy.yaml: spec.thresholds.warningPercent: Input should be greater than 0``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tempsweep.models.policy import CleanupPolicySpec
+from tempsweep.models.run import CleanupRunSpec
+
+GROUP = "tempsweep.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+
+class InputError(ValueError):
+    """Bad input: the message names the file or object and the field."""
+
+
+class ObjectMeta(BaseModel):
+    """The metadata tempsweep reads; everything else Kubernetes puts there is kept out of the way."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    name: str = Field(min_length=1, max_length=253)
+    namespace: str | None = None
+
+
+class CleanupPolicy(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    api_version: Literal["tempsweep.io/v1alpha1"] = Field(alias="apiVersion")
+    kind: Literal["CleanupPolicy"]
+    metadata: ObjectMeta
+    spec: CleanupPolicySpec
+
+
+class CleanupRun(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    api_version: Literal["tempsweep.io/v1alpha1"] = Field(alias="apiVersion")
+    kind: Literal["CleanupRun"]
+    metadata: ObjectMeta
+    spec: CleanupRunSpec
+
+
+def describe_validation_error(exc: ValidationError, *, source: str) -> str:
+    """One line: the source, the field path in wire spelling, and what is wrong (plus a count if more)."""
+    errors = exc.errors()
+    first = errors[0]
+    path = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function-after"))
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown field"
+    elif first["type"] == "missing":
+        message = "required field is missing"
+    elif first["type"] == "literal_error" and path in {"apiVersion", "kind"}:
+        message = f"got {first.get('input')!r}, {message[0].lower()}{message[1:]}"
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    where = f"{path}: " if path else ""
+    return f"{source}: {where}{message}{more}"
+
+
+def _parse(model: type[BaseModel], document: Any, source: str) -> Any:
+    if not isinstance(document, Mapping):
+        raise InputError(f"{source}: expected a Kubernetes object (a mapping with apiVersion, kind, spec)")
+    try:
+        return model.model_validate(document)
+    except ValidationError as exc:
+        raise InputError(describe_validation_error(exc, source=source)) from None
+
+
+def parse_policy(document: Any, *, source: str) -> CleanupPolicy:
+    """A CleanupPolicy from a decoded YAML/JSON document; InputError names the field."""
+    result: CleanupPolicy = _parse(CleanupPolicy, document, source)
+    return result
+
+
+def parse_run(document: Any, *, source: str) -> CleanupRun:
+    """A CleanupRun from a decoded YAML/JSON document; InputError names the field."""
+    result: CleanupRun = _parse(CleanupRun, document, source)
+    return result

@@ -1,0 +1,139 @@
+"""The policy the engine actually applies: the spec with every gap filled from the settings.
+
+The engine never looks at settings or optional fields; it gets one fully resolved object and the
+question "which default wins" is answered here, once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tempsweep.models.naming import NamePattern, compile_pattern
+from tempsweep.models.policy import CleanupPolicySpec, DatabaseSpec, check_volume_path
+from tempsweep.models.quantities import parse_duration, parse_quantity
+from tempsweep.models.settings import OperatorSettings, scheduled_cron
+
+
+@dataclass(frozen=True)
+class EffectivePolicy:
+    """A CleanupPolicy with all defaults resolved. ``spec`` is kept for the storage/job configuration."""
+
+    name: str
+    spec: CleanupPolicySpec
+    job_pattern: NamePattern
+    chunk_pattern: NamePattern
+    database: DatabaseSpec | None
+    database_url: str | None
+    volume_path: str | None
+    capacity_bytes: int | None
+    warning_percent: float
+    emergency_percent: float
+    emergency_buffer_percent: float
+    min_free_bytes: int
+    orphan_max_age_hours: float
+    emergency_orphan_max_age_hours: float
+    failed_cleanup_after_hours: float
+    batch_size: int
+    max_files_per_run: int
+    parallelism: int
+    exclude: tuple[str, ...]
+    dry_run: bool
+    keep_for_debugging: bool
+    suspend: bool
+    scheduled_cron: str
+    orphaned_cron: str
+    emergency_check_seconds: float
+    stats_seconds: float
+
+    @property
+    def include_archived(self) -> bool:
+        """Azure only: whether blobs in the Archive tier may be deleted."""
+        blob = self.spec.storage.azure_blob
+        return bool(blob and blob.include_archive_tier)
+
+    @property
+    def has_job_source(self) -> bool:
+        """False for age-only policies (no ``jobs``)."""
+        return self.database is not None
+
+    @property
+    def active_statuses(self) -> frozenset[str]:
+        return frozenset(self.database.active_statuses) if self.database else frozenset()
+
+    @property
+    def failed_statuses(self) -> frozenset[str]:
+        return frozenset(self.database.failed_statuses) if self.database else frozenset()
+
+
+def resolve_policy(name: str, spec: CleanupPolicySpec, settings: OperatorSettings) -> EffectivePolicy:
+    """Fill the spec's gaps from the settings; raises ValueError naming a field if they conflict."""
+    thresholds = spec.thresholds
+    warning = thresholds.warning_percent if thresholds.warning_percent is not None else settings.warning_threshold
+    emergency = (
+        thresholds.emergency_percent
+        if thresholds.emergency_percent is not None
+        else settings.emergency_cleanup_threshold
+    )
+    if warning >= emergency:
+        raise ValueError(
+            f"spec.thresholds: warningPercent ({warning:g}) must be below emergencyPercent ({emergency:g})"
+        )
+    volume = spec.storage.volume
+    volume_path: str | None = None
+    capacity: int | None = None
+    if volume is not None:
+        volume_path = volume.path or check_volume_path(str(settings.temp_storage_path))
+        capacity = parse_quantity(volume.capacity) if volume.capacity is not None else None
+    elif spec.storage.azure_blob is not None:
+        capacity = parse_quantity(spec.storage.azure_blob.capacity)
+    if capacity is not None and capacity <= 0:
+        raise ValueError("spec.storage: capacity must be larger than zero")
+    database = spec.jobs.database if spec.jobs else None
+    database_url = None
+    if database is not None:
+        # a secret reference is resolved by the operator, which replaces this; offline the setting stands in
+        database_url = database.url or settings.database_url
+    limits = spec.limits
+    emergency_check = (
+        parse_duration(spec.schedule.emergency_check_interval)
+        if spec.schedule.emergency_check_interval
+        else settings.emergency_check_interval_minutes * 60
+    )
+    return EffectivePolicy(
+        name=name,
+        spec=spec,
+        job_pattern=compile_pattern(spec.naming.job_pattern),
+        chunk_pattern=compile_pattern(spec.naming.chunk_pattern, require=("job_id", "chunk_id")),
+        database=database,
+        database_url=database_url,
+        volume_path=volume_path,
+        capacity_bytes=capacity,
+        warning_percent=warning,
+        emergency_percent=emergency,
+        emergency_buffer_percent=thresholds.emergency_buffer_percent,
+        min_free_bytes=(
+            parse_quantity(thresholds.min_free_space)
+            if thresholds.min_free_space is not None
+            else settings.min_free_space_bytes
+        ),
+        orphan_max_age_hours=(
+            spec.orphans.max_age_hours if spec.orphans.max_age_hours is not None else settings.max_orphan_age_hours
+        ),
+        emergency_orphan_max_age_hours=spec.orphans.emergency_max_age_hours,
+        failed_cleanup_after_hours=(
+            spec.failed_jobs.cleanup_after_hours
+            if spec.failed_jobs.cleanup_after_hours is not None
+            else settings.cleanup_failed_jobs_after_hours
+        ),
+        batch_size=limits.batch_size or settings.cleanup_batch_size,
+        max_files_per_run=limits.max_files_per_run or settings.max_files_per_cleanup,
+        parallelism=limits.parallelism,
+        exclude=tuple(spec.exclude),
+        dry_run=bool(spec.dry_run) or settings.cleanup_dry_run,
+        keep_for_debugging=bool(spec.keep_for_debugging) or settings.keep_temp_files_for_debugging,
+        suspend=spec.suspend,
+        scheduled_cron=spec.schedule.scheduled or scheduled_cron(settings.scheduled_cleanup_interval_minutes),
+        orphaned_cron=spec.schedule.orphaned,
+        emergency_check_seconds=emergency_check,
+        stats_seconds=parse_duration(spec.schedule.stats_interval),
+    )

@@ -1,0 +1,47 @@
+"""String enums shared by status, events, logs and the CRDs: one spelling everywhere."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class RunType(StrEnum):
+    """The cleanup scenarios of the original service."""
+
+    CHUNK_COMPLETION = "ChunkCompletion"
+    CRASH_RECOVERY = "CrashRecovery"
+    EMERGENCY = "Emergency"
+    ORPHANED = "Orphaned"
+    SCHEDULED = "Scheduled"
+
+
+class RunPhase(StrEnum):
+    """Where a CleanupRun is in its life. The engine reports only the two final phases."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+class Health(StrEnum):
+    """Storage health: Healthy below the warning threshold, Critical from the emergency threshold."""
+
+    HEALTHY = "Healthy"
+    WARNING = "Warning"
+    CRITICAL = "Critical"
+
+
+class DeletionReason(StrEnum):
+    """Why a file was (or would be) deleted. Every deletion carries exactly one."""
+
+    CHUNK_COMPLETED = "ChunkCompleted"
+    FAILED_JOB = "FailedJob"
+    ORPHAN_NO_JOB_ID = "OrphanNoJobId"
+    ORPHAN_UNKNOWN_JOB = "OrphanUnknownJob"
+    ORPHAN_FAILED_JOB = "OrphanFailedJob"
+    ORPHAN_FINISHED_JOB = "OrphanFinishedJob"
+    EXPIRED = "Expired"
+    EMERGENCY_ORPHAN = "EmergencyOrphan"
+    EMERGENCY_FAILED_JOB = "EmergencyFailedJob"
+    EMERGENCY_OLDEST = "EmergencyOldest"

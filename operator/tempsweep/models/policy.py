@@ -1,0 +1,364 @@
+"""CleanupPolicy ``.spec``: which storage, how files are named, where job status lives, and limits.
+
+Fields that an operator-wide setting can provide are optional here: left out, the policy inherits
+the setting (see ``tempsweep.models.effective``). Descriptions become ``kubectl explain`` text.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Annotated
+
+from croniter import croniter
+from pydantic import AfterValidator, Field, model_validator
+
+from tempsweep.models.base import WireModel
+from tempsweep.models.naming import compile_pattern
+from tempsweep.models.quantities import parse_duration, parse_quantity
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+#: Paths no policy may clean, even when an administrator lists them as allowed roots.
+SYSTEM_PATHS = frozenset(
+    {"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/opt", "/proc", "/root",
+     "/run", "/sbin", "/srv", "/sys", "/usr", "/var", "/var/lib", "/var/run", "/var/log", "/tmp"}
+)
+_SYSTEM_TREES = ("/proc", "/sys", "/dev", "/etc", "/boot", "/usr", "/bin", "/sbin", "/lib")
+
+
+def _check_quantity(value: int | str) -> int | str:
+    parse_quantity(value)
+    return value
+
+
+def _check_duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+def _check_cron(value: str) -> str:
+    if not croniter.is_valid(value):
+        raise ValueError(f"{value!r} is not a cron expression (five fields, e.g. '0 * * * *')")
+    return value
+
+
+def _check_job_pattern(value: str) -> str:
+    compile_pattern(value)
+    return value
+
+
+def _check_chunk_pattern(value: str) -> str:
+    compile_pattern(value, require=("job_id", "chunk_id"))
+    return value
+
+
+def _check_identifier(value: str) -> str:
+    if not _IDENTIFIER.match(value):
+        raise ValueError(
+            f"{value!r} is not a plain SQL identifier (letters, digits and '_', starting with a letter or '_')"
+        )
+    return value
+
+
+def _check_table(value: str) -> str:
+    parts = value.split(".")
+    if len(parts) > 2:
+        raise ValueError(f"{value!r}: a table is 'name' or 'schema.name'")
+    for part in parts:
+        _check_identifier(part)
+    return value
+
+
+def check_volume_path(value: str) -> str:
+    """An absolute, normalised path that is not a system directory."""
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} is relative: the volume path must be absolute")
+    if "\x00" in value:
+        raise ValueError("the volume path contains a NUL byte")
+    if ".." in value.split("/"):
+        raise ValueError(f"{value!r} contains '..': write the path without parent references")
+    normal = posixpath.normpath(value)
+    if normal.startswith("//"):
+        normal = "/" + normal.lstrip("/")
+    if normal in SYSTEM_PATHS or any(normal == tree or normal.startswith(tree + "/") for tree in _SYSTEM_TREES):
+        raise ValueError(f"{normal!r} is a system path and is never cleaned")
+    return normal
+
+
+Quantity = Annotated[int | str, AfterValidator(_check_quantity)]
+Duration = Annotated[str, AfterValidator(_check_duration)]
+Cron = Annotated[str, AfterValidator(_check_cron)]
+SqlIdentifier = Annotated[str, AfterValidator(_check_identifier)]
+VolumePath = Annotated[str, AfterValidator(check_volume_path)]
+
+
+class SecretKeyRef(WireModel):
+    """A key in a Secret in the policy's own namespace."""
+
+    name: str = Field(min_length=1, description="Name of the Secret, in the same namespace as the policy.")
+    key: str = Field(min_length=1, description="Key inside the Secret whose value is used.")
+
+
+class VolumeStorage(WireModel):
+    """A filesystem path mounted into the operator."""
+
+    path: VolumePath | None = Field(
+        default=None,
+        description="Absolute path of the directory to clean, as mounted into the operator. It must lie under one "
+        "of the operator's allowed roots. Default: the operator setting TEMP_STORAGE_CLEANUP_TEMP_STORAGE_PATH.",
+    )
+    capacity: Quantity | None = Field(
+        default=None,
+        description="Capacity reserved for temp files, e.g. 50Gi. When set, usage % = bytes of files under the "
+        "path / capacity; otherwise the filesystem's own usage is used.",
+    )
+
+
+class AzureBlobStorage(WireModel):
+    """An Azure Blob Storage container (or a prefix inside it)."""
+
+    container: str = Field(min_length=3, max_length=63, description="Name of the blob container.")
+    prefix: str = Field(
+        default="",
+        description="Only blobs whose names start with this prefix are ever considered; their names after the "
+        "prefix play the role of file paths.",
+    )
+    capacity: Quantity = Field(description="Capacity reserved for temp blobs: usage % = bytes under the prefix / "
+                               "capacity.")
+    connection_string: str | None = Field(
+        default=None, description="Connection string, for offline use only; in the cluster use a secret reference."
+    )
+    connection_string_secret_ref: SecretKeyRef | None = Field(
+        default=None, description="Secret key holding the storage account connection string."
+    )
+    account_url: str | None = Field(
+        default=None,
+        description="Account URL (https://ACCOUNT.blob.core.windows.net) used with workload identity / "
+        "DefaultAzureCredential.",
+    )
+    include_archive_tier: bool = Field(
+        default=False,
+        description="Also delete blobs in the Archive tier (early deletion from Archive is charged).",
+    )
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> AzureBlobStorage:
+        given = [
+            name
+            for name, value in (
+                ("connectionString", self.connection_string),
+                ("connectionStringSecretRef", self.connection_string_secret_ref),
+                ("accountUrl", self.account_url),
+            )
+            if value
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "set exactly one of connectionString, connectionStringSecretRef and accountUrl"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self
+
+
+class StorageSpec(WireModel):
+    """Where the temp files are: exactly one backend."""
+
+    volume: VolumeStorage | None = Field(default=None, description="A volume mounted into the operator.")
+    azure_blob: AzureBlobStorage | None = Field(default=None, description="An Azure Blob Storage container.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> StorageSpec:
+        if (self.volume is None) == (self.azure_blob is None):
+            raise ValueError("set exactly one storage backend: volume or azureBlob")
+        return self
+
+
+class NamingSpec(WireModel):
+    """How temp files are named after their jobs and chunks."""
+
+    job_pattern: Annotated[str, AfterValidator(_check_job_pattern)] = Field(
+        default="job_{job_id}_",
+        description="A file belongs to a job when its name starts with this pattern. {job_id} matches "
+        "[A-Za-z0-9-]+ and is required.",
+    )
+    chunk_pattern: Annotated[str, AfterValidator(_check_chunk_pattern)] = Field(
+        default="job_{job_id}_chunk_{chunk_id}_",
+        description="A file belongs to a chunk when its name starts with this pattern; needs {job_id} and "
+        "{chunk_id}.",
+    )
+
+
+class DatabaseSpec(WireModel):
+    """The SQL table where the application keeps its job status."""
+
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL (sqlite:///jobs.db, postgresql+psycopg://...). For offline use; in the "
+        "cluster prefer urlSecretRef. Default: the operator setting TEMP_STORAGE_CLEANUP_DATABASE_URL.",
+    )
+    url_secret_ref: SecretKeyRef | None = Field(
+        default=None, description="Secret key holding the database URL (in the cluster)."
+    )
+    table: Annotated[str, AfterValidator(_check_table)] = Field(
+        default="crawl_jobs", description="Table (or schema.table) holding one row per job."
+    )
+    id_column: SqlIdentifier = Field(default="id", description="Column with the job id used in file names.")
+    status_column: SqlIdentifier = Field(default="status", description="Column with the job's status.")
+    updated_at_column: SqlIdentifier = Field(
+        default="updated_at",
+        description="Column with the time of the job's last status change; naive timestamps are taken as UTC.",
+    )
+    active_statuses: list[str] = Field(
+        default_factory=lambda: ["pending", "running"],
+        min_length=1,
+        description="Statuses of jobs that may still write files: their files are never deleted automatically.",
+    )
+    failed_statuses: list[str] = Field(
+        default_factory=lambda: ["failed", "cancelled", "error"],
+        description="Statuses of crashed jobs whose files crash recovery deletes.",
+    )
+    query_timeout_seconds: float = Field(
+        default=10, gt=0, le=3600, description="Statement timeout for each job-status query, in seconds."
+    )
+    history_table: SqlIdentifier | None = Field(
+        default=None,
+        description="When set, every finished cleanup appends one row to this table (created if missing).",
+    )
+
+    @model_validator(mode="after")
+    def _statuses_disjoint(self) -> DatabaseSpec:
+        both = sorted(set(self.active_statuses) & set(self.failed_statuses))
+        if both:
+            raise ValueError(f"status {both[0]!r} is listed both as active and as failed")
+        if self.url and self.url_secret_ref:
+            raise ValueError("set url or urlSecretRef, not both")
+        return self
+
+
+class JobsSpec(WireModel):
+    """Where job status lives. Without it the policy runs age-only, like tmpreaper."""
+
+    database: DatabaseSpec = Field(description="The SQL job table.")
+
+
+class ThresholdsSpec(WireModel):
+    """Storage usage thresholds."""
+
+    warning_percent: float | None = Field(
+        default=None, gt=0, le=100,
+        description="Usage % from which health is Warning. Default: TEMP_STORAGE_CLEANUP_WARNING_THRESHOLD (85).",
+    )
+    emergency_percent: float | None = Field(
+        default=None, gt=0, le=100,
+        description="Usage % from which health is Critical and emergency cleanup runs. Default: "
+        "TEMP_STORAGE_CLEANUP_EMERGENCY_CLEANUP_THRESHOLD (95).",
+    )
+    emergency_buffer_percent: float = Field(
+        default=10, ge=0, lt=100,
+        description="Emergency cleanup stops once usage is below emergencyPercent minus this buffer.",
+    )
+    min_free_space: Quantity | None = Field(
+        default=None,
+        description="Free space below which emergency cleanup runs, e.g. 1Gi. Default: "
+        "TEMP_STORAGE_CLEANUP_MIN_FREE_SPACE_GB (1).",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ThresholdsSpec:
+        if (
+            self.warning_percent is not None
+            and self.emergency_percent is not None
+            and self.warning_percent >= self.emergency_percent
+        ):
+            raise ValueError("warningPercent must be below emergencyPercent")
+        return self
+
+
+class OrphansSpec(WireModel):
+    """When a forgotten file counts as orphaned."""
+
+    max_age_hours: float | None = Field(
+        default=None, gt=0,
+        description="Files older than this (by modification time) may be orphans. Default: "
+        "TEMP_STORAGE_CLEANUP_MAX_ORPHAN_AGE_HOURS (24).",
+    )
+    emergency_max_age_hours: float = Field(
+        default=1, gt=0, description="The orphan age used by emergency cleanup (more aggressive)."
+    )
+
+
+class FailedJobsSpec(WireModel):
+    """How long the files of a crashed job are kept."""
+
+    cleanup_after_hours: float | None = Field(
+        default=None, ge=0,
+        description="Files of a failed job are deleted this long after the job's last update. Default: "
+        "TEMP_STORAGE_CLEANUP_CLEANUP_FAILED_JOBS_AFTER_HOURS (1).",
+    )
+
+
+class ScheduleSpec(WireModel):
+    """When the operator's timers act (the CLI validates but does not use these)."""
+
+    scheduled: Cron | None = Field(
+        default=None,
+        description="Cron expression of the scheduled cleanup. Default: derived from "
+        "TEMP_STORAGE_CLEANUP_SCHEDULED_CLEANUP_INTERVAL_MINUTES (60 -> '0 * * * *').",
+    )
+    orphaned: Cron = Field(default="30 */6 * * *", description="Cron expression of the orphaned-file cleanup.")
+    emergency_check_interval: Duration | None = Field(
+        default=None,
+        description="How often usage is checked for an emergency, e.g. 5m. Default: "
+        "TEMP_STORAGE_CLEANUP_EMERGENCY_CHECK_INTERVAL_MINUTES (5).",
+    )
+    stats_interval: Duration = Field(default="30s", description="How often the status statistics are refreshed.")
+
+
+class LimitsSpec(WireModel):
+    """Limits that keep one run bounded."""
+
+    batch_size: int | None = Field(
+        default=None, gt=0, le=100_000,
+        description="Files deleted per batch. Default: TEMP_STORAGE_CLEANUP_CLEANUP_BATCH_SIZE (1000).",
+    )
+    max_files_per_run: int | None = Field(
+        default=None, gt=0,
+        description="At most this many deletions per run. Default: TEMP_STORAGE_CLEANUP_MAX_FILES_PER_CLEANUP "
+        "(10000).",
+    )
+    parallelism: int = Field(
+        default=4, ge=1, le=64,
+        description="Batches deleted concurrently. 4 measured best on two-core machines with local disks.",
+    )
+
+
+class CleanupPolicySpec(WireModel):
+    """What to clean, how, and when."""
+
+    storage: StorageSpec = Field(description="Where the temp files are.")
+    naming: NamingSpec = Field(default_factory=NamingSpec, description="How temp files are named.")
+    jobs: JobsSpec | None = Field(
+        default=None, description="Where job status lives. Without it, only age-based rules apply."
+    )
+    thresholds: ThresholdsSpec = Field(default_factory=ThresholdsSpec, description="Usage thresholds.")
+    orphans: OrphansSpec = Field(default_factory=OrphansSpec, description="Orphan detection.")
+    failed_jobs: FailedJobsSpec = Field(default_factory=FailedJobsSpec, description="Crash recovery.")
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec, description="Timer schedules (operator only).")
+    limits: LimitsSpec = Field(default_factory=LimitsSpec, description="Per-run limits.")
+    exclude: list[str] = Field(
+        default_factory=list,
+        description="Glob patterns (matched against the file name and the path relative to the root) that are "
+        "never touched, e.g. '*.lock'.",
+    )
+    dry_run: bool | None = Field(
+        default=None,
+        description="Plan and report what would be deleted, delete nothing. Default: "
+        "TEMP_STORAGE_CLEANUP_CLEANUP_DRY_RUN (false).",
+    )
+    keep_for_debugging: bool | None = Field(
+        default=None,
+        description="Keep every temp file (report only). Default: "
+        "TEMP_STORAGE_CLEANUP_KEEP_TEMP_FILES_FOR_DEBUGGING (false).",
+    )
+    suspend: bool = Field(default=False, description="Pause every timer of this policy.")

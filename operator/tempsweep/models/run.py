@@ -1,0 +1,69 @@
+"""CleanupRun ``.spec``: one manual cleanup of one policy's storage."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, model_validator
+
+from tempsweep.models.base import WireModel
+from tempsweep.models.enums import RunType
+from tempsweep.models.naming import ID_RE, is_plain_name
+
+
+def _check_id(value: str) -> str:
+    if not ID_RE.match(value):
+        raise ValueError(f"{value!r} is not an id: use letters, digits and '-'")
+    return value
+
+
+def _check_names(values: list[str]) -> list[str]:
+    for index, value in enumerate(values):
+        if not is_plain_name(value):
+            raise ValueError(
+                f"entry {index} ({value!r}) is not a plain file name: no '/', '..', '.', NUL or empty names"
+            )
+    return values
+
+
+JobId = Annotated[str, AfterValidator(_check_id)]
+
+
+class PolicyRef(WireModel):
+    """The CleanupPolicy, in the run's own namespace, whose storage this run cleans."""
+
+    name: str = Field(min_length=1, description="Name of the CleanupPolicy in the same namespace.")
+
+
+class CleanupRunSpec(WireModel):
+    """One manual cleanup."""
+
+    policy_ref: PolicyRef = Field(description="The policy whose storage and rules this run uses.")
+    type: RunType = Field(description="The cleanup scenario.")
+    job_id: JobId | None = Field(
+        default=None,
+        description="ChunkCompletion: the job (required). CrashRecovery: one failed job, or every failed job "
+        "when left out.",
+    )
+    chunk_id: JobId | None = Field(default=None, description="ChunkCompletion: the completed chunk (required).")
+    completed_files: Annotated[list[str], AfterValidator(_check_names)] | None = Field(
+        default=None,
+        description="ChunkCompletion: file names after the chunk prefix that were processed; left out, every "
+        "file of the chunk.",
+    )
+    max_age_hours: float | None = Field(
+        default=None, gt=0, description="Orphaned: the orphan age for this run (default: the policy's)."
+    )
+    dry_run: bool | None = Field(default=None, description="Report what would be deleted, delete nothing.")
+
+    @model_validator(mode="after")
+    def _scenario_fields(self) -> CleanupRunSpec:
+        if self.type is RunType.CHUNK_COMPLETION and (self.job_id is None or self.chunk_id is None):
+            raise ValueError("ChunkCompletion needs jobId and chunkId")
+        if self.type is not RunType.CHUNK_COMPLETION and (self.chunk_id is not None or self.completed_files):
+            raise ValueError("chunkId and completedFiles only apply to ChunkCompletion")
+        if self.type not in (RunType.CHUNK_COMPLETION, RunType.CRASH_RECOVERY) and self.job_id is not None:
+            raise ValueError(f"jobId does not apply to {self.type.value}")
+        if self.max_age_hours is not None and self.type is not RunType.ORPHANED:
+            raise ValueError("maxAgeHours only applies to Orphaned")
+        return self

@@ -1,0 +1,69 @@
+"""Status shapes: flat camelCase records with the statistics of the original cleanup service."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from tempsweep.models.base import WireModel
+from tempsweep.models.enums import Health, RunPhase, RunType
+
+MAX_ERRORS = 50
+MAX_WOULD_DELETE = 20
+
+
+class StorageStats(WireModel):
+    """How full the storage is and how much of it could go."""
+
+    usage_percent: float = Field(description="Used space, percent of the capacity (or of the filesystem).")
+    emergency_threshold: float = Field(description="Usage % from which emergency cleanup runs.")
+    warning_threshold: float = Field(description="Usage % from which health is Warning.")
+    total_bytes: int = Field(description="Capacity the usage is measured against, in bytes.")
+    free_bytes: int = Field(description="Free bytes left of that capacity.")
+    temp_files_count: int = Field(description="Files under the storage root (excluded globs not counted).")
+    temp_files_size_bytes: int = Field(description="Bytes of those files.")
+    active_jobs_count: int = Field(description="Jobs in an active status in the job table.")
+    failed_jobs_count: int = Field(description="Jobs in a failed status in the job table.")
+    orphaned_files_count: int = Field(description="Files an Orphaned run would delete now.")
+    orphaned_files_size_bytes: int = Field(description="Bytes of those files.")
+    archived_blobs_count: int | None = Field(
+        default=None, description="Blobs in the Archive tier (Azure only), skipped unless included."
+    )
+    archived_blobs_size_bytes: int | None = Field(default=None, description="Bytes of those blobs.")
+    cleanup_needed: bool = Field(description="True when usage or free space calls for an emergency cleanup.")
+    health: Health = Field(description="Healthy, Warning (from the warning threshold) or Critical.")
+    job_source_error: str | None = Field(
+        default=None, description="Why job status could not be read, when it could not."
+    )
+
+
+class RunStatus(WireModel):
+    """What one cleanup did."""
+
+    phase: RunPhase = Field(description="Succeeded or Failed.")
+    message: str = Field(description="One line saying what happened.")
+    trigger: RunType = Field(description="The scenario that ran.")
+    start_time: datetime = Field(description="When the run started (UTC).")
+    end_time: datetime = Field(description="When the run ended (UTC).")
+    duration_seconds: float = Field(description="Wall time of the run.")
+    dry_run: bool = Field(default=False, description="True when nothing was deleted on purpose.")
+    files_scanned: int = Field(default=0, description="Files examined.")
+    files_deleted: int = Field(default=0, description="Files deleted.")
+    files_skipped: int = Field(default=0, description="Planned files left alone because they changed since.")
+    bytes_freed: int = Field(default=0, description="Bytes freed by the deletions.")
+    storage_before_percent: float | None = Field(default=None, description="Usage % before the run.")
+    storage_after_percent: float | None = Field(default=None, description="Usage % after the run.")
+    errors: list[str] = Field(default_factory=list, description=f"The first {MAX_ERRORS} errors.")
+    error_count: int = Field(default=0, description="All errors, including those not listed.")
+    deleted_by_reason: dict[str, int] = Field(default_factory=dict, description="Deleted files per reason.")
+    would_delete: list[str] = Field(
+        default_factory=list, description=f"Dry runs: the first {MAX_WOULD_DELETE} paths that would be deleted."
+    )
+    would_delete_count: int = Field(default=0, description="Dry runs: how many files would be deleted.")
+    would_free_bytes: int = Field(default=0, description="Dry runs: bytes that would be freed.")
+    would_delete_by_reason: dict[str, int] = Field(
+        default_factory=dict, description="Dry runs: files that would be deleted, per reason."
+    )
+    limit_reached: bool = Field(default=False, description="True when maxFilesPerRun stopped the run.")
+    job_queries: int = Field(default=0, description="Queries sent to the job source.")

@@ -1,0 +1,7 @@
+"""Shared test set-up: the real components (PostgreSQL, Azurite, the control plane) come as plugins."""
+
+pytest_plugins = [
+    "support.components",
+    "support.postgres_server",
+    "support.azurite_server",
+]
