@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tempsweep.engine.inventory import Inventory, JobResolver
-from tempsweep.engine.ports import JobSource, StorageProvider, Usage
+from tempsweep.engine.ports import JobSource, StorageError, StorageProvider, Usage
 from tempsweep.engine.rules import Clock
 from tempsweep.models.effective import EffectivePolicy
 
@@ -47,5 +47,7 @@ class CleanupContext:
             return Usage(used=bytes_total, total=self.policy.capacity_bytes)
         measured = self.storage.filesystem_usage()
         if measured is None:
-            raise ValueError("this storage has no filesystem usage: set a capacity in the policy")
+            raise StorageError(
+                f"{self.storage.description} has no filesystem usage: set a capacity in the policy"
+            )
         return measured

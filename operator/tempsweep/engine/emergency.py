@@ -62,6 +62,7 @@ class EmergencyPlan:
     decisions: list[Decision]
     projected: Usage
     sufficient: bool
+    limited: bool = False  # the per-run budget ended the selection before the storage was relieved
 
 
 class EmergencyPlanner:
@@ -101,8 +102,10 @@ class EmergencyPlanner:
         projected = usage
         for reason, heap in self._phases:
             for entry in heap.oldest_first():
-                if relieved(projected, self._policy) or len(decisions) >= budget:
-                    return EmergencyPlan(decisions, projected, relieved(projected, self._policy))
+                if relieved(projected, self._policy):
+                    return EmergencyPlan(decisions, projected, True)
+                if len(decisions) >= budget:
+                    return EmergencyPlan(decisions, projected, False, limited=True)
                 decisions.append(Decision(entry, reason))
                 projected = projected.after_freeing(entry.size)
         return EmergencyPlan(decisions, projected, relieved(projected, self._policy))

@@ -17,6 +17,9 @@ from tempsweep.engine.ports import FileEntry, JobRecord, JobSource, JobSourceErr
 from tempsweep.models.effective import EffectivePolicy
 
 LOOKUP_BATCH = 1000
+#: at most this many files wait for their job's lookup (about 15 MB): memory stays bounded when jobs own
+#: many files each, at the price of an extra lookup per this many files in that case
+MAX_PENDING_FILES = 50 * LOOKUP_BATCH
 
 
 class JobState(StrEnum):
@@ -79,6 +82,10 @@ class JobResolver:
                 record = found.get(job_id)
                 self._cache[job_id] = (self.state_of(record), record)
 
+    def known(self, job_id: str) -> bool:
+        """True when the job's state is already cached (no lookup needed)."""
+        return job_id in self._cache
+
     def get(self, job_id: str) -> tuple[JobState, JobRecord | None]:
         return self._cache.get(job_id, (JobState.UNAVAILABLE, None))
 
@@ -111,8 +118,13 @@ class Inventory:
     def __iter__(self) -> Iterator[ScannedFile]:
         excluded = exclusion_matcher(self._policy.exclude)
         pattern = self._policy.job_pattern
-        pending: list[tuple[FileEntry, str | None]] = []
         include_archived = self._policy.include_archived
+        with_jobs = self._resolve_jobs
+        resolver = self._resolver
+        # Files whose job is not known yet wait here until LOOKUP_BATCH distinct new ids have gathered, so
+        # the number of lookups follows the number of jobs, not the number of files.
+        pending: list[tuple[FileEntry, str]] = []
+        unresolved: set[str] = set()
         for entry in self._entries:
             self.bytes_total += entry.size
             if excluded is not None and (excluded.match(entry.name) or excluded.match(entry.path)):
@@ -125,19 +137,23 @@ class Inventory:
             self.files_scanned += 1
             self.bytes_scanned += entry.size
             ids = pattern.match(entry.name)
-            pending.append((entry, ids["job_id"] if ids else None))
-            if len(pending) >= LOOKUP_BATCH:
-                yield from self._flush(pending)
-                pending = []
-        yield from self._flush(pending)
-
-    def _flush(self, pending: list[tuple[FileEntry, str | None]]) -> Iterator[ScannedFile]:
-        with_jobs = self._resolve_jobs
-        if with_jobs:
-            self._resolver.resolve(job_id for _, job_id in pending if job_id is not None)
-        for entry, job_id in pending:
+            job_id = ids["job_id"] if ids else None
             if job_id is None or not with_jobs:
                 yield ScannedFile(entry, job_id, None, None)
-            else:
-                state, record = self._resolver.get(job_id)
+            elif resolver.known(job_id):
+                state, record = resolver.get(job_id)
                 yield ScannedFile(entry, job_id, state, record)
+            else:
+                pending.append((entry, job_id))
+                unresolved.add(job_id)
+                if len(unresolved) >= LOOKUP_BATCH or len(pending) >= MAX_PENDING_FILES:
+                    yield from self._flush(pending, unresolved)
+                    pending, unresolved = [], set()
+        yield from self._flush(pending, unresolved)
+
+    def _flush(self, pending: list[tuple[FileEntry, str]], unresolved: set[str]) -> Iterator[ScannedFile]:
+        if unresolved:
+            self._resolver.resolve(unresolved)
+        for entry, job_id in pending:
+            state, record = self._resolver.get(job_id)
+            yield ScannedFile(entry, job_id, state, record)

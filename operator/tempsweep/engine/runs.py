@@ -18,7 +18,15 @@ from tempsweep.engine.context import CleanupContext, Progress
 from tempsweep.engine.emergency import EmergencyPlanner, emergency_needed
 from tempsweep.engine.inventory import Inventory, JobResolver, ScannedFile
 from tempsweep.engine.ports import JobSourceError, StorageError, Usage
-from tempsweep.engine.rules import Clock, Rule, chunk_rule, crash_rule, failed_past_wait, first_of, orphan_rule
+from tempsweep.engine.rules import (
+    Clock,
+    Rule,
+    chunk_rule,
+    crash_rule,
+    failed_past_wait,
+    first_of,
+    orphan_rule,
+)
 from tempsweep.models.enums import DeletionReason, RunPhase, RunType
 from tempsweep.models.quantities import format_bytes
 from tempsweep.models.run import CleanupRunSpec
@@ -122,6 +130,7 @@ def _measure_around(
 ) -> _Outcome:
     """Apply one streamed plan and measure usage before and after it."""
     fs_before = ctx.storage.filesystem_usage() if ctx.policy.capacity_bytes is None else None
+    freed_before = applier.tally.bytes_freed  # an earlier phase (Scheduled's emergency) freed these already
     applier.apply(_plan(inventory, rule))
     for problem in ctx.storage.scan_errors():
         applier.tally.add_error(problem)
@@ -129,7 +138,7 @@ def _measure_around(
     if ctx.policy.capacity_bytes is None:
         after = ctx.storage.filesystem_usage() or before
     else:
-        after = before.after_freeing(applier.tally.bytes_freed)
+        after = before.after_freeing(applier.tally.bytes_freed - freed_before)
     outcome = _Outcome(before=before, after=after, files_scanned=inventory.files_scanned)
     if resolver.error:
         outcome.failed = True
@@ -141,8 +150,8 @@ def _chunk_completion(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, a
     assert spec.job_id is not None and spec.chunk_id is not None  # guaranteed by the spec's validation
     completed = frozenset(spec.completed_files) if spec.completed_files is not None else None
     inventory, resolver = ctx.inventory(resolve_jobs=False)
-    return _measure_around(ctx, applier, inventory, chunk_rule(ctx.policy, spec.job_id, spec.chunk_id, completed),
-                           resolver)
+    rule = chunk_rule(ctx.policy, spec.job_id, spec.chunk_id, completed)
+    return _measure_around(ctx, applier, inventory, rule, resolver)
 
 
 def _failed_ids(ctx: CleanupContext, clock: Clock, job_id: str | None) -> tuple[frozenset[str], str]:
@@ -157,7 +166,9 @@ def _failed_ids(ctx: CleanupContext, clock: Clock, job_id: str | None) -> tuple[
         if record.status not in ctx.policy.failed_statuses:
             return frozenset(), f"job {job_id} is {record.status!r}, not failed; nothing deleted"
         if not failed_past_wait(record, ctx.policy, clock):
-            return frozenset(), f"job {job_id} failed less than {wait} ago (failedJobs.cleanupAfterHours); kept"
+            return frozenset(), (
+                f"job {job_id} failed less than {wait} ago (failedJobs.cleanupAfterHours); kept"
+            )
         return frozenset({job_id}), ""
     ready = frozenset(r.job_id for r in ctx.jobs.failed_jobs() if failed_past_wait(r, ctx.policy, clock))
     return ready, "" if ready else f"no failed job is older than {wait}"
@@ -196,16 +207,19 @@ def _emergency(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, applier:
     plan = planner.choose(before, applier.budget_left)
     outcome.planned = frozenset(decision.entry.path for decision in plan.decisions)
     applier.apply(plan.decisions)
+    applier.tally.limit_reached = applier.tally.limit_reached or plan.limited
     if ctx.policy.capacity_bytes is None:
         outcome.after = ctx.storage.filesystem_usage() or before
     else:
         outcome.after = before.after_freeing(applier.tally.bytes_freed)
     if resolver.error:
+        outcome.failed = True
         outcome.note = f"job status unavailable, files of jobs were kept: {resolver.error}; "
     if not plan.sufficient:
         outcome.failed = True
+        target = ctx.policy.emergency_percent - ctx.policy.emergency_buffer_percent
         outcome.note += (
-            f"could not bring usage below {ctx.policy.emergency_percent - ctx.policy.emergency_buffer_percent:g}% "
+            f"could not bring usage below {target:g}% "
             f"with {format_bytes(ctx.policy.min_free_bytes)} free (projected {plan.projected.percent:.1f}%)"
         )
     else:

@@ -144,6 +144,8 @@ class VolumeStorage:
     def filesystem_usage(self) -> Usage | None:
         try:
             usage = psutil.disk_usage(self.root)
+        except FileNotFoundError:
+            raise StorageError(f"volume path {self.root} does not exist") from None
         except OSError as exc:
             raise StorageError(f"volume path {self.root}: cannot read usage: {exc.strerror}") from None
         return Usage(used=usage.used, total=usage.used + usage.free)
