@@ -41,7 +41,7 @@ unit: venv
 	$(PY) -m pytest tests --ignore=tests/e2e -m "not postgres and not azurite"
 
 demo: venv
-	$(PY) -m tempsweep.demo
+	$(PY) -m tempsweep.cli.demo
 
 bench: venv
 	$(PY) benchmarks/run.py

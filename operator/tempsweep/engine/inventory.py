@@ -30,7 +30,7 @@ class JobState(StrEnum):
     UNAVAILABLE = "unavailable"  # the job source could not be read: never delete on this basis
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class ScannedFile:
     """A file with what the rules need to decide about it."""
 

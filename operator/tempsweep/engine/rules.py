@@ -7,7 +7,7 @@ These encode the original cleanup service's behaviour. They read no clock and to
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from tempsweep.engine.inventory import JobState, ScannedFile
@@ -23,10 +23,10 @@ class Clock:
     """The instant a run plans against, as a UTC datetime and as a POSIX timestamp."""
 
     now: datetime
+    timestamp: float = field(init=False)
 
-    @property
-    def timestamp(self) -> float:
-        return self.now.timestamp()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "timestamp", self.now.timestamp())
 
     def age_hours(self, mtime: float) -> float:
         return (self.timestamp - mtime) / 3600.0
@@ -46,8 +46,10 @@ def failed_past_wait(record: JobRecord | None, policy: EffectivePolicy, clock: C
 def orphan_rule(policy: EffectivePolicy, clock: Clock, max_age_hours: float) -> Rule:
     """Orphaned: older than the age, and no job, an unknown job, a finished job or a failed job past its wait."""
 
+    oldest_kept = clock.timestamp - max_age_hours * 3600.0
+
     def decide(item: ScannedFile) -> DeletionReason | None:
-        if clock.age_hours(item.entry.mtime) <= max_age_hours:
+        if item.entry.mtime >= oldest_kept:
             return None
         if not policy.has_job_source:
             return DeletionReason.EXPIRED
