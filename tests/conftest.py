@@ -4,4 +4,5 @@ pytest_plugins = [
     "support.components",
     "support.postgres_server",
     "support.azurite_server",
+    "support.controlplane",
 ]
