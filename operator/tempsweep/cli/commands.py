@@ -124,7 +124,7 @@ def _policy_name(args: argparse.Namespace) -> str:
 
 
 def crds(args: argparse.Namespace) -> int:
-    from tempsweep.crdgen import write_crds
+    from tempsweep.cli.crdfiles import write_crds
 
     changed = write_crds(args.output, check=args.check)
     if args.check and changed:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, StrictBool, StrictFloat, StringConstraints, model_validator
 
 from tempsweep.models.base import WireModel
 from tempsweep.models.enums import RunType
@@ -26,6 +26,7 @@ def _check_names(values: list[str]) -> list[str]:
     return values
 
 
+FileName = Annotated[str, StringConstraints(max_length=255)]
 JobId = Annotated[str, AfterValidator(_check_id)]
 
 
@@ -46,21 +47,26 @@ class CleanupRunSpec(WireModel):
         "when left out.",
     )
     chunk_id: JobId | None = Field(default=None, description="ChunkCompletion: the completed chunk (required).")
-    completed_files: Annotated[list[str], AfterValidator(_check_names)] | None = Field(
+    completed_files: Annotated[list[FileName], AfterValidator(_check_names)] | None = Field(
         default=None,
+        max_length=10_000,
         description="ChunkCompletion: file names after the chunk prefix that were processed; left out, every "
         "file of the chunk.",
     )
-    max_age_hours: float | None = Field(
+    max_age_hours: StrictFloat | None = Field(
         default=None, gt=0, description="Orphaned: the orphan age for this run (default: the policy's)."
     )
-    dry_run: bool | None = Field(default=None, description="Report what would be deleted, delete nothing.")
+    dry_run: StrictBool | None = Field(default=None, description="Report what would be deleted, delete nothing.")
+    ttl_seconds_after_finished: int | None = Field(
+        default=None, ge=0,
+        description="Delete this CleanupRun this many seconds after it finished (operator default: 86400).",
+    )
 
     @model_validator(mode="after")
     def _scenario_fields(self) -> CleanupRunSpec:
         if self.type is RunType.CHUNK_COMPLETION and (self.job_id is None or self.chunk_id is None):
             raise ValueError("ChunkCompletion needs jobId and chunkId")
-        if self.type is not RunType.CHUNK_COMPLETION and (self.chunk_id is not None or self.completed_files):
+        if self.type is not RunType.CHUNK_COMPLETION and (self.chunk_id is not None or self.completed_files is not None):
             raise ValueError("chunkId and completedFiles only apply to ChunkCompletion")
         if self.type not in (RunType.CHUNK_COMPLETION, RunType.CRASH_RECOVERY) and self.job_id is not None:
             raise ValueError(f"jobId does not apply to {self.type.value}")
