@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from tempsweep.models.naming import NamePattern, compile_pattern
 from tempsweep.models.policy import CleanupPolicySpec, DatabaseSpec, check_volume_path
-from tempsweep.models.quantities import parse_duration, parse_quantity
+from tempsweep.models.quantities import format_bytes, parse_duration, parse_quantity
 from tempsweep.models.settings import OperatorSettings, scheduled_cron
 
 
@@ -68,7 +68,9 @@ class EffectivePolicy:
 def resolve_policy(name: str, spec: CleanupPolicySpec, settings: OperatorSettings) -> EffectivePolicy:
     """Fill the spec's gaps from the settings; raises ValueError naming a field if they conflict."""
     thresholds = spec.thresholds
-    warning = thresholds.warning_percent if thresholds.warning_percent is not None else settings.warning_threshold
+    warning = (
+        thresholds.warning_percent if thresholds.warning_percent is not None else settings.warning_threshold
+    )
     emergency = (
         thresholds.emergency_percent
         if thresholds.emergency_percent is not None
@@ -88,6 +90,19 @@ def resolve_policy(name: str, spec: CleanupPolicySpec, settings: OperatorSetting
         capacity = parse_quantity(spec.storage.azure_blob.capacity)
     if capacity is not None and capacity <= 0:
         raise ValueError("spec.storage: capacity must be larger than zero")
+    min_free = (
+        parse_quantity(thresholds.min_free_space)
+        if thresholds.min_free_space is not None
+        else settings.min_free_space_bytes
+    )
+    if capacity is not None and min_free >= capacity:
+        # free = capacity - used would always be below the floor: a permanent emergency deleting everything
+        inherited = thresholds.min_free_space is None
+        origin = " (from TEMP_STORAGE_CLEANUP_MIN_FREE_SPACE_GB)" if inherited else ""
+        raise ValueError(
+            f"spec.thresholds.minFreeSpace ({format_bytes(min_free)}{origin}) must be smaller than the "
+            f"capacity ({format_bytes(capacity)})"
+        )
     database = spec.jobs.database if spec.jobs else None
     database_url = None
     if database is not None:
@@ -111,13 +126,11 @@ def resolve_policy(name: str, spec: CleanupPolicySpec, settings: OperatorSetting
         warning_percent=warning,
         emergency_percent=emergency,
         emergency_buffer_percent=thresholds.emergency_buffer_percent,
-        min_free_bytes=(
-            parse_quantity(thresholds.min_free_space)
-            if thresholds.min_free_space is not None
-            else settings.min_free_space_bytes
-        ),
+        min_free_bytes=min_free,
         orphan_max_age_hours=(
-            spec.orphans.max_age_hours if spec.orphans.max_age_hours is not None else settings.max_orphan_age_hours
+            spec.orphans.max_age_hours
+            if spec.orphans.max_age_hours is not None
+            else settings.max_orphan_age_hours
         ),
         emergency_orphan_max_age_hours=spec.orphans.emergency_max_age_hours,
         failed_cleanup_after_hours=(

@@ -42,7 +42,9 @@ def compile_pattern(template: str, *, require: tuple[str, ...] = ("job_id",)) ->
     names = _PLACEHOLDER.findall(template)
     unknown = sorted(set(names) - _KNOWN)
     if unknown:
-        raise ValueError(f"unknown placeholder {{{unknown[0]}}}: only {{job_id}} and {{chunk_id}} are allowed")
+        raise ValueError(
+            f"unknown placeholder {{{unknown[0]}}}: only {{job_id}} and {{chunk_id}} are allowed"
+        )
     for needed in require:
         if needed not in names:
             raise ValueError(f"the pattern must contain {{{needed}}}")

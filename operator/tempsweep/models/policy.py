@@ -11,7 +11,15 @@ import re
 from typing import Annotated
 
 from croniter import croniter
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    model_validator,
+)
 
 from tempsweep.models.base import WireModel
 from tempsweep.models.naming import compile_pattern
@@ -25,6 +33,14 @@ SYSTEM_PATHS = frozenset(
      "/run", "/sbin", "/srv", "/sys", "/usr", "/var", "/var/lib", "/var/run", "/var/log", "/tmp"}
 )
 _SYSTEM_TREES = ("/proc", "/sys", "/dev", "/etc", "/boot", "/usr", "/bin", "/sbin", "/lib")
+
+
+def _quantity_input(value: object) -> object:
+    # before the int|str union: a boolean or a float would otherwise be coerced (true -> 1 byte) or be
+    # reported per union member ("capacity.int: ...") instead of as one message about the field
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"{value!r} is not a size: use a whole number of bytes or a quantity such as 50Gi")
+    return value
 
 
 def _check_quantity(value: int | str) -> int | str:
@@ -56,7 +72,8 @@ def _check_chunk_pattern(value: str) -> str:
 def _check_identifier(value: str) -> str:
     if not _IDENTIFIER.match(value):
         raise ValueError(
-            f"{value!r} is not a plain SQL identifier (letters, digits and '_', starting with a letter or '_')"
+            f"{value!r} is not a plain SQL identifier "
+            "(letters, digits and '_', starting with a letter or '_')"
         )
     return value
 
@@ -81,12 +98,13 @@ def check_volume_path(value: str) -> str:
     normal = posixpath.normpath(value)
     if normal.startswith("//"):
         normal = "/" + normal.lstrip("/")
-    if normal in SYSTEM_PATHS or any(normal == tree or normal.startswith(tree + "/") for tree in _SYSTEM_TREES):
+    in_system_tree = any(normal == tree or normal.startswith(tree + "/") for tree in _SYSTEM_TREES)
+    if normal in SYSTEM_PATHS or in_system_tree:
         raise ValueError(f"{normal!r} is a system path and is never cleaned")
     return normal
 
 
-Quantity = Annotated[int | str, AfterValidator(_check_quantity)]
+Quantity = Annotated[int | str, BeforeValidator(_quantity_input), AfterValidator(_check_quantity)]
 Duration = Annotated[str, AfterValidator(_check_duration)]
 Cron = Annotated[str, AfterValidator(_check_cron)]
 SqlIdentifier = Annotated[str, AfterValidator(_check_identifier)]
@@ -105,12 +123,14 @@ class VolumeStorage(WireModel):
 
     path: VolumePath | None = Field(
         default=None,
-        description="Absolute path of the directory to clean, as mounted into the operator. It must lie under one "
-        "of the operator's allowed roots. Default: the operator setting TEMP_STORAGE_CLEANUP_TEMP_STORAGE_PATH.",
+        description="Absolute path of the directory to clean, as mounted into the operator. It must lie "
+        "under one of the operator's allowed roots. Default: the operator setting "
+        "TEMP_STORAGE_CLEANUP_TEMP_STORAGE_PATH.",
     )
     capacity: Quantity | None = Field(
         default=None,
-        description="Capacity reserved for temp files, e.g. 50Gi. When set, usage % = bytes of files under the "
+        description="Capacity reserved for temp files, e.g. 50Gi. When set, usage % = bytes of files "
+        "under the "
         "path / capacity; otherwise the filesystem's own usage is used.",
     )
 
@@ -121,13 +141,16 @@ class AzureBlobStorage(WireModel):
     container: str = Field(min_length=3, max_length=63, description="Name of the blob container.")
     prefix: str = Field(
         default="",
-        description="Only blobs whose names start with this prefix are ever considered; their names after the "
+        description="Only blobs whose names start with this prefix are ever considered; their names "
+        "after the "
         "prefix play the role of file paths.",
     )
-    capacity: Quantity = Field(description="Capacity reserved for temp blobs: usage % = bytes under the prefix / "
+    capacity: Quantity = Field(description="Capacity reserved for temp blobs: usage % = bytes under the "
+                               "prefix / "
                                "capacity.")
     connection_string: str | None = Field(
-        default=None, description="Connection string, for offline use only; in the cluster use a secret reference."
+        default=None,
+        description="Connection string, for offline use only; in the cluster use a secret reference.",
     )
     connection_string_secret_ref: SecretKeyRef | None = Field(
         default=None, description="Secret key holding the storage account connection string."
@@ -137,7 +160,7 @@ class AzureBlobStorage(WireModel):
         description="Account URL (https://ACCOUNT.blob.core.windows.net) used with workload identity / "
         "DefaultAzureCredential.",
     )
-    include_archive_tier: bool = Field(
+    include_archive_tier: StrictBool = Field(
         default=False,
         description="Also delete blobs in the Archive tier (early deletion from Archive is charged).",
     )
@@ -207,18 +230,20 @@ class DatabaseSpec(WireModel):
     status_column: SqlIdentifier = Field(default="status", description="Column with the job's status.")
     updated_at_column: SqlIdentifier = Field(
         default="updated_at",
-        description="Column with the time of the job's last status change; naive timestamps are taken as UTC.",
+        description="Column with the time of the job's last status change; naive timestamps are taken "
+        "as UTC.",
     )
     active_statuses: list[str] = Field(
         default_factory=lambda: ["pending", "running"],
         min_length=1,
-        description="Statuses of jobs that may still write files: their files are never deleted automatically.",
+        description="Statuses of jobs that may still write files: their files are never deleted "
+        "automatically.",
     )
     failed_statuses: list[str] = Field(
         default_factory=lambda: ["failed", "cancelled", "error"],
         description="Statuses of crashed jobs whose files crash recovery deletes.",
     )
-    query_timeout_seconds: float = Field(
+    query_timeout_seconds: StrictFloat = Field(
         default=10, gt=0, le=3600, description="Statement timeout for each job-status query, in seconds."
     )
     history_table: SqlIdentifier | None = Field(
@@ -245,16 +270,17 @@ class JobsSpec(WireModel):
 class ThresholdsSpec(WireModel):
     """Storage usage thresholds."""
 
-    warning_percent: float | None = Field(
+    warning_percent: StrictFloat | None = Field(
         default=None, gt=0, le=100,
-        description="Usage % from which health is Warning. Default: TEMP_STORAGE_CLEANUP_WARNING_THRESHOLD (85).",
+        description="Usage % from which health is Warning. Default: "
+        "TEMP_STORAGE_CLEANUP_WARNING_THRESHOLD (85).",
     )
-    emergency_percent: float | None = Field(
+    emergency_percent: StrictFloat | None = Field(
         default=None, gt=0, le=100,
         description="Usage % from which health is Critical and emergency cleanup runs. Default: "
         "TEMP_STORAGE_CLEANUP_EMERGENCY_CLEANUP_THRESHOLD (95).",
     )
-    emergency_buffer_percent: float = Field(
+    emergency_buffer_percent: StrictFloat = Field(
         default=10, ge=0, lt=100,
         description="Emergency cleanup stops once usage is below emergencyPercent minus this buffer.",
     )
@@ -278,12 +304,12 @@ class ThresholdsSpec(WireModel):
 class OrphansSpec(WireModel):
     """When a forgotten file counts as orphaned."""
 
-    max_age_hours: float | None = Field(
+    max_age_hours: StrictFloat | None = Field(
         default=None, gt=0,
         description="Files older than this (by modification time) may be orphans. Default: "
         "TEMP_STORAGE_CLEANUP_MAX_ORPHAN_AGE_HOURS (24).",
     )
-    emergency_max_age_hours: float = Field(
+    emergency_max_age_hours: StrictFloat = Field(
         default=1, gt=0, description="The orphan age used by emergency cleanup (more aggressive)."
     )
 
@@ -291,7 +317,7 @@ class OrphansSpec(WireModel):
 class FailedJobsSpec(WireModel):
     """How long the files of a crashed job are kept."""
 
-    cleanup_after_hours: float | None = Field(
+    cleanup_after_hours: StrictFloat | None = Field(
         default=None, ge=0,
         description="Files of a failed job are deleted this long after the job's last update. Default: "
         "TEMP_STORAGE_CLEANUP_CLEANUP_FAILED_JOBS_AFTER_HOURS (1).",
@@ -306,28 +332,33 @@ class ScheduleSpec(WireModel):
         description="Cron expression of the scheduled cleanup. Default: derived from "
         "TEMP_STORAGE_CLEANUP_SCHEDULED_CLEANUP_INTERVAL_MINUTES (60 -> '0 * * * *').",
     )
-    orphaned: Cron = Field(default="30 */6 * * *", description="Cron expression of the orphaned-file cleanup.")
+    orphaned: Cron = Field(
+        default="30 */6 * * *", description="Cron expression of the orphaned-file cleanup."
+    )
     emergency_check_interval: Duration | None = Field(
         default=None,
         description="How often usage is checked for an emergency, e.g. 5m. Default: "
         "TEMP_STORAGE_CLEANUP_EMERGENCY_CHECK_INTERVAL_MINUTES (5).",
     )
-    stats_interval: Duration = Field(default="30s", description="How often the status statistics are refreshed.")
+    stats_interval: Duration = Field(
+        default="30s", description="How often the status statistics are refreshed."
+    )
 
 
 class LimitsSpec(WireModel):
     """Limits that keep one run bounded."""
 
-    batch_size: int | None = Field(
+    batch_size: StrictInt | None = Field(
         default=None, gt=0, le=100_000,
         description="Files deleted per batch. Default: TEMP_STORAGE_CLEANUP_CLEANUP_BATCH_SIZE (1000).",
     )
-    max_files_per_run: int | None = Field(
+    max_files_per_run: StrictInt | None = Field(
         default=None, gt=0,
-        description="At most this many deletions per run. Default: TEMP_STORAGE_CLEANUP_MAX_FILES_PER_CLEANUP "
+        description="At most this many deletions per run. Default: "
+        "TEMP_STORAGE_CLEANUP_MAX_FILES_PER_CLEANUP "
         "(10000).",
     )
-    parallelism: int = Field(
+    parallelism: StrictInt = Field(
         default=4, ge=1, le=64,
         description="Batches deleted concurrently. 4 measured best on two-core machines with local disks.",
     )
@@ -344,21 +375,24 @@ class CleanupPolicySpec(WireModel):
     thresholds: ThresholdsSpec = Field(default_factory=ThresholdsSpec, description="Usage thresholds.")
     orphans: OrphansSpec = Field(default_factory=OrphansSpec, description="Orphan detection.")
     failed_jobs: FailedJobsSpec = Field(default_factory=FailedJobsSpec, description="Crash recovery.")
-    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec, description="Timer schedules (operator only).")
+    schedule: ScheduleSpec = Field(
+        default_factory=ScheduleSpec, description="Timer schedules (operator only)."
+    )
     limits: LimitsSpec = Field(default_factory=LimitsSpec, description="Per-run limits.")
     exclude: list[str] = Field(
         default_factory=list,
-        description="Glob patterns (matched against the file name and the path relative to the root) that are "
+        description="Glob patterns (matched against the file name and the path relative to the root) "
+        "that are "
         "never touched, e.g. '*.lock'.",
     )
-    dry_run: bool | None = Field(
+    dry_run: StrictBool | None = Field(
         default=None,
         description="Plan and report what would be deleted, delete nothing. Default: "
         "TEMP_STORAGE_CLEANUP_CLEANUP_DRY_RUN (false).",
     )
-    keep_for_debugging: bool | None = Field(
+    keep_for_debugging: StrictBool | None = Field(
         default=None,
         description="Keep every temp file (report only). Default: "
         "TEMP_STORAGE_CLEANUP_KEEP_TEMP_FILES_FOR_DEBUGGING (false).",
     )
-    suspend: bool = Field(default=False, description="Pause every timer of this policy.")
+    suspend: StrictBool = Field(default=False, description="Pause every timer of this policy.")

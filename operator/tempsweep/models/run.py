@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StrictBool, StrictFloat, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
 
 from tempsweep.models.base import WireModel
 from tempsweep.models.enums import RunType
@@ -46,7 +54,9 @@ class CleanupRunSpec(WireModel):
         description="ChunkCompletion: the job (required). CrashRecovery: one failed job, or every failed job "
         "when left out.",
     )
-    chunk_id: JobId | None = Field(default=None, description="ChunkCompletion: the completed chunk (required).")
+    chunk_id: JobId | None = Field(
+        default=None, description="ChunkCompletion: the completed chunk (required)."
+    )
     completed_files: Annotated[list[FileName], AfterValidator(_check_names)] | None = Field(
         default=None,
         max_length=10_000,
@@ -56,8 +66,10 @@ class CleanupRunSpec(WireModel):
     max_age_hours: StrictFloat | None = Field(
         default=None, gt=0, description="Orphaned: the orphan age for this run (default: the policy's)."
     )
-    dry_run: StrictBool | None = Field(default=None, description="Report what would be deleted, delete nothing.")
-    ttl_seconds_after_finished: int | None = Field(
+    dry_run: StrictBool | None = Field(
+        default=None, description="Report what would be deleted, delete nothing."
+    )
+    ttl_seconds_after_finished: StrictInt | None = Field(
         default=None, ge=0,
         description="Delete this CleanupRun this many seconds after it finished (operator default: 86400).",
     )
@@ -66,7 +78,8 @@ class CleanupRunSpec(WireModel):
     def _scenario_fields(self) -> CleanupRunSpec:
         if self.type is RunType.CHUNK_COMPLETION and (self.job_id is None or self.chunk_id is None):
             raise ValueError("ChunkCompletion needs jobId and chunkId")
-        if self.type is not RunType.CHUNK_COMPLETION and (self.chunk_id is not None or self.completed_files is not None):
+        chunk_fields = self.chunk_id is not None or self.completed_files is not None
+        if self.type is not RunType.CHUNK_COMPLETION and chunk_fields:
             raise ValueError("chunkId and completedFiles only apply to ChunkCompletion")
         if self.type not in (RunType.CHUNK_COMPLETION, RunType.CRASH_RECOVERY) and self.job_id is not None:
             raise ValueError(f"jobId does not apply to {self.type.value}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PREFIX = "TEMP_STORAGE_CLEANUP_"
@@ -28,7 +28,8 @@ class OperatorSettings(BaseSettings):
         default=Path("/var/lib/tempsweep/volumes"), description="Default volume path and allowed root."
     )
     allowed_roots: str | None = Field(
-        default=None, description="Colon-separated roots a policy's volume may lie under (default: the storage path)."
+        default=None,
+        description="Colon-separated roots a policy's volume may lie under (default: the storage path).",
     )
     emergency_cleanup_threshold: float = Field(default=95.0, gt=0, le=100)
     warning_threshold: float = Field(default=85.0, gt=0, le=100)
@@ -44,6 +45,13 @@ class OperatorSettings(BaseSettings):
     cleanup_dry_run: bool = False
     keep_temp_files_for_debugging: bool = False
     database_url: str | None = Field(default=None, repr=False)
+
+    @field_validator("temp_storage_path")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        if not value.is_absolute():
+            raise ValueError(f"{str(value)!r} is relative: the storage path must be absolute")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> OperatorSettings:
@@ -82,7 +90,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> OperatorSettings:
     try:
         if environ is None:
             return OperatorSettings()
-        values = {key[len(PREFIX):].lower(): value for key, value in environ.items() if key.startswith(PREFIX)}
+        values = {
+            key[len(PREFIX) :].lower(): value for key, value in environ.items() if key.startswith(PREFIX)
+        }
         return OperatorSettings.model_validate(values)
     except ValidationError as exc:
         error = exc.errors()[0]

@@ -58,7 +58,8 @@ class RunStatus(WireModel):
     error_count: int = Field(default=0, description="All errors, including those not listed.")
     deleted_by_reason: dict[str, int] = Field(default_factory=dict, description="Deleted files per reason.")
     would_delete: list[str] = Field(
-        default_factory=list, description=f"Dry runs: the first {MAX_WOULD_DELETE} paths that would be deleted."
+        default_factory=list,
+        description=f"Dry runs: the first {MAX_WOULD_DELETE} paths that would be deleted.",
     )
     would_delete_count: int = Field(default=0, description="Dry runs: how many files would be deleted.")
     would_free_bytes: int = Field(default=0, description="Dry runs: bytes that would be freed.")
