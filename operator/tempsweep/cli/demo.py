@@ -70,7 +70,9 @@ def build_sample(root: Path, database: Path) -> None:
         os.utime(path, (now - age_hours * HOUR, now - age_hours * HOUR))
     database.unlink(missing_ok=True)
     with contextlib.closing(sqlite3.connect(database)) as db:
-        db.execute("CREATE TABLE crawl_jobs (id INTEGER PRIMARY KEY, status TEXT NOT NULL, updated_at TIMESTAMP)")
+        db.execute(
+            "CREATE TABLE crawl_jobs (id INTEGER PRIMARY KEY, status TEXT NOT NULL, updated_at TIMESTAMP)"
+        )
         utc_now = datetime.now(UTC).replace(tzinfo=None)
         db.executemany(
             "INSERT INTO crawl_jobs VALUES (?, ?, ?)",

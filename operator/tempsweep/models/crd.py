@@ -23,32 +23,48 @@ _DROP = {"title", "additionalProperties", "$defs"}
 #: Cross-field rules, keyed by schema definition name, mirroring the models' validators.
 CEL_RULES: dict[str, list[dict[str, str]]] = {
     "StorageSpec": [
-        {"rule": "has(self.volume) != has(self.azureBlob)",
-         "message": "set exactly one storage backend: volume or azureBlob"},
+        {
+            "rule": "has(self.volume) != has(self.azureBlob)",
+            "message": "set exactly one storage backend: volume or azureBlob",
+        },
     ],
     "ThresholdsSpec": [
-        {"rule": "!has(self.warningPercent) || !has(self.emergencyPercent) || "
-                 "self.warningPercent < self.emergencyPercent",
-         "message": "warningPercent must be below emergencyPercent"},
+        {
+            "rule": "!has(self.warningPercent) || !has(self.emergencyPercent) || "
+            "self.warningPercent < self.emergencyPercent",
+            "message": "warningPercent must be below emergencyPercent",
+        },
     ],
     "VolumeStorage": [
-        {"rule": "!has(self.path) || (self.path.startsWith('/') && !self.path.matches('(^|/)[.][.](/|$)'))",
-         "message": "path must be absolute and must not contain '..'"},
+        {
+            "rule": "!has(self.path) || (self.path.startsWith('/') && !self.path.matches('(^|/)[.][.](/|$)'))",
+            "message": "path must be absolute and must not contain '..'",
+        },
     ],
     "AzureBlobStorage": [
-        {"rule": "(has(self.connectionString) ? 1 : 0) + (has(self.connectionStringSecretRef) ? 1 : 0) + "
-                 "(has(self.accountUrl) ? 1 : 0) == 1",
-         "message": "set exactly one of connectionString, connectionStringSecretRef and accountUrl"},
+        {
+            "rule": "(has(self.connectionString) ? 1 : 0) + (has(self.connectionStringSecretRef) ? 1 : 0) + "
+            "(has(self.accountUrl) ? 1 : 0) == 1",
+            "message": "set exactly one of connectionString, connectionStringSecretRef and accountUrl",
+        },
     ],
     "CleanupRunSpec": [
-        {"rule": "self.type != 'ChunkCompletion' || (has(self.jobId) && has(self.chunkId))",
-         "message": "ChunkCompletion needs jobId and chunkId"},
-        {"rule": "self.type == 'ChunkCompletion' || (!has(self.chunkId) && !has(self.completedFiles))",
-         "message": "chunkId and completedFiles only apply to ChunkCompletion"},
-        {"rule": "self.type in ['ChunkCompletion', 'CrashRecovery'] || !has(self.jobId)",
-         "message": "jobId only applies to ChunkCompletion and CrashRecovery"},
-        {"rule": "self.type == 'Orphaned' || !has(self.maxAgeHours)",
-         "message": "maxAgeHours only applies to Orphaned"},
+        {
+            "rule": "self.type != 'ChunkCompletion' || (has(self.jobId) && has(self.chunkId))",
+            "message": "ChunkCompletion needs jobId and chunkId",
+        },
+        {
+            "rule": "self.type == 'ChunkCompletion' || (!has(self.chunkId) && !has(self.completedFiles))",
+            "message": "chunkId and completedFiles only apply to ChunkCompletion",
+        },
+        {
+            "rule": "self.type in ['ChunkCompletion', 'CrashRecovery'] || !has(self.jobId)",
+            "message": "jobId only applies to ChunkCompletion and CrashRecovery",
+        },
+        {
+            "rule": "self.type == 'Orphaned' || !has(self.maxAgeHours)",
+            "message": "maxAgeHours only applies to Orphaned",
+        },
     ],
 }
 
@@ -61,8 +77,10 @@ PROPERTY_RULES: dict[str, dict[str, Any]] = {
             "maxLength": 255,
             "pattern": "^[^/\\x00]+$",
             "x-kubernetes-validations": [
-                {"rule": "self != '.' && self != '..'",
-                 "message": "completedFiles entries must be plain file names (no '/', '.', '..' or empty names)"},
+                {
+                    "rule": "self != '.' && self != '..'",
+                    "message": "completedFiles entries must be plain file names (no '/', '.', '..' or empty names)",
+                },
             ],
         }
     },
@@ -90,7 +108,8 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], name: str | None = None
             continue
         if key == "properties":
             result["properties"] = {
-                prop: {**_convert(schema, defs), **PROPERTY_RULES.get(prop, {})} for prop, schema in value.items()
+                prop: {**_convert(schema, defs), **PROPERTY_RULES.get(prop, {})}
+                for prop, schema in value.items()
             }
         elif key == "items":
             result["items"] = _convert(value, defs)

@@ -31,8 +31,9 @@ class PolicyStatus(WireModel):
     """What the operator knows about a policy's storage."""
 
     observed_generation: int | None = Field(default=None, description="The spec generation last validated.")
-    conditions: list[Condition] = Field(default_factory=list, description="Ready, StorageHealthy, "
-                                        "JobSourceReachable.")
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Ready, StorageHealthy, JobSourceReachable."
+    )
     health: Health | None = Field(default=None, description="Healthy, Warning or Critical.")
     usage_percent: float | None = Field(default=None, description="Used space, percent.")
     emergency_threshold: float | None = Field(default=None, description="Effective emergency threshold, %.")
@@ -43,7 +44,9 @@ class PolicyStatus(WireModel):
     temp_files_size_bytes: int | None = Field(default=None, description="Bytes of those files.")
     active_jobs_count: int | None = Field(default=None, description="Active jobs in the job table.")
     failed_jobs_count: int | None = Field(default=None, description="Failed jobs in the job table.")
-    orphaned_files_count: int | None = Field(default=None, description="Files an Orphaned run would delete now.")
+    orphaned_files_count: int | None = Field(
+        default=None, description="Files an Orphaned run would delete now."
+    )
     orphaned_files_size_bytes: int | None = Field(default=None, description="Bytes of those files.")
     archived_blobs_count: int | None = Field(default=None, description="Archive-tier blobs (Azure).")
     archived_blobs_size_bytes: int | None = Field(default=None, description="Bytes of archive-tier blobs.")
@@ -51,7 +54,9 @@ class PolicyStatus(WireModel):
     job_source_error: str | None = Field(default=None, description="Why job status could not be read.")
     last_stats_time: datetime | None = Field(default=None, description="When statistics were last refreshed.")
     last_emergency_check_time: datetime | None = Field(default=None, description="Last emergency check.")
-    last_scheduled_time: datetime | None = Field(default=None, description="Last scheduled cleanup (cron slot).")
+    last_scheduled_time: datetime | None = Field(
+        default=None, description="Last scheduled cleanup (cron slot)."
+    )
     last_orphaned_time: datetime | None = Field(default=None, description="Last orphan cleanup (cron slot).")
     last_cleanup_time: datetime | None = Field(default=None, description="When a cleanup last finished.")
     last_cleanup_message: str | None = Field(default=None, description="Its one-line summary.")
@@ -82,7 +87,9 @@ class CleanupRunStatus(WireModel):
     dry_run: bool | None = Field(default=None, description="True when nothing was deleted on purpose.")
     files_scanned: int | None = Field(default=None, description="Files examined.")
     files_deleted: int | None = Field(default=None, description="Files deleted.")
-    files_skipped: int | None = Field(default=None, description="Planned files left alone because they changed.")
+    files_skipped: int | None = Field(
+        default=None, description="Planned files left alone because they changed."
+    )
     bytes_freed: int | None = Field(default=None, description="Bytes freed.")
     storage_before_percent: float | None = Field(default=None, description="Usage % before.")
     storage_after_percent: float | None = Field(default=None, description="Usage % after.")

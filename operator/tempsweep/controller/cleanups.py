@@ -1,0 +1,70 @@
+"""Stats and cleanups for the operator: the engine, one cleanup at a time per storage.
+
+A scheduled run, an emergency and a manual CleanupRun on the same volume take the same lock, so
+they are serialised, never concurrent; different volumes proceed in parallel. Kopf runs these sync
+functions in worker threads, so a long cleanup never blocks the event loop or other policies.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+
+from tempsweep.controller.runtime import PolicyRuntime
+from tempsweep.engine import Progress, compute_stats, run_cleanup
+from tempsweep.models import RunPhase, RunStatus, RunType, StorageStats
+from tempsweep.models.run import CleanupRunSpec, PolicyRef
+
+_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+_locks_guard = threading.Lock()
+
+#: How many cleanups are running right now per storage key (for tests and the probe).
+active: defaultdict[str, int] = defaultdict(int)
+
+
+def storage_lock(key: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks[key]
+
+
+def refresh_stats(runtime: PolicyRuntime) -> StorageStats:
+    """Storage statistics (reads only; no lock needed)."""
+    stats = compute_stats(runtime.context())
+    if runtime.job_error and not stats.job_source_error:
+        stats = stats.model_copy(update={"job_source_error": runtime.job_error})
+    return stats
+
+
+def run_locked(
+    runtime: PolicyRuntime,
+    spec: CleanupRunSpec,
+    *,
+    progress: Callable[[Progress], None] | None = None,
+    on_wait: Callable[[], None] | None = None,
+) -> RunStatus:
+    """Run one cleanup while holding the storage's lock; reports job-source outages as failures."""
+    lock = storage_lock(runtime.lock_key)
+    if not lock.acquire(blocking=False):
+        if on_wait is not None:
+            on_wait()
+        lock.acquire()
+    try:
+        active[runtime.lock_key] += 1
+        status = run_cleanup(runtime.context(progress=progress), spec)
+    finally:
+        active[runtime.lock_key] -= 1
+        lock.release()
+    if runtime.job_error and runtime.policy.has_job_source:
+        status = status.model_copy(
+            update={
+                "phase": RunPhase.FAILED,
+                "message": f"{status.message}; job status unavailable, files of jobs were kept: {runtime.job_error}",
+            }
+        )
+    return status
+
+
+def timer_spec(runtime: PolicyRuntime, kind: RunType) -> CleanupRunSpec:
+    """The spec of a cleanup started by a timer rather than a CleanupRun."""
+    return CleanupRunSpec(policy_ref=PolicyRef(name=runtime.name), type=kind)

@@ -1,0 +1,116 @@
+"""From a CleanupPolicy object to a ready engine context, or a clear reason why not.
+
+Everything the cluster adds to the offline path lives here: the allowed-roots check (the admin's
+decision, ``TEMP_STORAGE_CLEANUP_ALLOWED_ROOTS``), and secrets read through the API. Secret values
+go straight into the job source or storage client and nowhere else: not logs, status or events.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from tempsweep.controller import kube
+from tempsweep.controller.security import within_allowed_roots
+from tempsweep.engine import CleanupContext, JobSourceError, StorageError
+from tempsweep.engine.ports import JobSource, StorageProvider
+from tempsweep.jobs.factory import open_job_source
+from tempsweep.models import EffectivePolicy, InputError, OperatorSettings, parse_policy, resolve_policy
+from tempsweep.storage.factory import open_storage
+
+log = logging.getLogger(__name__)
+
+
+class PolicyNotReady(Exception):
+    """The policy cannot be acted on; ``reason`` is a condition reason, the message says why."""
+
+    def __init__(self, reason: str, message: str, *, condition: str = "Ready") -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.condition = condition
+
+
+@dataclass
+class PolicyRuntime:
+    """A validated policy with its storage and (optional) job source."""
+
+    namespace: str
+    name: str
+    policy: EffectivePolicy
+    storage: StorageProvider
+    jobs: JobSource | None
+    job_error: str | None = None
+
+    @property
+    def lock_key(self) -> str:
+        """Runs on the same storage are serialised on this key."""
+        if self.policy.volume_path is not None:
+            return f"volume:{self.policy.volume_path}"
+        blob = self.policy.spec.storage.azure_blob
+        return f"blob:{blob.container if blob else ''}/{blob.prefix if blob else ''}"
+
+    def context(self, **kwargs: Any) -> CleanupContext:
+        return CleanupContext(policy=self.policy, storage=self.storage, jobs=self.jobs, **kwargs)
+
+
+def resolve(body: dict[str, Any], settings: OperatorSettings) -> EffectivePolicy:
+    """Parse and resolve a policy object; PolicyNotReady(InvalidSpec) when it does not validate."""
+    meta = body.get("metadata") or {}
+    source = f"CleanupPolicy {meta.get('namespace')}/{meta.get('name')}"
+    try:
+        document = parse_policy(body, source=source)
+        return resolve_policy(document.metadata.name, document.spec, settings)
+    except (InputError, ValueError) as exc:
+        raise PolicyNotReady("InvalidSpec", str(exc)) from None
+
+
+def build_runtime(
+    body: dict[str, Any], settings: OperatorSettings, *, need_jobs: bool = True
+) -> PolicyRuntime:
+    """Validate a policy against the cluster and open its storage and job source.
+
+    A job source that cannot be reached does not make the policy unusable: the runtime carries
+    ``job_error`` and no job source, and the engine then deletes nothing that depends on job status.
+    """
+    meta = body.get("metadata") or {}
+    namespace, name = meta.get("namespace") or "default", meta.get("name") or "?"
+    policy = resolve(body, settings)
+    if policy.volume_path is not None:
+        roots = [str(root) for root in settings.allowed_root_paths]
+        if not within_allowed_roots(policy.volume_path, roots):
+            raise PolicyNotReady(
+                "PathNotAllowed",
+                f"spec.storage.volume.path {policy.volume_path} is not under an allowed root "
+                f"({':'.join(roots)}); the operator's TEMP_STORAGE_CLEANUP_ALLOWED_ROOTS decides",
+            )
+    blob_secret = None
+    blob = policy.spec.storage.azure_blob
+    try:
+        if blob is not None and blob.connection_string_secret_ref is not None:
+            ref = blob.connection_string_secret_ref
+            blob_secret = kube.read_secret_value(namespace, ref.name, ref.key)
+    except kube.NotFound as exc:
+        raise PolicyNotReady("SecretMissing", str(exc)) from None
+    try:
+        storage = open_storage(policy, azure_connection_string=blob_secret)
+    except StorageError as exc:
+        raise PolicyNotReady("StorageUnavailable", str(exc), condition="StorageHealthy") from None
+    jobs, job_error = None, None
+    if policy.database is not None and need_jobs:
+        jobs, job_error = _open_jobs(policy, namespace)
+    return PolicyRuntime(namespace, name, policy, storage, jobs, job_error)
+
+
+def _open_jobs(policy: EffectivePolicy, namespace: str) -> tuple[JobSource | None, str | None]:
+    database = policy.database
+    assert database is not None
+    url = None
+    try:
+        if database.url_secret_ref is not None and not database.url:
+            url = kube.read_secret_value(namespace, database.url_secret_ref.name, database.url_secret_ref.key)
+        return open_job_source(policy, url=url), None
+    except kube.NotFound as exc:
+        return None, str(exc)
+    except JobSourceError as exc:
+        return None, str(exc)
