@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tempsweep.engine import CleanupContext, JobRecord, run_cleanup
 from tempsweep.models import CleanupPolicySpec, CleanupRunSpec, EffectivePolicy, RunStatus, load_settings
 from tempsweep.models.effective import resolve_policy
@@ -58,9 +60,7 @@ def policy_document(root: Path | str, *, name: str = POLICY_NAME, **overrides: A
     }
 
 
-def run_document(
-    kind: str, *, policy: str = POLICY_NAME, name: str = "test-run", **spec: Any
-) -> dict[str, Any]:
+def run_document(kind: str, *, policy: str = POLICY_NAME, name: str = "test-run", **spec: Any) -> dict[str, Any]:
     return {
         "apiVersion": API_VERSION,
         "kind": "CleanupRun",
@@ -69,9 +69,7 @@ def run_document(
     }
 
 
-def effective_policy(
-    root: Path | str, *, env: Mapping[str, str] | None = None, **overrides: Any
-) -> EffectivePolicy:
+def effective_policy(root: Path | str, *, env: Mapping[str, str] | None = None, **overrides: Any) -> EffectivePolicy:
     """The resolved policy the engine runs, with settings from ``env`` only (not the process environment)."""
     spec = CleanupPolicySpec.model_validate(policy_spec(root, **overrides))
     return resolve_policy(POLICY_NAME, spec, load_settings(dict(env or {})))
@@ -104,6 +102,21 @@ class Tree:
         return regular_files(self.root)
 
 
+@dataclass
+class Workspace:
+    """A directory holding manifests next to a volume tree."""
+
+    base: Path
+    tree: Tree
+
+    def write(self, name: str, content: Any) -> Path:
+        """A manifest file: a dict is dumped as YAML, a string is written as it is."""
+        path = self.base / name
+        text = content if isinstance(content, str) else yaml.safe_dump(content, sort_keys=False)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+
 def regular_files(root: Path) -> set[str]:
     found = set()
     for directory, _, names in os.walk(root, followlinks=False):
@@ -119,15 +132,11 @@ def job(job_id: str, status: str, hours_ago: float | None, now: datetime) -> Job
     return JobRecord(job_id=job_id, status=status, updated_at=updated)
 
 
-def sqlite_jobs(
-    path: Path, rows: Iterable[tuple[Any, str, datetime | None]], *, table: str = "crawl_jobs"
-) -> str:
+def sqlite_jobs(path: Path, rows: Iterable[tuple[Any, str, datetime | None]], *, table: str = "crawl_jobs") -> str:
     """A real SQLite job table (id, status, updated_at as naive UTC text); returns its SQLAlchemy URL."""
     connection = sqlite3.connect(path)
     try:
-        connection.execute(
-            f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, status TEXT, updated_at TIMESTAMP)"
-        )
+        connection.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, status TEXT, updated_at TIMESTAMP)")
         connection.executemany(
             f"INSERT INTO {table} (id, status, updated_at) VALUES (?, ?, ?)",
             [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -12,7 +13,14 @@ from contextlib import contextmanager
 
 from tempsweep.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from tempsweep.cli.input import load_policy, load_run
-from tempsweep.engine import CleanupContext, JobSourceError, Progress, StorageError, compute_stats, run_cleanup
+from tempsweep.engine import (
+    CleanupContext,
+    JobSourceError,
+    Progress,
+    StorageError,
+    compute_stats,
+    run_cleanup,
+)
 from tempsweep.models import InputError, RunPhase, SettingsError, load_settings, resolve_policy
 from tempsweep.models.quantities import format_bytes
 
@@ -67,6 +75,9 @@ def _context(args: argparse.Namespace) -> Iterator[CleanupContext]:
         policy = resolve_policy(policy_doc.metadata.name, policy_doc.spec, settings)
     except ValueError as exc:
         raise InputError(f"{args.policy}: {exc}") from None
+    if policy.volume_path is not None and not os.path.isdir(policy.volume_path):
+        where = "--path" if args.path else f"{args.policy}: spec.storage.volume.path"
+        raise InputError(f"{where}: {policy.volume_path} does not exist or is not a directory")
     try:
         storage = open_storage(policy)
         jobs = open_job_source(policy)

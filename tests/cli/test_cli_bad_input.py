@@ -1,0 +1,241 @@
+"""Bad input never crashes and never deletes: one clear line naming the file or field, exit 2."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sweep_helpers import Workspace, policy_document, run_document, sqlite_jobs
+from tempsweep.cli import main
+
+OLD_FILES = {"stale.tmp", "job_1_a.tmp", "nested/old.tmp"}
+VALID_RUN = run_document("Orphaned", maxAgeHours=1)
+
+
+def _policy(workspace: Workspace, **overrides: Any) -> dict[str, Any]:
+    return policy_document(workspace.tree.root, **overrides)
+
+
+def _run_cli(workspace: Workspace, policy: Any, run: Any = None, *extra: str) -> list[str]:
+    policy_path = workspace.write("policy.yaml", policy)
+    run_path = workspace.write("run.yaml", VALID_RUN if run is None else run)
+    return ["run", "-f", str(run_path), "--policy", str(policy_path), *extra]
+
+
+def _sqlite_without(workspace: Workspace, column: str | None) -> str:
+    path = workspace.base / f"jobs-without-{column}.db"
+    connection = sqlite3.connect(path)
+    columns = [name for name in ("id INTEGER", "status TEXT", "updated_at TIMESTAMP") if name.split()[0] != column]
+    connection.execute(f"CREATE TABLE crawl_jobs ({', '.join(columns)})")
+    connection.close()
+    return f"sqlite:///{path}"
+
+
+def _cases(workspace: Workspace) -> dict[str, Callable[[], tuple[list[str], list[str]]]]:
+    """name -> what writes the case's files and gives (arguments, strings stderr must contain)."""
+    policy_file = str(workspace.base / "policy.yaml")
+    run_file = str(workspace.base / "run.yaml")
+    good = _policy(workspace)
+    return {
+        "policy-yaml-syntax-error": lambda: (
+            _run_cli(workspace, "apiVersion: tempsweep.io/v1alpha1\nkind: [CleanupPolicy\n"),
+            [policy_file, "not valid YAML at line"],
+        ),
+        "run-yaml-syntax-error": lambda: (
+            _run_cli(workspace, good, "spec:\n  type: Orphaned\n bad-indent: 1\n"),
+            [run_file, "not valid YAML"],
+        ),
+        "unknown-field": lambda: (
+            _run_cli(workspace, _policy(workspace, limits={"batchSizee": 5})),
+            [policy_file, "spec.limits.batchSizee: unknown field"],
+        ),
+        "wrong-type": lambda: (
+            _run_cli(workspace, _policy(workspace, limits={"maxFilesPerRun": "lots"})),
+            [policy_file, "spec.limits.maxFilesPerRun"],
+        ),
+        "wrong-kind": lambda: (
+            _run_cli(workspace, good, {**VALID_RUN, "kind": "CleanupPolicy"}),
+            [run_file, "kind: got 'CleanupPolicy'"],
+        ),
+        "wrong-api-version": lambda: (
+            _run_cli(workspace, {**good, "apiVersion": "tempsweep.io/v2"}),
+            [policy_file, "apiVersion: got 'tempsweep.io/v2'"],
+        ),
+        "relative-volume-path": lambda: (
+            _run_cli(workspace, _policy(workspace, storage={"volume": {"path": "volume"}})),
+            [policy_file, "spec.storage.volume.path", "relative"],
+        ),
+        "relative-path-option": lambda: (
+            _run_cli(workspace, good, None, "--path", "volume"),
+            ["--path", "relative"],
+        ),
+        "missing-volume-directory": lambda: (
+            _run_cli(workspace, good, None, "--path", str(workspace.base / "no-such-volume")),
+            ["--path", "no-such-volume", "does not exist"],
+        ),
+        "run-policy-mismatch": lambda: (
+            _run_cli(workspace, good, run_document("Orphaned", policy="another-policy")),
+            [run_file, "spec.policyRef.name", "another-policy"],
+        ),
+        "bad-completed-files-entry": lambda: (
+            _run_cli(
+                workspace,
+                good,
+                run_document("ChunkCompletion", jobId="1", chunkId="2", completedFiles=["a.tmp", "../b"]),
+            ),
+            [run_file, "spec.completedFiles", "entry 1"],
+        ),
+        "unreachable-database": lambda: (
+            _run_cli(
+                workspace,
+                _policy(workspace, jobs={"database": {"url": f"sqlite:///{workspace.base}/missing-dir/jobs.db"}}),
+            ),
+            [policy_file, "job database"],
+        ),
+        "missing-table": lambda: (
+            _run_cli(
+                workspace,
+                _policy(workspace, jobs={"database": {"url": _sqlite_without(workspace, None), "table": "jobs"}}),
+            ),
+            [policy_file, "'jobs'"],
+        ),
+        "missing-column": lambda: (
+            _run_cli(workspace, _policy(workspace, jobs={"database": {"url": _sqlite_without(workspace, "status")}})),
+            [policy_file, "statusColumn"],
+        ),
+        "secret-reference-offline": lambda: (
+            _run_cli(workspace, _policy(workspace, jobs={"database": {"urlSecretRef": {"name": "db", "key": "url"}}})),
+            [policy_file, "TEMP_STORAGE_CLEANUP_DATABASE_URL"],
+        ),
+        "missing-policy-file": lambda: (
+            ["run", "-f", str(workspace.write("run.yaml", VALID_RUN)), "--policy", str(workspace.base / "nope.yaml")],
+            ["nope.yaml", "no such file"],
+        ),
+        "missing-run-file": lambda: (
+            ["run", "-f", str(workspace.base / "nope.yaml"), "--policy", str(workspace.write("policy.yaml", good))],
+            ["nope.yaml", "no such file"],
+        ),
+        "two-documents": lambda: (
+            _run_cli(workspace, "---\n".join([yaml.safe_dump(good)] * 2)),
+            [policy_file, "expected exactly one YAML document, found 2"],
+        ),
+        "empty-file": lambda: (_run_cli(workspace, good, ""), [run_file, "found 0"]),
+        "not-an-object": lambda: (_run_cli(workspace, "- a\n- list\n"), [policy_file, "expected a Kubernetes object"]),
+        "free-space-above-capacity": lambda: (
+            _run_cli(
+                workspace,
+                _policy(workspace, storage={"volume": {"capacity": "1Mi"}}, thresholds={"minFreeSpace": "1Gi"}),
+            ),
+            [policy_file, "spec.thresholds.minFreeSpace"],
+        ),
+    }
+
+
+CASE_NAMES = [
+    "policy-yaml-syntax-error",
+    "run-yaml-syntax-error",
+    "unknown-field",
+    "wrong-type",
+    "wrong-kind",
+    "wrong-api-version",
+    "relative-volume-path",
+    "relative-path-option",
+    "missing-volume-directory",
+    "run-policy-mismatch",
+    "bad-completed-files-entry",
+    "unreachable-database",
+    "missing-table",
+    "missing-column",
+    "secret-reference-offline",
+    "missing-policy-file",
+    "missing-run-file",
+    "two-documents",
+    "empty-file",
+    "not-an-object",
+    "free-space-above-capacity",
+]
+
+
+@pytest.mark.parametrize("case", CASE_NAMES)
+def test_bad_input_exits_2_with_one_line_naming_it_and_deletes_nothing(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    arguments, expected = _cases(workspace)[case]()
+
+    code = main(arguments)
+
+    captured = capsys.readouterr()
+    assert code == 2
+    error_lines = [line for line in captured.err.splitlines() if line.startswith("tempsweep: error:")]
+    assert len(error_lines) == 1, captured.err
+    for part in expected:
+        assert part in error_lines[0]
+    assert captured.out == ""
+    assert workspace.tree.files() == OLD_FILES
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("WARNING_THRESHOLD", "99"), ("MIN_FREE_SPACE_GB", "-1"), ("SCHEDULED_CLEANUP_INTERVAL_MINUTES", "7")],
+    ids=["warning-above-emergency", "negative-size", "bad-interval"],
+)
+@pytest.mark.parametrize("command", ["scan", "run"])
+def test_a_bad_setting_exits_2_naming_the_variable(
+    workspace: Workspace,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+    command: str,
+) -> None:
+    monkeypatch.setenv(f"TEMP_STORAGE_CLEANUP_{variable}", value)
+    arguments = _run_cli(workspace, _policy(workspace))
+    if command == "scan":
+        arguments = ["scan", "--policy", arguments[4]]
+
+    code = main(arguments)
+
+    assert code == 2
+    assert f"TEMP_STORAGE_CLEANUP_{variable}" in capsys.readouterr().err
+    assert workspace.tree.files() == OLD_FILES
+
+
+def test_a_missing_argument_is_a_usage_error_with_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["run", "--policy", "policy.yaml"])
+    assert raised.value.code == 2
+    assert "-f/--filename" in capsys.readouterr().err
+
+
+def test_the_installed_console_script_reports_bad_input_the_same_way(workspace: Workspace) -> None:
+    script = Path(sys.executable).with_name("tempsweep")
+    assert script.exists(), "the project is installed with its console script"
+    arguments = _run_cli(workspace, _policy(workspace, limits={"batchSize": "ten"}))
+
+    finished = subprocess.run([str(script), *arguments], capture_output=True, text=True, timeout=120, check=False)
+
+    assert finished.returncode == 2
+    assert "policy.yaml: spec.limits.batchSize" in finished.stderr
+    assert "Traceback" not in finished.stderr
+    assert finished.stdout == ""
+    assert workspace.tree.files() == OLD_FILES
+
+
+def test_an_unreadable_database_never_gets_a_file_deleted_even_for_age_rules(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A policy naming a job table that cannot be read is bad input: no scenario runs half-informed."""
+    url = sqlite_jobs(workspace.base / "jobs.db", [(1, "running", datetime.now(UTC))], table="other_table")
+    arguments = _run_cli(workspace, _policy(workspace, jobs={"database": {"url": url}}))
+
+    assert main(arguments) == 2
+    assert "crawl_jobs" in capsys.readouterr().err
+    assert workspace.tree.files() == OLD_FILES
