@@ -129,7 +129,9 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], name: str | None = None
 
 
 def _annotations(node: dict[str, Any]) -> dict[str, Any]:
-    kept = {key: node[key] for key in ("description", "default") if key in node and node[key] is not None}
+    kept: dict[str, Any] = {
+        key: node[key] for key in ("description", "default") if key in node and node[key] is not None
+    }
     return kept
 
 

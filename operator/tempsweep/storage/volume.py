@@ -109,9 +109,11 @@ class VolumeStorage:
                 for entry in entries:
                     try:
                         if not entry.is_file(follow_symlinks=False):
-                            if entry.is_dir(follow_symlinks=False):
-                                if entry.stat(follow_symlinks=False).st_dev == root_dev:
-                                    subdirs.append((*parts, entry.name))
+                            if (
+                                entry.is_dir(follow_symlinks=False)
+                                and entry.stat(follow_symlinks=False).st_dev == root_dev
+                            ):
+                                subdirs.append((*parts, entry.name))
                             continue  # symlinks, sockets, fifos, devices: never ours to delete
                         info = entry.stat(follow_symlinks=False)
                     except FileNotFoundError:
