@@ -40,7 +40,7 @@ test: venv controlplane azurite postgres lint
 unit: venv
 	$(PY) -m pytest tests --ignore=tests/e2e -m "not postgres and not azurite"
 
-demo: venv
+demo: venv controlplane
 	$(PY) -m tempsweep.cli.demo
 
 bench: venv

@@ -70,9 +70,7 @@ def build_sample(root: Path, database: Path) -> None:
         os.utime(path, (now - age_hours * HOUR, now - age_hours * HOUR))
     database.unlink(missing_ok=True)
     with contextlib.closing(sqlite3.connect(database)) as db:
-        db.execute(
-            "CREATE TABLE crawl_jobs (id INTEGER PRIMARY KEY, status TEXT NOT NULL, updated_at TIMESTAMP)"
-        )
+        db.execute("CREATE TABLE crawl_jobs (id INTEGER PRIMARY KEY, status TEXT NOT NULL, updated_at TIMESTAMP)")
         utc_now = datetime.now(UTC).replace(tzinfo=None)
         db.executemany(
             "INSERT INTO crawl_jobs VALUES (?, ?, ?)",
@@ -99,8 +97,21 @@ def main() -> int:
     repo = Path(__file__).resolve().parents[3]
     examples = repo / "manifests" / "examples"
     work = repo / ".local" / "demo"
-    volume, database = work / "volume", work / "jobs.db"
+    volume, database = work / "volumes" / "sample", work / "jobs.db"
     work.mkdir(parents=True, exist_ok=True)
+    offline = run_offline_demo(examples, volume, database)
+    if "--offline" in sys.argv[1:]:
+        return offline
+    from tempsweep.cli.demo_cluster import run_cluster_demo
+
+    build_sample(volume, database)
+    ordered = [examples / "policy.yaml", *(examples / name for name in EXAMPLE_RUNS)]
+    return run_cluster_demo(repo, work, volume, database, ordered) or offline
+
+
+def run_offline_demo(examples: Path, volume: Path, database: Path) -> int:
+    """Part 1: the CLI, no cluster."""
+    print("=== Part 1: the offline CLI (tempsweep scan / tempsweep run) ===")
     build_sample(volume, database)
     os.environ["TEMP_STORAGE_CLEANUP_DATABASE_URL"] = f"sqlite:///{database}"
     policy = str(examples / "policy.yaml")
