@@ -140,13 +140,13 @@ def _build(base: Path, case: Case, now: datetime) -> tuple[Tree, Path]:
         "outside-file": outside / "job_0_bait.tmp",
         "outside-dir": outside / "dir",
         "dangling": base / "nowhere",
-        "root-file": tree.root / "a" / "b",
+        "root-file": tree.file("link-target.tmp", age_hours=1000),
         "root-dir": tree.root,
     }
     for link, target in case.links:
         path = tree.root / link
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.symlink_to(target)
+        path.symlink_to(targets[target])
     return tree, outside
 
 
