@@ -37,6 +37,7 @@ class Tally:
     skipped: int = 0
     errors: list[str] = field(default_factory=list)
     error_count: int = 0
+    vanished: int = 0  # gone before we got to them: reported, but not a failure of the run
     by_reason: Counter[str] = field(default_factory=Counter)
     would_delete: list[str] = field(default_factory=list)
     would_count: int = 0
@@ -154,6 +155,7 @@ class Applier:
                 elif result.outcome is Outcome.CHANGED:
                     tally.skipped += 1
                 elif result.outcome is Outcome.VANISHED:
+                    tally.vanished += 1
                     tally.add_error(f"{result.entry.path}: vanished before it could be deleted")
                 else:
                     tally.add_error(f"{result.entry.path}: {result.detail or 'could not be deleted'}")

@@ -63,7 +63,8 @@ def run_cleanup(ctx: CleanupContext, spec: CleanupRunSpec) -> RunStatus:
         outcome = _Outcome(note=str(exc), failed=True)
     tally = applier.tally
     duration = time.monotonic() - started
-    failed = outcome.failed or tally.error_count > 0
+    # a file someone else deleted first is in ``errors`` but does not fail the run; anything else does
+    failed = outcome.failed or tally.error_count > tally.vanished
     return RunStatus(
         phase=RunPhase.FAILED if failed else RunPhase.SUCCEEDED,
         message=_summary(spec.type, tally, outcome, dry_run),
