@@ -115,9 +115,7 @@ class Blobs:
         **options: Any,
     ) -> CleanupContext:
         """A context planning at ``hours_later`` after the newest blob was uploaded."""
-        now = (
-            newest_upload(self.container) + timedelta(hours=hours_later) if hours_later else datetime.now(UTC)
-        )
+        now = newest_upload(self.container) + timedelta(hours=hours_later) if hours_later else datetime.now(UTC)
         return CleanupContext(
             policy=policy,
             storage=storage if storage is not None else self.storage(policy, **options),

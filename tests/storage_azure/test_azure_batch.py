@@ -16,7 +16,6 @@ from throttle_proxy import throttling_proxy
 
 from tempsweep.engine import Outcome, StorageError, run_cleanup
 from tempsweep.models import EffectivePolicy, RunPhase
-from tempsweep.storage.azure_batch import REFUSALS_BEFORE_SINGLES
 
 pytestmark = [pytest.mark.azurite, pytest.mark.timeout(90)]
 
@@ -33,12 +32,12 @@ def age_only(blobs: Blobs, **spec: Any) -> EffectivePolicy:
 
 
 def test_deletes_go_in_batches_of_at_most_256(blobs: Blobs) -> None:
-    blobs.upload(orphans(600), data=b"x")
+    blobs.upload(orphans(520), data=b"x")
     ctx = blobs.context(age_only(blobs), hours_later=HOURS_LATER)
     status = run_cleanup(ctx, run_spec("Orphaned"))
 
     assert status.phase is RunPhase.SUCCEEDED, status.message
-    assert status.files_deleted == 600
+    assert status.files_deleted == 520
     assert blobs.names() == set()
     deleter = ctx.storage.deleter  # type: ignore[attr-defined]
     assert (deleter.batch_requests, deleter.single_requests, deleter.refused_batches) == (3, 0, 0)
@@ -79,20 +78,18 @@ def test_each_blob_gets_its_own_outcome(blobs: Blobs, batch_limit: int) -> None:
         assert storage.deleter.refused_batches == 0
 
 
-def test_refused_batches_fall_back_to_single_deletes_through_the_engine(blobs: Blobs) -> None:
-    blobs.upload(orphans(1000), data=b"x")
+def test_a_refused_batch_falls_back_to_single_deletes_through_the_engine(blobs: Blobs) -> None:
+    blobs.upload(orphans(400), data=b"x")
     ctx = blobs.context(age_only(blobs), hours_later=HOURS_LATER, batch_limit=OVER_THE_LIMIT)
     status = run_cleanup(ctx, run_spec("Orphaned"))
 
     assert status.phase is RunPhase.SUCCEEDED, status.message
-    assert status.files_deleted == 1000
+    assert status.files_deleted == 400
     assert blobs.names() == set()
     deleter = ctx.storage.deleter  # type: ignore[attr-defined]
-    # 300, 300, 300 refused; after that many refusals in a row the last 100 go one by one at once
-    assert deleter.refused_batches == REFUSALS_BEFORE_SINGLES == 3
-    assert deleter.batch_requests == 3
-    assert deleter.single_requests == 1000
-    assert not deleter.batching
+    # 300 refused and deleted one by one, then a batch of 100 that the service takes
+    assert (deleter.batch_requests, deleter.refused_batches, deleter.single_requests) == (2, 1, 300)
+    assert deleter.batching
 
 
 def proxied(blobs: Blobs, port: int) -> str:
@@ -103,9 +100,7 @@ def proxied(blobs: Blobs, port: int) -> str:
 def test_throttled_listing_and_batches_are_retried(blobs: Blobs, retry_after: str | None) -> None:
     blobs.upload(orphans(300), data=b"x")
     with throttling_proxy(blobs.azurite.port, {"GET": 2, "POST": 2}, retry_after) as proxy:
-        ctx = blobs.context(
-            age_only(blobs), hours_later=HOURS_LATER, connection_string=proxied(blobs, proxy.port)
-        )
+        ctx = blobs.context(age_only(blobs), hours_later=HOURS_LATER, connection_string=proxied(blobs, proxy.port))
         status = run_cleanup(ctx, run_spec("Orphaned"))
 
     assert status.phase is RunPhase.SUCCEEDED, status.message
@@ -122,3 +117,21 @@ def test_throttling_that_never_ends_is_a_clear_error(blobs: Blobs) -> None:
         with pytest.raises(StorageError, match=r"kept throttling requests \(HTTP 503 ServerBusy\)"):
             list(storage.scan())
     assert proxy.throttled == storage.retrier.backoff.attempts
+
+
+def test_a_lost_batch_answer_is_retried_and_the_blobs_count_as_deleted(blobs: Blobs) -> None:
+    blobs.upload(orphans(100), data=b"x")
+    # Azurite deletes the first batch's blobs, but its answer never reaches the client
+    with throttling_proxy(blobs.azurite.port, {}, hold={"POST": 1}, hold_seconds=5.0) as proxy:
+        ctx = blobs.context(
+            age_only(blobs),
+            hours_later=HOURS_LATER,
+            connection_string=proxied(blobs, proxy.port),
+            batch_read_timeout=1.0,
+        )
+        status = run_cleanup(ctx, run_spec("Orphaned"))
+
+    assert proxy.held == 1
+    assert status.phase is RunPhase.SUCCEEDED, status.message
+    assert status.files_deleted == 100 and status.error_count == 0
+    assert blobs.names() == set()

@@ -68,9 +68,7 @@ def test_names_a_url_could_resolve_elsewhere_are_skipped_and_reported(blobs: Blo
     errors = storage.scan_errors()
     assert len(errors) == 1 and errors[0].startswith("tmp/a//b.bin: skipped")
 
-    status = run_cleanup(
-        blobs.context(blobs.policy(jobs=False), hours_later=HOURS_LATER), run_spec("Orphaned")
-    )
+    status = run_cleanup(blobs.context(blobs.policy(jobs=False), hours_later=HOURS_LATER), run_spec("Orphaned"))
     assert status.files_deleted == 1
     assert any("tmp/a//b.bin" in error for error in status.errors)
     assert blobs.names() == {"tmp/a//b.bin", "tmp/dir/"}
@@ -79,9 +77,7 @@ def test_names_a_url_could_resolve_elsewhere_are_skipped_and_reported(blobs: Blo
 def test_a_leased_blob_is_left_alone_and_reported(blobs: Blobs) -> None:
     blobs.upload([f"tmp/job_9_{index}.bin" for index in range(10)])
     blobs.container.client.get_blob_client("tmp/job_9_3.bin").acquire_lease(lease_duration=-1)
-    status = run_cleanup(
-        blobs.context(blobs.policy(jobs=False), hours_later=HOURS_LATER), run_spec("Orphaned")
-    )
+    status = run_cleanup(blobs.context(blobs.policy(jobs=False), hours_later=HOURS_LATER), run_spec("Orphaned"))
 
     assert status.phase is RunPhase.FAILED  # an error was met
     assert status.files_deleted == 9

@@ -89,9 +89,7 @@ def test_young_blobs_are_not_orphans(crawl: Blobs) -> None:
         pytest.param(None, ACTIVE[:2], id="whole-chunk"),
     ],
 )
-def test_chunk_completion_deletes_the_chunks_files(
-    crawl: Blobs, completed: list[str] | None, gone: list[str]
-) -> None:
+def test_chunk_completion_deletes_the_chunks_files(crawl: Blobs, completed: list[str] | None, gone: list[str]) -> None:
     ctx = crawl.context(policy(crawl), job_source=job_table(crawl))
     fields: dict[str, Any] = {"jobId": "active-1", "chunkId": "1"}
     if completed is not None:

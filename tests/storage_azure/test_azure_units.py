@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from azure.core.exceptions import HttpResponseError
 
 from tempsweep.engine import FileEntry, Outcome, StorageError
 from tempsweep.models.policy import AzureBlobStorage as AzureBlobSpec
-from tempsweep.storage.azure_batch import BatchDeleter, Target, outcome_of
+from tempsweep.storage.azure_batch import REFUSALS_BEFORE_SINGLES, BatchDeleter, Target, outcome_of
 from tempsweep.storage.azure_blob import AzureBlobStorage, _secrets_of, folder_prefix, unsafe_name
 from tempsweep.storage.azure_errors import Backoff, Retrier, redact
 
@@ -50,9 +51,7 @@ def test_a_prefix_is_a_virtual_folder(prefix: str, folder: str) -> None:
     assert folder_prefix(prefix) == folder
 
 
-@pytest.mark.parametrize(
-    "path", ["../x", "a/../../x", "a/./b", "a//b", "a\\..\\b", "a/\x00b", "/x", "dir./x", "x."]
-)
+@pytest.mark.parametrize("path", ["../x", "a/../../x", "a/./b", "a//b", "a\\..\\b", "a/\x00b", "/x", "dir./x", "x."])
 def test_names_a_url_could_resolve_elsewhere_are_unsafe(path: str) -> None:
     assert unsafe_name(path) is not None
 
@@ -67,9 +66,7 @@ def test_ordinary_names_are_safe(path: str) -> None:
 def test_redaction_removes_keys_connection_strings_and_sas_signatures() -> None:
     key = "c2VjcmV0LWtleS1vZi10aGUtYWNjb3VudA=="
     conn = f"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={key};EndpointSuffix=core.windows.net"
-    text = (
-        f"failed with {conn} and {key} at https://acct.blob.core.windows.net/c?sv=2024&sig=abcDEF%2B123&se=x"
-    )
+    text = f"failed with {conn} and {key} at https://acct.blob.core.windows.net/c?sv=2024&sig=abcDEF%2B123&se=x"
     cleaned = redact(text, _secrets_of(conn))
     assert key not in cleaned and conn not in cleaned and "abcDEF" not in cleaned
 
@@ -90,7 +87,7 @@ class BusyService:
         self.every = every
         self.batches: list[list[str]] = []
 
-    def delete_blobs(self, *specs: dict[str, Any], raise_on_any_failure: bool) -> list[Part]:
+    def delete_blobs(self, *specs: dict[str, Any], raise_on_any_failure: bool, **options: Any) -> list[Part]:
         assert not raise_on_any_failure
         names = [spec["name"] for spec in specs]
         assert all(spec["etag"] and spec["match_condition"] for spec in specs)
@@ -152,9 +149,7 @@ CONN = (
 
 def test_a_secret_reference_needs_the_operator_to_read_it() -> None:
     spec = blob_spec(connectionStringSecretRef={"name": "storage", "key": "conn"})
-    with pytest.raises(
-        StorageError, match=r"connectionStringSecretRef \(storage/conn\) is read by the operator"
-    ):
+    with pytest.raises(StorageError, match=r"connectionStringSecretRef \(storage/conn\) is read by the operator"):
         AzureBlobStorage.from_spec(spec)
 
     storage = AzureBlobStorage.from_spec(spec, connection_string=CONN)  # what the operator does
@@ -180,3 +175,33 @@ def test_a_malformed_connection_string_is_not_echoed() -> None:
 def test_a_prefix_a_url_could_resolve_elsewhere_is_refused(prefix: str) -> None:
     with pytest.raises(StorageError, match="spec.storage.azureBlob.prefix"):
         AzureBlobStorage.from_spec(blob_spec(prefix=prefix, connectionString=CONN))
+
+
+class RefusingService:
+    """Refuses every batch request as a whole (as a service without Blob Batch would), deletes singly."""
+
+    container_name = "c"
+
+    def __init__(self) -> None:
+        self.batches = 0
+        self.singles: list[str] = []
+
+    def delete_blobs(self, *specs: dict[str, Any], **options: Any) -> list[Part]:
+        self.batches += 1
+        raise HttpResponseError(message="batch not supported", response=None)
+
+    def delete_blob(self, name: str, **conditions: Any) -> None:
+        assert conditions["etag"] and conditions["match_condition"]
+        self.singles.append(name)
+
+
+def test_after_repeated_refusals_batches_are_no_longer_tried() -> None:
+    service = RefusingService()
+    deleter = BatchDeleter(service, Retrier(Backoff()), str, prefix="tmp/", batch_limit=2)
+
+    results = deleter.delete(targets(10))
+
+    assert {result.outcome for result in results} == {Outcome.DELETED}
+    assert service.batches == REFUSALS_BEFORE_SINGLES == 3
+    assert len(service.singles) == 10
+    assert not deleter.batching

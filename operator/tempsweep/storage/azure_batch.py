@@ -11,6 +11,11 @@ carry one part per sub-request, which is how Azurite reports an over-long batch)
 are deleted one request at a time with identical conditions; after ``REFUSALS_BEFORE_SINGLES``
 refusals in a row the deleter stops trying batches altogether. Wrong credentials or a missing
 container fail every blob of the batch with one clear message instead of 256 identical requests.
+
+A batch answers only when its last sub-request is done, so it gets a long read timeout
+(``BATCH_READ_TIMEOUT_S``). When an answer is lost anyway (timeout, connection reset) the request
+is sent again; a blob that is then found gone was most likely deleted by the lost request, and is
+reported deleted rather than vanished.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError, ServiceResponseError
 
 from tempsweep.engine.ports import DeleteResult, FileEntry, Outcome
 from tempsweep.storage.azure_errors import (
@@ -42,6 +47,8 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 256  # Blob Batch: at most 256 sub-requests per batch request
 REFUSALS_BEFORE_SINGLES = 3
+#: A batch answers when its last sub-request is done: allow far longer than for one request.
+BATCH_READ_TIMEOUT_S = 180.0
 LEASE_CODES = frozenset(
     {"LeaseIdMissing", "LeaseIdMismatchWithBlobOperation", "LeaseLost", "LeaseNotPresentWithBlobOperation"}
 )
@@ -86,6 +93,7 @@ class BatchDeleter:
         *,
         prefix: str,
         batch_limit: int = MAX_BATCH,
+        batch_read_timeout: float = BATCH_READ_TIMEOUT_S,
     ) -> None:
         if batch_limit < 1:
             raise ValueError("batch_limit must be at least 1")
@@ -94,6 +102,7 @@ class BatchDeleter:
         self._explain = explain
         self.prefix = prefix
         self.batch_limit = batch_limit
+        self.batch_read_timeout = batch_read_timeout
         self.batching = True
         self._lock = threading.Lock()
         self._refusals_in_a_row = 0
@@ -129,25 +138,25 @@ class BatchDeleter:
             }
             for target in targets
         ]
-        return list(self._client.delete_blobs(*specs, raise_on_any_failure=False))
+        return list(self._client.delete_blobs(*specs, raise_on_any_failure=False, read_timeout=self.batch_read_timeout))
 
     def _delete_batch(self, pending: list[Target]) -> list[DeleteResult]:
         done: list[DeleteResult] = []
         attempts = list(self._retrier.attempts())
+        lost = False  # a request went out and its answer was lost: it may have deleted blobs
         for attempt in attempts:
             last = attempt == attempts[-1]
             try:
                 parts = self._send(pending)
             except Exception as exc:
+                lost = lost or isinstance(exc, ServiceResponseError)
                 if is_fatal(exc) or (is_transient(exc) and last):
                     self._retrier.gave_up(exc)
-                    return done + _fail_all(pending, self._explain(exc))
+                    return done + _fail_all(pending, _unknown_if(lost) + self._explain(exc))
                 if is_transient(exc):
                     self._retrier.wait(attempt, retry_after_of(exc))
                     continue
-                self._refused(
-                    f"{type(exc).__name__} {status_of(exc) or ''} {error_code(exc)}".strip(), len(pending)
-                )
+                self._refused(f"{type(exc).__name__} {status_of(exc) or ''} {error_code(exc)}".strip(), len(pending))
                 return done + self._delete_singly(pending)
             if len(parts) != len(pending):
                 whole = parts[0] if len(parts) == 1 else None
@@ -157,9 +166,7 @@ class BatchDeleter:
                     return done + _fail_all(pending, outcome_of(status, code)[1])  # type: ignore[index]
                 if whole is not None and status in TRANSIENT_STATUSES:
                     if last:
-                        return done + _fail_all(
-                            pending, f"not deleted: still throttled after {len(attempts)} attempts"
-                        )
+                        return done + _fail_all(pending, f"not deleted: still throttled after {len(attempts)} attempts")
                     self._retrier.wait(attempt, retry_after_seconds(whole.headers))
                     continue
                 self._refused(
@@ -178,7 +185,7 @@ class BatchDeleter:
                     throttled.append(target)
                     retry_after = retry_after or retry_after_seconds(part.headers)
                     continue
-                done.append(self._result(target, *meaning))
+                done.append(self._result(target, *meaning, lost=lost))
             pending = throttled
             if not pending:
                 return done
@@ -193,13 +200,9 @@ class BatchDeleter:
             give_up = self._refusals_in_a_row >= REFUSALS_BEFORE_SINGLES and self.batching
             if give_up:
                 self.batching = False
-        log.warning(
-            "Blob Batch request refused (%s); deleting these %d blobs one request at a time", why, count
-        )
+        log.warning("Blob Batch request refused (%s); deleting these %d blobs one request at a time", why, count)
         if give_up:
-            log.warning(
-                "Blob Batch refused %d times in a row: single deletes from now on", REFUSALS_BEFORE_SINGLES
-            )
+            log.warning("Blob Batch refused %d times in a row: single deletes from now on", REFUSALS_BEFORE_SINGLES)
 
     # -- one request per blob -----------------------------------------------------------------------
 
@@ -215,6 +218,7 @@ class BatchDeleter:
 
     def _delete_one(self, target: Target) -> tuple[DeleteResult, bool]:
         attempts = list(self._retrier.attempts())
+        lost = False
         for attempt in attempts:
             self._count("single_requests")
             try:
@@ -225,15 +229,15 @@ class BatchDeleter:
                     delete_snapshots="include",
                 )
             except Exception as exc:
+                lost = lost or isinstance(exc, ServiceResponseError)
                 status = status_of(exc)
                 if is_connection_error(exc) or status is None:
                     if is_connection_error(exc) and attempt != attempts[-1]:
                         self._retrier.wait(attempt)
                         continue
                     self._retrier.gave_up(exc)
-                    return DeleteResult(
-                        target.entry, Outcome.FAILED, f"not deleted: {self._explain(exc)}"
-                    ), True
+                    detail = _unknown_if(lost) or "not deleted: "
+                    return DeleteResult(target.entry, Outcome.FAILED, detail + self._explain(exc)), True
                 meaning = outcome_of(status, error_code(exc))
                 if meaning is None:
                     if attempt != attempts[-1]:
@@ -245,17 +249,21 @@ class BatchDeleter:
                         Outcome.FAILED,
                         f"not deleted: still throttled after {len(attempts)} attempts",
                     ), True
-                return self._result(target, *meaning), is_fatal(exc)
+                return self._result(target, *meaning, lost=lost), is_fatal(exc)
             self._retrier.succeeded()
             return DeleteResult(target.entry, Outcome.DELETED), False
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- results ------------------------------------------------------------------------------------
 
-    def _result(self, target: Target, outcome: Outcome, detail: str) -> DeleteResult:
+    def _result(self, target: Target, outcome: Outcome, detail: str, *, lost: bool = False) -> DeleteResult:
+        """The result of one answer; ``lost``: an earlier attempt's answer was lost on the way back."""
         if outcome is Outcome.CHANGED and self._is_gone(target):
-            return DeleteResult(target.entry, Outcome.VANISHED)
-        return DeleteResult(target.entry, outcome, detail)
+            outcome = Outcome.VANISHED
+        if outcome is Outcome.VANISHED and lost:
+            # our own earlier request, whose answer never arrived, is what most likely deleted it
+            return DeleteResult(target.entry, Outcome.DELETED, "gone after a request whose answer was lost")
+        return DeleteResult(target.entry, outcome, "" if outcome is Outcome.VANISHED else detail)
 
     def _is_gone(self, target: Target) -> bool:
         """After a 412: has the blob gone (Azurite answers If-Match on a missing blob with 412)?"""
@@ -270,3 +278,7 @@ class BatchDeleter:
 
 def _fail_all(targets: Sequence[Target], detail: str) -> list[DeleteResult]:
     return [DeleteResult(target.entry, Outcome.FAILED, detail) for target in targets]
+
+
+def _unknown_if(lost: bool) -> str:
+    return "deleted or not, unknown (the answer was lost): " if lost else ""

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from tempsweep.engine.ports import DeleteResult, FileEntry, Outcome, StorageError, Usage
-from tempsweep.storage.azure_batch import MAX_BATCH, BatchDeleter, Target
+from tempsweep.storage.azure_batch import BATCH_READ_TIMEOUT_S, MAX_BATCH, BatchDeleter, Target
 from tempsweep.storage.azure_errors import Backoff, Retrier, explain, redact
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,7 @@ class AzureBlobStorage:
         credential: Any = None,
         page_size: int = PAGE_SIZE,
         batch_limit: int = MAX_BATCH,
+        batch_read_timeout: float = BATCH_READ_TIMEOUT_S,
         backoff: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -101,20 +102,21 @@ class AzureBlobStorage:
         self.endpoint = f"{client.scheme}://{client.primary_hostname}"
         self.page_size = page_size
         self._secrets = list(secrets)
-        self._where = f"azure blob container {self.container!r}" + (
-            f" (prefix {self.prefix!r})" if self.prefix else ""
-        )
+        self._where = f"azure blob container {self.container!r}" + (f" (prefix {self.prefix!r})" if self.prefix else "")
         self.description = f"azure blob {self.endpoint}/{self.container}/{self.prefix}"
         self.retrier = Retrier(backoff or Backoff(), sleep=sleep)
         self.deleter = BatchDeleter(
-            client, self.retrier, self._message, prefix=self.prefix, batch_limit=batch_limit
+            client,
+            self.retrier,
+            self._message,
+            prefix=self.prefix,
+            batch_limit=batch_limit,
+            batch_read_timeout=batch_read_timeout,
         )
         self._errors: list[str] = []
 
     @classmethod
-    def from_spec(
-        cls, spec: Any, *, connection_string: str | None = None, **options: Any
-    ) -> AzureBlobStorage:
+    def from_spec(cls, spec: Any, *, connection_string: str | None = None, **options: Any) -> AzureBlobStorage:
         """Storage for a policy's ``spec.storage.azureBlob``.
 
         ``connection_string`` (the operator passes the secret's value) wins over the spec's own;
@@ -133,18 +135,14 @@ class AzureBlobStorage:
             try:
                 client = ContainerClient.from_connection_string(conn, spec.container, **client_options)
             except Exception as exc:
-                raise StorageError(
-                    f"{where}: the connection string is not valid ({type(exc).__name__})"
-                ) from None
+                raise StorageError(f"{where}: the connection string is not valid ({type(exc).__name__})") from None
             return cls(client, prefix=spec.prefix, secrets=_secrets_of(conn), **options)
         if spec.account_url:
             try:
                 from azure.identity import DefaultAzureCredential
 
                 credential = DefaultAzureCredential()
-                client = ContainerClient(
-                    spec.account_url, spec.container, credential=credential, **client_options
-                )
+                client = ContainerClient(spec.account_url, spec.container, credential=credential, **client_options)
             except Exception as exc:
                 raise StorageError(
                     f"{where}: cannot use accountUrl {spec.account_url!r}: "
@@ -157,9 +155,7 @@ class AzureBlobStorage:
                 f"{where}: connectionStringSecretRef ({ref.name}/{ref.key}) is read by the operator in the "
                 "cluster; offline, set connectionString"
             )
-        raise StorageError(
-            f"{where}: no credentials: set connectionString, connectionStringSecretRef or accountUrl"
-        )
+        raise StorageError(f"{where}: no credentials: set connectionString, connectionStringSecretRef or accountUrl")
 
     def close(self) -> None:
         self._client.close()

@@ -200,6 +200,8 @@ def explain(exc: BaseException, *, where: str, endpoint: str) -> str:
     """One line for a human: what went wrong with ``where`` (container/prefix) at ``endpoint``."""
     status = status_of(exc)
     code = error_code(exc)
+    if isinstance(exc, ServiceResponseError):
+        return f"{where}: storage endpoint {endpoint} took the request but gave no answer ({short_cause(exc)})"
     if is_connection_error(exc):
         return f"{where}: storage endpoint {endpoint} is unreachable ({short_cause(exc)})"
     if isinstance(exc, ClientAuthenticationError) and status is None:
