@@ -78,6 +78,7 @@ def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     )
     settings.posting.level = logging.WARNING  # our own events carry the numbers; Kopf's would be noise
     settings.execution.max_workers = 16
+    settings.background.cancellation_polling = 1.0  # run_ttl deletes its own run: re-check its exit in 1 s, not 60
 
 
 # -- CleanupPolicy -------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tempsweep.controller import kube
-from tempsweep.controller.security import within_allowed_roots
+from tempsweep.controller.security import volume_path_refusal
 from tempsweep.engine import CleanupContext, JobSourceError, StorageError
 from tempsweep.engine.ports import JobSource, StorageProvider
 from tempsweep.jobs.factory import open_job_source
@@ -77,13 +77,9 @@ def build_runtime(
     namespace, name = meta.get("namespace") or "default", meta.get("name") or "?"
     policy = resolve(body, settings)
     if policy.volume_path is not None:
-        roots = [str(root) for root in settings.allowed_root_paths]
-        if not within_allowed_roots(policy.volume_path, roots):
-            raise PolicyNotReady(
-                "PathNotAllowed",
-                f"spec.storage.volume.path {policy.volume_path} is not under an allowed root "
-                f"({':'.join(roots)}); the operator's TEMP_STORAGE_CLEANUP_ALLOWED_ROOTS decides",
-            )
+        refusal = volume_path_refusal(policy.volume_path, namespace, settings)
+        if refusal is not None:
+            raise PolicyNotReady("PathNotAllowed", refusal)
     blob_secret = None
     blob = policy.spec.storage.azure_blob
     try:

@@ -6,13 +6,17 @@ A bad value is reported as one line naming the variable (``SettingsError``), nev
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tempsweep.models.policy import check_volume_path
+
 PREFIX = "TEMP_STORAGE_CLEANUP_"
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 class SettingsError(ValueError):
@@ -30,6 +34,11 @@ class OperatorSettings(BaseSettings):
     allowed_roots: str | None = Field(
         default=None,
         description="Colon-separated roots a policy's volume may lie under (default: the storage path).",
+    )
+    namespace_roots: str | None = Field(
+        default=None,
+        description="Roots reserved for namespaces, e.g. 'team-a=/v/a:/v/a2,team-b=/v/b': a listed namespace "
+        "may use only its roots, no namespace may use another's (the longest matching root owns a path).",
     )
     emergency_cleanup_threshold: float = Field(default=95.0, gt=0, le=100)
     warning_threshold: float = Field(default=85.0, gt=0, le=100)
@@ -53,11 +62,25 @@ class OperatorSettings(BaseSettings):
             raise ValueError(f"{str(value)!r} is relative: the storage path must be absolute")
         return value
 
+    @field_validator("namespace_roots")
+    @classmethod
+    def _namespace_roots(cls, value: str | None) -> str | None:
+        parse_namespace_roots(value)
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> OperatorSettings:
         if self.warning_threshold >= self.emergency_cleanup_threshold:
             raise ValueError("WARNING_THRESHOLD must be below EMERGENCY_CLEANUP_THRESHOLD")
         scheduled_cron(self.scheduled_cleanup_interval_minutes)
+        allowed = [str(root) for root in self.allowed_root_paths]
+        for namespace, roots in self.namespace_root_paths.items():
+            for root in roots:
+                if not any(root == base or root.startswith(base.rstrip("/") + "/") for base in allowed):
+                    raise ValueError(
+                        f"NAMESPACE_ROOTS: {root} (namespace {namespace}) is not under "
+                        f"{PREFIX}ALLOWED_ROOTS ({':'.join(allowed)})"
+                    )
         return self
 
     @property
@@ -71,6 +94,44 @@ class OperatorSettings(BaseSettings):
         if self.allowed_roots:
             return [Path(part) for part in self.allowed_roots.split(":") if part]
         return [self.temp_storage_path]
+
+    @property
+    def namespace_root_paths(self) -> dict[str, tuple[str, ...]]:
+        """NAMESPACE_ROOTS as namespace -> its normalised roots (empty when not set)."""
+        return parse_namespace_roots(self.namespace_roots)
+
+
+def parse_namespace_roots(text: str | None) -> dict[str, tuple[str, ...]]:
+    """``team-a=/v/a:/v/a2,team-b=/v/b`` as a mapping; ValueError says which entry is wrong."""
+    mapping: dict[str, tuple[str, ...]] = {}
+    owners: dict[str, str] = {}
+    for entry in (text or "").split(","):
+        entry = entry.strip()
+        if not entry:
+            continue
+        namespace, equals, paths = (part.strip() for part in entry.partition("="))
+        if not equals or not paths:
+            raise ValueError(f"{entry!r} is not NAMESPACE=/root[:/root...]")
+        if not _NAMESPACE.match(namespace):
+            raise ValueError(f"{namespace!r} is not a namespace name")
+        if namespace in mapping:
+            raise ValueError(f"namespace {namespace} is listed twice")
+        roots = []
+        for raw in paths.split(":"):
+            if not raw.strip():
+                continue
+            try:
+                root = check_volume_path(raw.strip())
+            except ValueError as exc:
+                raise ValueError(f"namespace {namespace}: {exc}") from None
+            if owners.get(root, namespace) != namespace:
+                raise ValueError(f"{root} is assigned to both {owners[root]} and {namespace}")
+            owners[root] = namespace
+            roots.append(root)
+        if not roots:
+            raise ValueError(f"namespace {namespace} has no roots")
+        mapping[namespace] = tuple(roots)
+    return mapping
 
 
 def scheduled_cron(minutes: int) -> str:
