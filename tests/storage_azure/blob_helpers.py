@@ -19,7 +19,7 @@ from tempsweep.storage.azure_blob import AzureBlobStorage
 from tempsweep.storage.azure_errors import Backoff
 
 #: Short retries, so tests against a dead endpoint finish in about a second.
-FAST_BACKOFF = Backoff(attempts=3, first_delay=0.05, max_delay=0.2)
+FAST_BACKOFF = Backoff(attempts=3, first_delay=0.05, max_delay=0.2, first_overload_delay=0.1, max_overload_delay=0.4)
 
 
 def policy_document(

@@ -40,8 +40,9 @@ def test_answers_become_outcomes(status: int, code: str, outcome: Outcome | None
 
 
 def test_backoff_is_bounded() -> None:
-    backoff = Backoff(attempts=5, first_delay=0.5, max_delay=4.0, max_retry_after=10.0)
+    backoff = Backoff(attempts=5, first_delay=0.5, max_delay=4.0, max_retry_after=10.0, max_overload_delay=30.0)
     assert [backoff.delay(attempt) for attempt in range(5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
+    assert [backoff.delay(attempt, overloaded=True) for attempt in range(5)] == [5.0, 10.0, 20.0, 30.0, 30.0]
     assert backoff.delay(0, retry_after=3.0) == 3.0
     assert backoff.delay(0, retry_after=3600.0) == 10.0
 

@@ -27,13 +27,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceNotFoundError, ServiceResponseError
+from azure.core.exceptions import ResourceNotFoundError
 
 from tempsweep.engine.ports import DeleteResult, FileEntry, Outcome
 from tempsweep.storage.azure_errors import (
     FATAL_CODES,
     TRANSIENT_STATUSES,
     Retrier,
+    answer_lost,
     error_code,
     is_connection_error,
     is_fatal,
@@ -149,12 +150,12 @@ class BatchDeleter:
             try:
                 parts = self._send(pending)
             except Exception as exc:
-                lost = lost or isinstance(exc, ServiceResponseError)
+                lost = lost or answer_lost(exc)
                 if is_fatal(exc) or (is_transient(exc) and last):
                     self._retrier.gave_up(exc)
                     return done + _fail_all(pending, _unknown_if(lost) + self._explain(exc))
                 if is_transient(exc):
-                    self._retrier.wait(attempt, retry_after_of(exc))
+                    self._retrier.wait(attempt, retry_after_of(exc), overloaded=answer_lost(exc))
                     continue
                 self._refused(f"{type(exc).__name__} {status_of(exc) or ''} {error_code(exc)}".strip(), len(pending))
                 return done + self._delete_singly(pending)
@@ -229,11 +230,11 @@ class BatchDeleter:
                     delete_snapshots="include",
                 )
             except Exception as exc:
-                lost = lost or isinstance(exc, ServiceResponseError)
+                lost = lost or answer_lost(exc)
                 status = status_of(exc)
                 if is_connection_error(exc) or status is None:
                     if is_connection_error(exc) and attempt != attempts[-1]:
-                        self._retrier.wait(attempt)
+                        self._retrier.wait(attempt, overloaded=answer_lost(exc))
                         continue
                     self._retrier.gave_up(exc)
                     detail = _unknown_if(lost) or "not deleted: "

@@ -4,9 +4,10 @@ Two jobs, kept apart from the listing and deletion code:
 
 * ``Retrier`` runs one service call with a bounded exponential backoff. Throttling (429, 503) and
   other transient answers (500, 502, 504, dropped or refused connections) are retried; a
-  ``Retry-After`` header is honoured up to a cap. Once the endpoint has been found unreachable,
-  later calls get a single attempt until one succeeds, so a run against a dead endpoint ends in
-  seconds instead of backing off once per batch.
+  ``Retry-After`` header is honoured up to a cap; a lost answer (the service is overloaded) waits
+  longer. Once the endpoint has refused connections to the last attempt, later calls get a single
+  attempt until one succeeds, so a run against a dead endpoint ends in seconds instead of backing
+  off once per batch.
 * ``explain`` turns any exception into one line that names the container and endpoint and the
   cause (wrong key, missing container, unreachable endpoint, ...). It is built from status codes
   and error codes, never from the SDK's text, which can quote request URLs (and so SAS tokens);
@@ -54,17 +55,26 @@ FATAL_CODES = frozenset(
 
 @dataclass(frozen=True)
 class Backoff:
-    """How often and how long to retry: ``attempts`` tries in all, delays doubling from ``first_delay``."""
+    """How often and how long to retry: ``attempts`` tries in all, delays doubling from ``first_delay``.
+
+    A request whose answer was lost (the service took it but timed out or dropped the connection)
+    means the service is overloaded: those retries wait longer, doubling from ``first_overload_delay``,
+    so the work already queued there can drain. Either way a blob is given up after ``attempts``.
+    """
 
     attempts: int = 5
     first_delay: float = 0.5
     max_delay: float = 8.0
     max_retry_after: float = 30.0
+    first_overload_delay: float = 5.0
+    max_overload_delay: float = 60.0
 
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+    def delay(self, attempt: int, retry_after: float | None = None, *, overloaded: bool = False) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (0-based)."""
         if retry_after is not None:
             return float(min(max(retry_after, 0.0), self.max_retry_after))
+        if overloaded:
+            return float(min(self.first_overload_delay * 2.0**attempt, self.max_overload_delay))
         return float(min(self.first_delay * 2.0**attempt, self.max_delay))
 
 
@@ -85,6 +95,11 @@ def status_of(exc: BaseException) -> int | None:
 
 def is_connection_error(exc: BaseException) -> bool:
     return isinstance(exc, ServiceRequestError | ServiceResponseError)
+
+
+def answer_lost(exc: BaseException) -> bool:
+    """The request reached the service but its answer did not come back (it may have been carried out)."""
+    return isinstance(exc, ServiceResponseError)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -138,16 +153,17 @@ class Retrier:
         """Attempt numbers to try: all of them normally, a single one while the endpoint is down."""
         return iter(range(1 if self._unreachable else self.backoff.attempts))
 
-    def wait(self, attempt: int, retry_after: float | None = None) -> None:
+    def wait(self, attempt: int, retry_after: float | None = None, *, overloaded: bool = False) -> None:
         with self._lock:
             self.retries += 1
-        self.sleep(self.backoff.delay(attempt, retry_after))
+        self.sleep(self.backoff.delay(attempt, retry_after, overloaded=overloaded))
 
     def succeeded(self) -> None:
         self._unreachable = False
 
     def gave_up(self, exc: BaseException) -> None:
-        if is_connection_error(exc):
+        """After the last attempt: a refused connection makes later calls try once until one works."""
+        if isinstance(exc, ServiceRequestError):
             self._unreachable = True
 
     def call(self, operation: Callable[[], T]) -> T:
@@ -161,7 +177,7 @@ class Retrier:
                     self.gave_up(exc)
                     raise
                 log.info("transient storage error (%s), retrying", short_cause(exc))
-                self.wait(attempt, retry_after_of(exc))
+                self.wait(attempt, retry_after_of(exc), overloaded=answer_lost(exc))
                 continue
             self.succeeded()
             return result

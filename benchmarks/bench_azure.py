@@ -1,0 +1,330 @@
+"""Benchmark of the Azure Blob backend (issue 6): Blob Batch deletes vs one Delete Blob request per blob.
+
+Starts its own Azurite (``.local/azurite``, installed by ``make azurite``) on a free port with its
+data in a temporary directory, then, in the same run and on identical containers of N zero-byte
+blobs (default 20 000, in 20 virtual folders):
+
+* listing: ``AzureBlobStorage.scan()`` of the whole prefix (pages of 5 000), blobs per second;
+* batched: a real ``tempsweep`` Orphaned run through the engine (listing, planning, Blob Batch
+  deletes of 256 with If-Match, ``--parallelism`` batches in flight, default 2);
+* one request per blob: the same listing, then one conditional Delete Blob per blob on a pool of
+  the same number of threads (and, for the small size only, also one thread).
+
+A second, small size (default 2 000) is measured the same way; both paths are warmed up first.
+For each phase it reports wall time, requests sent and Azurite's own CPU time (node process),
+because on Azurite the server's work per deleted blob grows with the number of blobs in the
+account (see results-azure.md).
+Not a test: the figures depend on the machine; record them in benchmarks/results-azure.md.
+
+    python benchmarks/bench_azure.py [--blobs 20000] [--small 2000] [--parallelism 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "operator"))
+
+from tempsweep.engine import CleanupContext, run_cleanup  # noqa: E402
+from tempsweep.models import CleanupRunSpec, load_settings, parse_policy, resolve_policy  # noqa: E402
+from tempsweep.storage.azure_blob import AzureBlobStorage  # noqa: E402
+
+AZURITE_BLOB = REPO / ".local" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
+ACCOUNT = "devstoreaccount1"
+# Microsoft's documented development-storage key (the same for every Azurite installation).
+KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+class Azurite:
+    """azurite-blob on a free port of 127.0.0.1 with its data in a temporary directory."""
+
+    def __init__(self) -> None:
+        if not os.access(AZURITE_BLOB, os.X_OK):
+            raise SystemExit(f"{AZURITE_BLOB} not found: run `make azurite` first")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.base = Path(tempfile.mkdtemp(prefix="tempsweep-bench-azurite-"))
+        self.log = (self.base / "azurite.log").open("ab")
+        self.process = subprocess.Popen(
+            [
+                str(AZURITE_BLOB),
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(self.port),
+                "--location",
+                str(self.base / "data"),
+                "--silent",
+                "--skipApiVersionCheck",
+                "--loose",
+                "--disableTelemetry",
+            ],
+            cwd=self.base,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"azurite-blob exited with {self.process.returncode}; see {self.base}/azurite.log")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise SystemExit("azurite-blob did not start within 30 s")
+        self.node = psutil.Process(self.process.pid)
+
+    @property
+    def connection_string(self) -> str:
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
+            f"BlobEndpoint=http://127.0.0.1:{self.port}/{ACCOUNT};"
+        )
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for process in [self.node, *self.node.children(recursive=True)]:
+            try:
+                times = process.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+        return total
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=15)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.log.close()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+@dataclass
+class Phase:
+    name: str
+    seconds: float
+    requests: int
+    server_cpu: float
+    blobs: int
+
+
+def policy_for(container: str, connection_string: str, blobs: int, parallelism: int) -> Any:
+    document = {
+        "apiVersion": "tempsweep.io/v1alpha1",
+        "kind": "CleanupPolicy",
+        "metadata": {"name": "bench"},
+        "spec": {
+            "storage": {
+                "azureBlob": {
+                    "container": container,
+                    "prefix": "tmp/",
+                    "capacity": "1Ti",
+                    "connectionString": connection_string,
+                }
+            },
+            "orphans": {"maxAgeHours": 1},
+            "thresholds": {"minFreeSpace": "1"},
+            "limits": {"maxFilesPerRun": blobs, "batchSize": 1000, "parallelism": parallelism},
+        },
+    }
+    parsed = parse_policy(document, source="bench")
+    return resolve_policy("bench", parsed.spec, load_settings({}))
+
+
+def fill(azurite: Azurite, container: str, blobs: int) -> Any:
+    from azure.storage.blob import ContainerClient
+
+    client = ContainerClient.from_connection_string(azurite.connection_string, container)
+    client.create_container()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for _ in pool.map(lambda i: client.upload_blob(f"tmp/d{i % 20:02d}/job_{i}_part.bin", b""), range(blobs)):
+            pass
+    return client
+
+
+def storage_for(policy: Any) -> AzureBlobStorage:
+    return AzureBlobStorage.from_spec(policy.spec.storage.azure_blob)
+
+
+def listing(azurite: Azurite, policy: Any) -> tuple[float, list[Any]]:
+    storage = storage_for(policy)
+    started = time.perf_counter()
+    entries = list(storage.scan())
+    return time.perf_counter() - started, entries
+
+
+def batched(azurite: Azurite, policy: Any, client: Any, blobs: int) -> Phase:
+    storage = storage_for(policy)
+    newest = max(blob.last_modified for blob in client.list_blobs(results_per_page=5000))
+    ctx = CleanupContext(policy=policy, storage=storage, now=newest + timedelta(hours=2), log_summary=False)
+    cpu, started = azurite.cpu_seconds(), time.perf_counter()
+    status = run_cleanup(ctx, CleanupRunSpec.model_validate({"policyRef": {"name": "bench"}, "type": "Orphaned"}))
+    seconds = time.perf_counter() - started
+    if status.files_deleted != blobs:
+        raise SystemExit(
+            f"batched run deleted {status.files_deleted} of {blobs}: {status.message}; "
+            f"first errors: {status.errors[:3]}"
+        )
+    pages = -(-blobs // storage.page_size)
+    return Phase(
+        f"tempsweep run, Blob Batch, {policy.parallelism} in flight",
+        seconds,
+        storage.deleter.batch_requests + pages,
+        azurite.cpu_seconds() - cpu,
+        blobs,
+    )
+
+
+def single(azurite: Azurite, policy: Any, client: Any, blobs: int, threads: int) -> Phase:
+    from azure.core import MatchConditions
+
+    storage = storage_for(policy)
+    cpu, started = azurite.cpu_seconds(), time.perf_counter()
+    entries = list(storage.scan())
+
+    def delete(entry: Any) -> None:
+        client.delete_blob(
+            "tmp/" + entry.path,
+            etag=entry.token,
+            match_condition=MatchConditions.IfNotModified,
+            delete_snapshots="include",
+        )
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for _ in pool.map(delete, entries):
+            pass
+    seconds = time.perf_counter() - started
+    if len(entries) != blobs:
+        raise SystemExit(f"listed {len(entries)} of {blobs}")
+    pages = -(-blobs // storage.page_size)
+    return Phase(
+        f"list + 1 Delete Blob per blob, {threads} thread{'s' if threads > 1 else ''}",
+        seconds,
+        blobs + pages,
+        azurite.cpu_seconds() - cpu,
+        blobs,
+    )
+
+
+def measure(azurite: Azurite, blobs: int, parallelism: int, sequential_too: bool) -> list[Phase]:
+    phases: list[Phase] = []
+    runs = [("batched", parallelism), ("single", parallelism)] + ([("single", 1)] if sequential_too else [])
+    for index, (kind, threads) in enumerate(runs):
+        container = f"bench-{blobs}-{index}"
+        print(f"  filling {container} with {blobs} blobs ...", flush=True)
+        started = time.perf_counter()
+        client = fill(azurite, container, blobs)
+        print(f"  filled in {time.perf_counter() - started:.0f} s", flush=True)
+        policy = policy_for(container, azurite.connection_string, blobs, parallelism)
+        if index == 0:
+            seconds, entries = listing(azurite, policy)
+            assert len(entries) == blobs
+            phases.append(Phase("listing (scan, pages of 5000)", seconds, -(-blobs // 5000), 0.0, blobs))
+        phase = (
+            batched(azurite, policy, client, blobs)
+            if kind == "batched"
+            else single(azurite, policy, client, blobs, threads)
+        )
+        print(f"  {phase.name}: {phase.seconds:.1f} s", flush=True)
+        phases.append(phase)
+        client.delete_container()
+    return phases
+
+
+def warm_up(azurite: Azurite, parallelism: int) -> None:
+    """Both delete paths once on a few blobs, so neither measured phase pays node's JIT warm-up."""
+    client = fill(azurite, "warm-up", 600)
+    policy = policy_for("warm-up", azurite.connection_string, 600, parallelism)
+    entries = list(storage_for(policy).scan())
+    storage_for(policy).delete(entries[:300])
+    for entry in entries[300:]:
+        client.delete_blob("tmp/" + entry.path)
+    client.delete_container()
+
+
+def report(title: str, phases: list[Phase]) -> None:
+    listing_phase, batch_phase, *singles = phases
+    print(f"\n{title}")
+    print(
+        f"  listing: {listing_phase.blobs / listing_phase.seconds:,.0f} blobs/s "
+        f"({listing_phase.seconds:.2f} s for {listing_phase.blobs})"
+    )
+    for phase in [batch_phase, *singles]:
+        print(
+            f"  {phase.name:48s} {phase.seconds:8.1f} s  {phase.requests:6d} requests  "
+            f"Azurite CPU {1000 * phase.server_cpu / phase.blobs:6.2f} ms/blob"
+        )
+    for phase in singles:
+        print(f"  ratio ({phase.name}) / batched: {phase.seconds / batch_phase.seconds:.2f}x")
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory = psutil.virtual_memory().total / 2**30
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    version = (REPO / "tests" / "azurite" / "package.json").read_text().split('"azurite": "')[1].split('"')[0]
+    return (
+        f"nproc {os.cpu_count()}, {memory:.0f} GiB, {cpu}, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, node {node}, Azurite {version}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--blobs", type=int, default=20_000)
+    parser.add_argument("--small", type=int, default=2_000, help="a second, small size (0 to skip)")
+    parser.add_argument(
+        "--parallelism",
+        type=int,
+        default=2,
+        help="batches / single requests in flight (default 2: Azurite is one node thread; at 20 000 blobs "
+        "4 batches in flight queue over 60 s of work there, and node resets the waiting connections)",
+    )
+    args = parser.parse_args()
+    print(f"machine: {machine()}", flush=True)
+    print(f"load average at the start: {' '.join(f'{load:.1f}' for load in os.getloadavg())}", flush=True)
+    azurite = Azurite()
+    try:
+        warm_up(azurite, args.parallelism)
+        sizes = [args.small] if args.small else []
+        results = []
+        for blobs in [*sizes, args.blobs]:
+            print(f"{blobs} blobs:", flush=True)
+            results.append((blobs, measure(azurite, blobs, args.parallelism, sequential_too=blobs == args.small)))
+    finally:
+        azurite.stop()
+    for blobs, phases in results:
+        report(f"{blobs} blobs", phases)
+    print(f"\nload average at the end: {' '.join(f'{load:.1f}' for load in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()
