@@ -5,4 +5,5 @@ pytest_plugins = [
     "support.postgres_server",
     "support.azurite_server",
     "support.controlplane",
+    "support.operator_process",
 ]

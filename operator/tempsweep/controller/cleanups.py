@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Callable
+from typing import Literal, overload
 
 from tempsweep.controller.runtime import PolicyRuntime
 from tempsweep.engine import Progress, compute_stats, run_cleanup
@@ -36,16 +37,44 @@ def refresh_stats(runtime: PolicyRuntime) -> StorageStats:
     return stats
 
 
+@overload
+def run_locked(
+    runtime: PolicyRuntime,
+    spec: CleanupRunSpec,
+    *,
+    progress: Callable[[Progress], None] | None = ...,
+    on_wait: Callable[[], None] | None = ...,
+) -> RunStatus: ...
+
+
+@overload
+def run_locked(
+    runtime: PolicyRuntime,
+    spec: CleanupRunSpec,
+    *,
+    progress: Callable[[Progress], None] | None = ...,
+    wait: Literal[False],
+) -> RunStatus | None: ...
+
+
 def run_locked(
     runtime: PolicyRuntime,
     spec: CleanupRunSpec,
     *,
     progress: Callable[[Progress], None] | None = None,
     on_wait: Callable[[], None] | None = None,
-) -> RunStatus:
-    """Run one cleanup while holding the storage's lock; reports job-source outages as failures."""
+    wait: bool = True,
+) -> RunStatus | None:
+    """Run one cleanup while holding the storage's lock; reports job-source outages as failures.
+
+    With ``wait=False`` (the timers) a busy storage is not waited for: None means "another cleanup of
+    this storage is running, try again at the next tick". A timer that waited would stop ticking --
+    no statistics, and a liveness probe that takes the silence for a dead timer.
+    """
     lock = storage_lock(runtime.lock_key)
     if not lock.acquire(blocking=False):
+        if not wait:
+            return None
         if on_wait is not None:
             on_wait()
         lock.acquire()

@@ -1,72 +1,34 @@
-"""Kopf handlers and timers: read the object, call one function, write status. No business logic.
+"""Kopf handlers and timers of CleanupPolicy: read the object, call one function, write status.
 
-Registered on import; ``main.run_operator`` imports this module and starts Kopf.
+Registered on import (with the CleanupRun handlers of ``run_handlers``); ``main.run_operator`` imports
+both modules and starts Kopf.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
-import os
-import threading
-import time
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import kopf
 
-from tempsweep.controller import kube, probes
+from tempsweep.controller import probes
 from tempsweep.controller.cleanups import refresh_stats, run_locked, timer_spec
 from tempsweep.controller.conditions import set_condition
-from tempsweep.controller.runtime import PolicyNotReady, PolicyRuntime, build_runtime
-from tempsweep.controller.schedule import due_cron_slot, interval_due, parse_time
-from tempsweep.models import (
-    GROUP,
-    VERSION,
-    Health,
-    InputError,
-    OperatorSettings,
-    RunPhase,
-    RunType,
-    parse_run,
-)
+from tempsweep.controller.runtime import PolicyNotReady, PolicyRuntime, build_runtime, forget_job_source, resolve
+from tempsweep.controller.schedule import cron_due, due_cron_slot, interval_due, parse_time
+from tempsweep.controller.shared import POLICIES, TICK_SECONDS, iso, now_utc, post_run_event, settings
+from tempsweep.models import GROUP, VERSION, EffectivePolicy, Health, RunPhase, RunType
 from tempsweep.models.quantities import format_bytes
 from tempsweep.models.status import RunStatus, StorageStats
 
-log = logging.getLogger(__name__)
-
-#: How often each policy's timer wakes to see what is due (the schedules themselves live in the spec).
-TICK_SECONDS = float(os.environ.get("TEMPSWEEP_TICK_SECONDS", "10"))
-TTL_CHECK_SECONDS = float(os.environ.get("TEMPSWEEP_TTL_CHECK_SECONDS", "60"))
-DEFAULT_RUN_TTL_SECONDS = 86_400
-PROGRESS_EVERY_SECONDS = 1.0
-FINAL_PHASES = (RunPhase.SUCCEEDED.value, RunPhase.FAILED.value)
-POLICIES, RUNS = "cleanuppolicies", "cleanupruns"
-
-_settings: OperatorSettings | None = None
-_executing: set[str] = set()
-_executing_guard = threading.Lock()
-
-
-def configure(settings: OperatorSettings) -> None:
-    global _settings
-    _settings = settings
-
-
-def settings() -> OperatorSettings:
-    if _settings is None:  # imported without run_operator (e.g. `kopf run`): read the environment
-        from tempsweep.models import load_settings
-
-        configure(load_settings())
-    assert _settings is not None
-    return _settings
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
+#: Statistics are recomputed every statsInterval but written to status only when a figure changed, or at
+#: least this often: every write is a PATCH plus a watch event to process, for every policy, and with
+#: a hundred quiet policies those writes were most of an idle operator's CPU.
+STATS_REWRITE_SECONDS = 300.0
+_stats_computed: dict[str, datetime] = {}  # policy uid -> when its statistics were last computed
 
 
 @kopf.on.startup()
@@ -78,7 +40,11 @@ def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     )
     settings.posting.level = logging.WARNING  # our own events carry the numbers; Kopf's would be noise
     settings.execution.max_workers = 16
-    settings.background.cancellation_polling = 1.0  # run_ttl deletes its own run: re-check its exit in 1 s, not 60
+    # A deleted object keeps our finalizer until its timers have exited. A timer that is mid-tick when the
+    # deletion arrives (the TTL timer deletes its own run) is polled again only after this long: Kopf's
+    # default of 60 s left expired runs and deleted policies hanging for a minute.
+    settings.background.instant_exit_timeout = 1.0
+    settings.background.cancellation_polling = 1.0
 
 
 # -- CleanupPolicy -------------------------------------------------------------------------------
@@ -106,15 +72,17 @@ def _not_ready(
             now=now,
             generation=gen,
         )
-    patch.status["conditions"] = conditions
-    patch.status["observedGeneration"] = gen
+    if conditions != status.get("conditions"):
+        patch.status["conditions"] = conditions
+    if status.get("observedGeneration") != gen:
+        patch.status["observedGeneration"] = gen
 
 
 def _write_stats(
     patch: kopf.Patch, body: kopf.Body, status: dict[str, Any], stats: StorageStats, now: datetime
 ) -> None:
     patch.status.update(stats.model_dump(mode="json", by_alias=True))
-    patch.status["lastStatsTime"] = _iso(now)
+    patch.status["lastStatsTime"] = iso(now)
     previous = status.get("health")
     if stats.health is Health.CRITICAL and previous != Health.CRITICAL.value:
         kopf.event(
@@ -140,11 +108,12 @@ def _ready_conditions(
     )
     if runtime.policy.has_job_source:
         error = runtime.job_error or (stats.job_source_error if stats else None)
+        reason = runtime.job_error_reason if runtime.job_error else "QueryFailed"
         conditions = set_condition(
             conditions,
             type="JobSourceReachable",
             status=error is None,
-            reason="QueryFailed" if error else "Reachable",
+            reason=reason if error else "Reachable",
             message=error or "job table readable",
             now=now,
             generation=gen,
@@ -167,10 +136,10 @@ def _ready_conditions(
 @kopf.on.create(GROUP, VERSION, POLICIES)
 @kopf.on.update(GROUP, VERSION, POLICIES, field="spec")
 def policy_changed(
-    body: kopf.Body, status: dict[str, Any], meta: kopf.Meta, patch: kopf.Patch, **_: Any
+    body: kopf.Body, status: kopf.Status, meta: kopf.Meta, patch: kopf.Patch, **_: Any
 ) -> None:
     """Validate against the cluster and compute statistics at once."""
-    now, gen = _now(), int(meta.get("generation") or 0)
+    now, gen = now_utc(), int(meta.get("generation") or 0)
     try:
         runtime = build_runtime(dict(body), settings())
     except PolicyNotReady as exc:
@@ -185,215 +154,141 @@ def policy_changed(
 
 
 @kopf.timer(GROUP, VERSION, POLICIES, interval=TICK_SECONDS, initial_delay=min(TICK_SECONDS, 5.0))
-def policy_tick(
+async def policy_tick(
     body: kopf.Body,
-    spec: dict[str, Any],
-    status: dict[str, Any],
+    spec: kopf.Spec,
+    status: kopf.Status,
     meta: kopf.Meta,
     patch: kopf.Patch,
-    **_: Any,
+    **kwargs: Any,
 ) -> None:
-    """Run whatever is due now: stats, the emergency check, the scheduled and orphan cleanups."""
-    now, gen = _now(), int(meta.get("generation") or 0)
-    probes.record(meta.get("namespace") or "", meta.get("name") or "", "tick", now)
+    """Run whatever is due now: stats, the emergency check, the scheduled and orphan cleanups.
+
+    Most ticks find nothing due. That is decided here, on the event loop, from the spec and the times
+    in status (pure and cheap); only due work goes to a worker thread. With a hundred policies the
+    thread hand-off of every idle tick was most of an idle operator's CPU.
+    """
+    now, gen = now_utc(), int(meta.get("generation") or 0)
+    namespace, name = meta.get("namespace") or "", meta.get("name") or ""
+    probes.record(namespace, name, "tick", now)
     if spec.get("suspend"):
         return
+    if not _anything_due(body, status, meta, now):
+        probes.record(namespace, name, "lastSuccess", now)
+        return
+
+    def work() -> None:
+        with probes.busy(namespace, name):
+            _tick(body, status, meta, patch, now, gen)
+
+    kopf_settings = kwargs.get("settings")
+    executor = kopf_settings.execution.executor if kopf_settings is not None else None
+    context = contextvars.copy_context()  # kopf.event() from the thread needs Kopf's context
+    await asyncio.get_running_loop().run_in_executor(executor, context.run, work)
+
+
+_resolved_cache: dict[str, tuple[int, EffectivePolicy]] = {}
+
+
+def _resolved(body: kopf.Body, meta: kopf.Meta) -> EffectivePolicy:
+    """The resolved policy, parsed once per generation (the spec only changes with the generation)."""
+    uid, generation = str(meta.get("uid")), int(meta.get("generation") or 0)
+    cached = _resolved_cache.get(uid)
+    if cached is not None and cached[0] == generation:
+        return cached[1]
+    policy = resolve(dict(body), settings())
+    _resolved_cache[uid] = (generation, policy)
+    return policy
+
+
+def _last_stats(meta: kopf.Meta, current: dict[str, Any]) -> datetime | None:
+    """When statistics were last computed: the later of the time written to status and the one in memory."""
+    times = [t for t in (parse_time(current.get("lastStatsTime")), _stats_computed.get(str(meta.get("uid")))) if t]
+    return max(times) if times else None
+
+
+def _stats_changed(current: dict[str, Any], stats: StorageStats) -> bool:
+    return any(current.get(key) != value for key, value in stats.model_dump(mode="json", by_alias=True).items())
+
+
+def _anything_due(body: kopf.Body, status: kopf.Status, meta: kopf.Meta, now: datetime) -> bool:
+    """True when the tick has work: something is due, or the policy needs its conditions (re)written."""
+    current = dict(status)
+    if current.get("observedGeneration") != meta.get("generation"):
+        return True
+    ready = next((c for c in current.get("conditions") or [] if c.get("type") == "Ready"), None)
+    if ready is None or ready.get("status") != "True":
+        return True  # not ready: re-validate every tick, so a fixed secret or directory is noticed at once
+    job = next((c for c in current.get("conditions") or [] if c.get("type") == "JobSourceReachable"), None)
+    if job is not None and job.get("status") != "True":
+        return True
+    try:
+        policy = _resolved(body, meta)
+    except PolicyNotReady:
+        return True
+    created = parse_time(meta.get("creationTimestamp")) or now
+    return (
+        interval_due(policy.stats_seconds, _last_stats(meta, current), now)
+        or interval_due(policy.emergency_check_seconds, parse_time(current.get("lastEmergencyCheckTime")), now)
+        or cron_due(policy.scheduled_cron, parse_time(current.get("lastScheduledTime")), created, now)
+        or cron_due(policy.orphaned_cron, parse_time(current.get("lastOrphanedTime")), created, now)
+    )
+
+
+def _tick(body: kopf.Body, status: kopf.Status, meta: kopf.Meta, patch: kopf.Patch, now: datetime, gen: int) -> None:
     current = dict(status)
     try:
-        runtime = build_runtime(dict(body), settings())
+        runtime = build_runtime(dict(body), settings(), reuse_jobs=True)
     except PolicyNotReady as exc:
         _not_ready(patch, current, exc, now, gen)
         return
     policy = runtime.policy
     created = parse_time(meta.get("creationTimestamp")) or now
     stats = None
-    if interval_due(policy.stats_seconds, parse_time(current.get("lastStatsTime")), now):
+    if interval_due(policy.stats_seconds, _last_stats(meta, current), now):
         stats = refresh_stats(runtime)
-        _write_stats(patch, body, current, stats, now)
+        _stats_computed[str(meta.get("uid"))] = now
+        if stats.job_source_error:
+            forget_job_source(runtime.namespace, runtime.name)  # read the secret and connect afresh next tick
+        rewrite_due = interval_due(STATS_REWRITE_SECONDS, parse_time(current.get("lastStatsTime")), now)
+        if rewrite_due or _stats_changed(current, stats):
+            _write_stats(patch, body, current, stats, now)
+    # A busy storage (result None) is left for the next tick: the check or the slot stays due.
     if interval_due(policy.emergency_check_seconds, parse_time(current.get("lastEmergencyCheckTime")), now):
-        result = run_locked(runtime, timer_spec(runtime, RunType.EMERGENCY))
-        patch.status["lastEmergencyCheckTime"] = _iso(now)
-        if result.files_deleted or result.would_delete_count or result.phase is RunPhase.FAILED:
-            _record_cleanup(patch, body, result)
+        result = run_locked(runtime, timer_spec(runtime, RunType.EMERGENCY), wait=False)
+        if result is not None:
+            patch.status["lastEmergencyCheckTime"] = iso(now)
+            if result.files_deleted or result.would_delete_count or result.phase is RunPhase.FAILED:
+                _record_cleanup(patch, body, result)
     for kind, cron, field in (
         (RunType.SCHEDULED, policy.scheduled_cron, "lastScheduledTime"),
         (RunType.ORPHANED, policy.orphaned_cron, "lastOrphanedTime"),
     ):
         slot = due_cron_slot(cron, parse_time(current.get(field)), created, now)
         if slot is not None:
-            result = run_locked(runtime, timer_spec(runtime, kind))
-            patch.status[field] = _iso(slot)
-            _record_cleanup(patch, body, result)
-    patch.status["conditions"] = _ready_conditions(current, runtime, stats, now, gen)
-    probes.record(runtime.namespace, runtime.name, "lastSuccess", _now())
+            result = run_locked(runtime, timer_spec(runtime, kind), wait=False)
+            if result is not None:
+                patch.status[field] = iso(slot)
+                _record_cleanup(patch, body, result)
+    conditions = _ready_conditions(current, runtime, stats, now, gen)
+    if conditions != current.get("conditions"):  # an unchanged list would cost a PATCH every tick
+        patch.status["conditions"] = conditions
+    probes.record(runtime.namespace, runtime.name, "lastSuccess", now_utc())
 
 
 @kopf.on.delete(GROUP, VERSION, POLICIES, optional=True)
 def policy_deleted(meta: kopf.Meta, **_: Any) -> None:
+    _resolved_cache.pop(str(meta.get("uid")), None)
+    _stats_computed.pop(str(meta.get("uid")), None)
     probes.forget(meta.get("namespace") or "", meta.get("name") or "")
+    forget_job_source(meta.get("namespace") or "", meta.get("name") or "")
 
 
 def _record_cleanup(patch: kopf.Patch, body: kopf.Body, result: RunStatus) -> None:
-    patch.status["lastCleanupTime"] = _iso(result.end_time.replace(microsecond=0))
+    patch.status["lastCleanupTime"] = iso(result.end_time.replace(microsecond=0))
     patch.status["lastCleanupMessage"] = result.message
     patch.status["lastCleanupPhase"] = result.phase.value
-    _post_run_event(body, result)
-
-
-def _post_run_event(body: kopf.Body, result: RunStatus) -> None:
-    if result.phase is RunPhase.FAILED:
-        kopf.event(body, type="Warning", reason="CleanupFailed", message=result.message)
-    else:
-        kopf.event(body, type="Normal", reason="CleanupFinished", message=result.message)
-
-
-# -- CleanupRun ----------------------------------------------------------------------------------
-
-
-@kopf.on.create(GROUP, VERSION, RUNS)
-def run_created(body: kopf.Body, **kwargs: Any) -> None:
-    """Execute a new CleanupRun exactly once."""
-    _execute_run(body, **kwargs)
-
-
-@kopf.on.resume(GROUP, VERSION, RUNS)
-def run_resumed(body: kopf.Body, **kwargs: Any) -> None:
-    """After a restart: finish runs that were Pending or Running (re-running deletes nothing extra)."""
-    _execute_run(body, **kwargs)
-
-
-def _execute_run(
-    body: kopf.Body, meta: kopf.Meta, namespace: str, name: str, patch: kopf.Patch, **_: Any
-) -> None:
-    uid = str(meta.get("uid"))
-    latest = kube.get_run(namespace, name).get("status") or {}
-    if latest.get("phase") in FINAL_PHASES:
-        return
-    with _executing_guard:
-        if uid in _executing:
-            return
-        _executing.add(uid)
-    try:
-        final = _run_to_completion(body, namespace, name, int(meta.get("generation") or 0))
-    finally:
-        with _executing_guard:
-            _executing.discard(uid)
-    patch.status.update(final)
-
-
-def _failed(reason: str, message: str, now: datetime, gen: int) -> dict[str, Any]:
-    return {
-        "phase": RunPhase.FAILED.value,
-        "message": message,
-        "completionTime": _iso(now),
-        "observedGeneration": gen,
-        "conditions": set_condition(
-            None, type="Complete", status=False, reason=reason, message=message, now=now
-        ),
-    }
-
-
-def _run_to_completion(body: kopf.Body, namespace: str, name: str, gen: int) -> dict[str, Any]:
-    started = _now()
-    kube.patch_status(
-        RUNS,
-        namespace,
-        name,
-        {
-            "phase": RunPhase.RUNNING.value,
-            "observedGeneration": gen,
-            "startTime": _iso(started),
-            "message": "running",
-        },
-    )
-    try:
-        run = parse_run(dict(body), source=f"CleanupRun {namespace}/{name}")
-    except InputError as exc:
-        final = _failed("InvalidSpec", str(exc), _now(), gen)
-        kopf.event(body, type="Warning", reason="RunFailed", message=str(exc))
-        return final
-    try:
-        policy_body = kube.get_policy(namespace, run.spec.policy_ref.name)
-        runtime = build_runtime(policy_body, settings())
-    except kube.NotFound as exc:
-        kopf.event(body, type="Warning", reason="PolicyNotFound", message=str(exc))
-        return _failed(
-            "PolicyNotFound", f"{exc}: a CleanupRun can only use a policy in its own namespace", _now(), gen
-        )
-    except PolicyNotReady as exc:
-        kopf.event(body, type="Warning", reason=exc.reason, message=str(exc))
-        return _failed(exc.reason, str(exc), _now(), gen)
-
-    last_report = [0.0]
-
-    def progress(report: Any) -> None:
-        if time.monotonic() - last_report[0] < PROGRESS_EVERY_SECONDS:
-            return
-        last_report[0] = time.monotonic()
-        kube.patch_status(
-            RUNS,
-            namespace,
-            name,
-            {
-                "progress": {
-                    "filesPlanned": report.files_scanned,
-                    "filesDeleted": report.files_deleted,
-                    "bytesFreed": report.bytes_freed,
-                    "updatedTime": _iso(_now()),
-                }
-            },
-        )
-
-    def waiting() -> None:
-        kube.patch_status(
-            RUNS, namespace, name, {"message": "waiting for another cleanup of the same storage"}
-        )
-
-    result = run_locked(runtime, run.spec, progress=progress, on_wait=waiting)
-    now = _now()
-    final = result.model_dump(mode="json", by_alias=True)
-    final.update(
-        {
-            "completionTime": _iso(now),
-            "observedGeneration": gen,
-            "conditions": set_condition(
-                None,
-                type="Complete",
-                status=result.phase is RunPhase.SUCCEEDED,
-                reason=result.phase.value,
-                message=result.message,
-                now=now,
-            ),
-        }
-    )
-    _post_run_event(body, result)
-    kube.patch_status(
-        POLICIES,
-        namespace,
-        runtime.name,
-        {
-            "lastCleanupTime": _iso(now),
-            "lastCleanupMessage": result.message,
-            "lastCleanupPhase": result.phase.value,
-        },
-    )
-    return final
-
-
-@kopf.timer(
-    GROUP,
-    VERSION,
-    RUNS,
-    interval=TTL_CHECK_SECONDS,
-    when=lambda status, **_: (status or {}).get("phase") in FINAL_PHASES,
-)
-def run_ttl(spec: dict[str, Any], status: dict[str, Any], namespace: str, name: str, **_: Any) -> None:
-    """Delete finished runs once ``ttlSecondsAfterFinished`` (default one day) has passed."""
-    ttl = spec.get("ttlSecondsAfterFinished")
-    ttl = DEFAULT_RUN_TTL_SECONDS if ttl is None else int(ttl)
-    finished = parse_time(status.get("completionTime"))
-    if finished is not None and (_now() - finished).total_seconds() >= ttl:
-        kube.delete_run(namespace, name)
+    post_run_event(body, result)
 
 
 @kopf.on.probe(id="policies")

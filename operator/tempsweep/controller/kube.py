@@ -28,9 +28,9 @@ def _api(kind: str) -> Any:
             import kubernetes
 
             try:
-                kubernetes.config.load_incluster_config()
+                kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
             except kubernetes.config.ConfigException:
-                kubernetes.config.load_kube_config()
+                kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
             _clients["custom"] = kubernetes.client.CustomObjectsApi()
             _clients["core"] = kubernetes.client.CoreV1Api()
         return _clients[kind]

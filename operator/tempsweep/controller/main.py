@@ -3,24 +3,50 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from tempsweep.models import SettingsError, load_settings
+
+#: DEBUG, INFO (default) or WARNING; DEBUG also shows every timer tick and every probe request.
+LOG_LEVEL_VARIABLE = "TEMPSWEEP_LOG_LEVEL"
+
+
+class _QuietTicks(logging.Filter):
+    """Drop Kopf's "Timer '...' succeeded." lines: every policy ticks every few seconds, so at INFO they
+    would bury everything else (100 policies: ten lines a second). Failures are still logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno <= logging.INFO and record.getMessage().startswith("Timer '"))
+
+
+def configure_logging(level_name: str | None) -> None:
+    """Kopf's formatter, so every line about an object names it (``[namespace/name] ...``)."""
+    import kopf
+
+    level = (level_name or "INFO").upper()
+    if level not in ("DEBUG", "INFO", "WARNING"):
+        raise SettingsError(f"{LOG_LEVEL_VARIABLE}: {level_name!r} is not one of DEBUG, INFO, WARNING")
+    kopf.configure(debug=level == "DEBUG", quiet=level == "WARNING", log_prefix=True)
+    if level != "DEBUG":
+        logging.getLogger("kopf.objects").addFilter(_QuietTicks())
+        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # one line per liveness probe
 
 
 def run_operator(*, namespaces: list[str], liveness: str | None, peering: str | None) -> int:
     """Run until stopped. Standalone unless a peering object is named (for more than one replica)."""
     try:
         settings = load_settings()
+        configure_logging(os.environ.get(LOG_LEVEL_VARIABLE))
     except SettingsError as exc:
         print(f"tempsweep: error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     import kopf
 
-    from tempsweep.controller import handlers
+    from tempsweep.controller import handlers, run_handlers, shared
 
-    handlers.configure(settings)
+    assert handlers and run_handlers  # imported for their Kopf registrations
+    shared.configure(settings)
     kopf.run(
         standalone=peering is None,
         peering_name=peering,

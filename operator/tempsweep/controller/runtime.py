@@ -8,6 +8,8 @@ go straight into the job source or storage client and nowhere else: not logs, st
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +22,13 @@ from tempsweep.models import EffectivePolicy, InputError, OperatorSettings, pars
 from tempsweep.storage.factory import open_storage
 
 log = logging.getLogger(__name__)
+
+#: A policy timer reuses its job source (secret read once, table checked once) for this long, as long as
+#: the policy's generation is unchanged and the source keeps working; a new secret value is picked up
+#: within this time, or at once after the database fails.
+JOB_SOURCE_REUSE_SECONDS = 300.0
+_job_sources: dict[tuple[str, str], tuple[tuple[str, int], float, JobSource]] = {}
+_job_sources_guard = threading.Lock()
 
 
 class PolicyNotReady(Exception):
@@ -41,6 +50,7 @@ class PolicyRuntime:
     storage: StorageProvider
     jobs: JobSource | None
     job_error: str | None = None
+    job_error_reason: str = "QueryFailed"  # or SecretMissing: the condition reason for job_error
 
     @property
     def lock_key(self) -> str:
@@ -66,12 +76,16 @@ def resolve(body: dict[str, Any], settings: OperatorSettings) -> EffectivePolicy
 
 
 def build_runtime(
-    body: dict[str, Any], settings: OperatorSettings, *, need_jobs: bool = True
+    body: dict[str, Any], settings: OperatorSettings, *, need_jobs: bool = True, reuse_jobs: bool = False
 ) -> PolicyRuntime:
     """Validate a policy against the cluster and open its storage and job source.
 
     A job source that cannot be reached does not make the policy unusable: the runtime carries
     ``job_error`` and no job source, and the engine then deletes nothing that depends on job status.
+
+    ``reuse_jobs`` (the policy timer, every few seconds for every policy) reuses a working job source
+    instead of reading the secret and checking the table again: that was most of an idle operator's
+    CPU. A CleanupRun opens its own, so its ``jobQueries`` count only its own queries.
     """
     meta = body.get("metadata") or {}
     namespace, name = meta.get("namespace") or "default", meta.get("name") or "?"
@@ -92,21 +106,47 @@ def build_runtime(
         storage = open_storage(policy, azure_connection_string=blob_secret)
     except StorageError as exc:
         raise PolicyNotReady("StorageUnavailable", str(exc), condition="StorageHealthy") from None
-    jobs, job_error = None, None
+    runtime = PolicyRuntime(namespace, name, policy, storage, None)
     if policy.database is not None and need_jobs:
-        jobs, job_error = _open_jobs(policy, namespace)
-    return PolicyRuntime(namespace, name, policy, storage, jobs, job_error)
+        identity = (str(meta.get("uid") or ""), int(meta.get("generation") or 0))
+        if reuse_jobs:
+            runtime.jobs = _reusable_jobs(namespace, name, identity)
+        if runtime.jobs is None:
+            _open_jobs(runtime)
+            if reuse_jobs and runtime.jobs is not None:
+                with _job_sources_guard:
+                    _job_sources[(namespace, name)] = (identity, time.monotonic(), runtime.jobs)
+    return runtime
 
 
-def _open_jobs(policy: EffectivePolicy, namespace: str) -> tuple[JobSource | None, str | None]:
-    database = policy.database
+def _reusable_jobs(namespace: str, name: str, identity: tuple[str, int]) -> JobSource | None:
+    with _job_sources_guard:
+        cached = _job_sources.get((namespace, name))
+        if cached is None:
+            return None
+        if cached[0] != identity or time.monotonic() - cached[1] > JOB_SOURCE_REUSE_SECONDS:
+            del _job_sources[(namespace, name)]
+            return None
+        return cached[2]
+
+
+def forget_job_source(namespace: str, name: str) -> None:
+    """Open a fresh job source next time (the policy was deleted, or its database failed)."""
+    with _job_sources_guard:
+        _job_sources.pop((namespace, name), None)
+
+
+def _open_jobs(runtime: PolicyRuntime) -> None:
+    """Fill in the runtime's job source, or why there is none (a missing secret or an unusable database)."""
+    database = runtime.policy.database
     assert database is not None
     url = None
     try:
         if database.url_secret_ref is not None and not database.url:
-            url = kube.read_secret_value(namespace, database.url_secret_ref.name, database.url_secret_ref.key)
-        return open_job_source(policy, url=url), None
+            ref = database.url_secret_ref
+            url = kube.read_secret_value(runtime.namespace, ref.name, ref.key)
+        runtime.jobs = open_job_source(runtime.policy, url=url)
     except kube.NotFound as exc:
-        return None, str(exc)
+        runtime.job_error, runtime.job_error_reason = f"spec.jobs.database.urlSecretRef: {exc}", "SecretMissing"
     except JobSourceError as exc:
-        return None, str(exc)
+        runtime.job_error, runtime.job_error_reason = str(exc), "QueryFailed"

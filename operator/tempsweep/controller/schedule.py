@@ -9,6 +9,7 @@ after an outage the missed slot runs once — not once per missed slot, and not 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 from croniter import croniter
 
@@ -31,6 +32,18 @@ def due_cron_slot(
         slot = now.replace(microsecond=0)
     handled = last_slot or baseline
     return slot if slot > handled else None
+
+
+@lru_cache(maxsize=8192)
+def _next_slot_after(cron: str, handled: datetime) -> datetime:
+    slot: datetime = croniter(cron, handled).get_next(datetime)
+    return slot
+
+
+def cron_due(cron: str, last_slot: datetime | None, baseline: datetime, now: datetime) -> bool:
+    """Whether ``due_cron_slot`` would return a slot; cheap, because the next slot after the last handled
+    one is computed once and remembered (every policy asks this at every tick)."""
+    return _next_slot_after(cron, last_slot or baseline) <= now
 
 
 def interval_due(seconds: float, last: datetime | None, now: datetime) -> bool:
