@@ -160,3 +160,27 @@ def test_a_run_on_a_volume_policy_does_not_import_kopf_kubernetes_or_azure(works
     finished = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=False)
 
     assert finished.returncode == 0, finished.stderr
+
+
+def test_a_run_is_appended_to_the_history_table_when_the_policy_names_one(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    database = workspace.base / "jobs.db"
+    url = sqlite_jobs(database, [(1, "running", datetime.now(UTC))])
+    policy = policy_document(
+        workspace.tree.root, jobs={"database": {"url": url, "historyTable": "cleanup_history"}}
+    )
+
+    assert main(_run(workspace, run_document("Orphaned", name="nightly"), policy)) == 0
+    assert main(_run(workspace, run_document("Orphaned", name="again"), policy)) == 0
+
+    with sqlite3.connect(database) as connection:
+        rows = connection.execute("SELECT * FROM cleanup_history").fetchall()
+        columns = [d[0] for d in connection.execute("SELECT * FROM cleanup_history").description]
+    assert len(rows) == 2, "one row per finished run"
+    recorded = [dict(zip(columns, row, strict=True)) for row in rows]
+    assert any("nightly" in map(str, row.values()) for row in recorded)
+    assert any(2 in row.values() for row in recorded), "the first run's 2 deletions are recorded"
+    assert "warning" not in capsys.readouterr().err

@@ -21,7 +21,7 @@ from tempsweep.engine import (
     compute_stats,
     run_cleanup,
 )
-from tempsweep.models import InputError, RunPhase, SettingsError, load_settings, resolve_policy
+from tempsweep.models import InputError, RunPhase, RunStatus, SettingsError, load_settings, resolve_policy
 from tempsweep.models.quantities import format_bytes
 
 log = logging.getLogger("tempsweep")
@@ -120,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         spec = run_doc.spec.model_copy(update={"dry_run": True}) if args.dry_run else run_doc.spec
         with _context(args) as ctx:
             status = run_cleanup(ctx, spec)
+            _record_history(ctx, run_doc.metadata.name, status)
     except InputError as exc:
         return _fail(str(exc))
     if ctx.progress is not None:
@@ -128,6 +129,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"tempsweep: {status.message}", file=sys.stderr)
     print(json.dumps(status.to_wire(), indent=2))
     return EXIT_OK if status.phase is RunPhase.SUCCEEDED else EXIT_FAILED
+
+
+def _record_history(ctx: CleanupContext, run_name: str, status: RunStatus) -> None:
+    """Append the run to the policy's history table when it has one; a failure is only a warning."""
+    database = ctx.policy.database
+    if database is None or not database.history_table or not ctx.policy.database_url:
+        return
+    from tempsweep.jobs.history import record_history
+
+    problem = record_history(ctx.policy, ctx.policy.database_url, run_name, status)
+    if problem:
+        print(f"tempsweep: warning: {problem}", file=sys.stderr)
 
 
 def _policy_name(args: argparse.Namespace) -> str:

@@ -7,6 +7,7 @@ functions in worker threads, so a long cleanup never blocks the event loop or ot
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable
@@ -14,9 +15,11 @@ from typing import Literal, overload
 
 from tempsweep.controller.runtime import PolicyRuntime
 from tempsweep.engine import Progress, compute_stats, run_cleanup
+from tempsweep.jobs.history import record_history
 from tempsweep.models import RunPhase, RunStatus, RunType, StorageStats
 from tempsweep.models.run import CleanupRunSpec, PolicyRef
 
+log = logging.getLogger(__name__)
 _locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 _locks_guard = threading.Lock()
 
@@ -44,6 +47,7 @@ def run_locked(
     *,
     progress: Callable[[Progress], None] | None = ...,
     on_wait: Callable[[], None] | None = ...,
+    run_name: str | None = ...,
 ) -> RunStatus: ...
 
 
@@ -54,6 +58,7 @@ def run_locked(
     *,
     progress: Callable[[Progress], None] | None = ...,
     wait: Literal[False],
+    run_name: str | None = ...,
 ) -> RunStatus | None: ...
 
 
@@ -64,6 +69,7 @@ def run_locked(
     progress: Callable[[Progress], None] | None = None,
     on_wait: Callable[[], None] | None = None,
     wait: bool = True,
+    run_name: str | None = None,
 ) -> RunStatus | None:
     """Run one cleanup while holding the storage's lock; reports job-source outages as failures.
 
@@ -91,7 +97,19 @@ def run_locked(
                 "message": f"{status.message}; job status unavailable, files of jobs were kept: {runtime.job_error}",
             }
         )
+    _record_history(runtime, run_name or f"timer-{spec.type.value}", status)
     return status
+
+
+def _record_history(runtime: PolicyRuntime, run_name: str, status: RunStatus) -> None:
+    """Append the run to the policy's history table, if it has one; a failure is logged, never raised."""
+    database = runtime.policy.database
+    url = getattr(runtime.jobs, "url", None)  # only the SQL job source knows where to write
+    if database is None or not database.history_table or not isinstance(url, str):
+        return
+    problem = record_history(runtime.policy, url, run_name, status, namespace=runtime.namespace)
+    if problem:
+        log.warning("%s/%s: %s", runtime.namespace, runtime.name, problem)
 
 
 def timer_spec(runtime: PolicyRuntime, kind: RunType) -> CleanupRunSpec:

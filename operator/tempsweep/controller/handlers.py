@@ -20,6 +20,7 @@ from tempsweep.controller.conditions import set_condition
 from tempsweep.controller.runtime import PolicyNotReady, PolicyRuntime, build_runtime, forget_job_source, resolve
 from tempsweep.controller.schedule import cron_due, due_cron_slot, interval_due, parse_time
 from tempsweep.controller.shared import POLICIES, TICK_SECONDS, iso, now_utc, post_run_event, settings
+from tempsweep.engine import StorageError
 from tempsweep.models import GROUP, VERSION, EffectivePolicy, Health, RunPhase, RunType
 from tempsweep.models.quantities import format_bytes
 from tempsweep.models.status import RunStatus, StorageStats
@@ -50,9 +51,7 @@ def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
 # -- CleanupPolicy -------------------------------------------------------------------------------
 
 
-def _not_ready(
-    patch: kopf.Patch, status: dict[str, Any], exc: PolicyNotReady, now: datetime, gen: int
-) -> None:
+def _not_ready(patch: kopf.Patch, status: dict[str, Any], exc: PolicyNotReady, now: datetime, gen: int) -> None:
     conditions = set_condition(
         status.get("conditions"),
         type="Ready",
@@ -132,12 +131,42 @@ def _ready_conditions(
     return conditions
 
 
+def _storage_unusable(
+    patch: kopf.Patch, body: kopf.Body, status: dict[str, Any], exc: StorageError, now: datetime, gen: int
+) -> None:
+    """The storage vanished or became unreadable after validation: say so in conditions, once in events."""
+    was_ready = next((c.get("status") for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    _not_ready(patch, status, PolicyNotReady("StorageUnavailable", str(exc), condition="StorageHealthy"), now, gen)
+    if was_ready != "False":
+        kopf.event(body, type="Warning", reason="StorageUnavailable", message=str(exc))
+
+
+def _job_source_events(
+    body: kopf.Body, before: list[dict[str, Any]] | None, after: list[dict[str, Any]] | None
+) -> None:
+    """One Warning when job status becomes unreadable and one Normal when it is back: per outage, not per tick."""
+
+    def reachable(conditions: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+        return next((c for c in conditions or [] if c.get("type") == "JobSourceReachable"), None)
+
+    old, new = reachable(before), reachable(after)
+    if new is None or (old is not None and old.get("status") == new.get("status")):
+        return
+    if new.get("status") == "False":
+        kopf.event(
+            body,
+            type="Warning",
+            reason="JobSourceUnreachable",
+            message=f"{new.get('message')}; files of jobs are kept until job status can be read",
+        )
+    elif old is not None:
+        kopf.event(body, type="Normal", reason="JobSourceRecovered", message="job status readable again")
+
+
 @kopf.on.resume(GROUP, VERSION, POLICIES)
 @kopf.on.create(GROUP, VERSION, POLICIES)
 @kopf.on.update(GROUP, VERSION, POLICIES, field="spec")
-def policy_changed(
-    body: kopf.Body, status: kopf.Status, meta: kopf.Meta, patch: kopf.Patch, **_: Any
-) -> None:
+def policy_changed(body: kopf.Body, status: kopf.Status, meta: kopf.Meta, patch: kopf.Patch, **_: Any) -> None:
     """Validate against the cluster and compute statistics at once."""
     now, gen = now_utc(), int(meta.get("generation") or 0)
     try:
@@ -146,9 +175,14 @@ def policy_changed(
         _not_ready(patch, dict(status), exc, now, gen)
         kopf.event(body, type="Warning", reason=exc.reason, message=str(exc))
         return
-    stats = refresh_stats(runtime)
+    try:
+        stats = refresh_stats(runtime)
+    except StorageError as exc:
+        _storage_unusable(patch, body, dict(status), exc, now, gen)
+        return
     _write_stats(patch, body, dict(status), stats, now)
     patch.status["conditions"] = _ready_conditions(dict(status), runtime, stats, now, gen)
+    _job_source_events(body, dict(status).get("conditions"), patch.status["conditions"])
     patch.status["observedGeneration"] = gen
     probes.record(runtime.namespace, runtime.name, "validated", now)
 
@@ -246,7 +280,11 @@ def _tick(body: kopf.Body, status: kopf.Status, meta: kopf.Meta, patch: kopf.Pat
     created = parse_time(meta.get("creationTimestamp")) or now
     stats = None
     if interval_due(policy.stats_seconds, _last_stats(meta, current), now):
-        stats = refresh_stats(runtime)
+        try:
+            stats = refresh_stats(runtime)
+        except StorageError as exc:
+            _storage_unusable(patch, body, current, exc, now, gen)
+            return
         _stats_computed[str(meta.get("uid"))] = now
         if stats.job_source_error:
             forget_job_source(runtime.namespace, runtime.name)  # read the secret and connect afresh next tick
@@ -273,6 +311,7 @@ def _tick(body: kopf.Body, status: kopf.Status, meta: kopf.Meta, patch: kopf.Pat
     conditions = _ready_conditions(current, runtime, stats, now, gen)
     if conditions != current.get("conditions"):  # an unchanged list would cost a PATCH every tick
         patch.status["conditions"] = conditions
+        _job_source_events(body, current.get("conditions"), conditions)
     probes.record(runtime.namespace, runtime.name, "lastSuccess", now_utc())
 
 

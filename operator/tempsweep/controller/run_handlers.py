@@ -137,7 +137,7 @@ def _run_to_completion(body: kopf.Body, namespace: str, name: str, gen: int) -> 
             RUNS, namespace, name, {"message": "waiting for another cleanup of the same storage"}
         )
 
-    result = run_locked(runtime, run.spec, progress=progress, on_wait=waiting)
+    result = run_locked(runtime, run.spec, progress=progress, on_wait=waiting, run_name=run.metadata.name)
     now = now_utc()
     final = result.model_dump(mode="json", by_alias=True)
     final.update(

@@ -8,6 +8,7 @@ what is still eligible, so an interrupted run can simply be run again.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from tempsweep.models.enums import DeletionReason, RunPhase, RunType
 from tempsweep.models.quantities import format_bytes
 from tempsweep.models.run import CleanupRunSpec
 from tempsweep.models.status import RunStatus
+
+log = logging.getLogger(__name__)
 
 
 class RunFailed(Exception):
@@ -65,6 +68,8 @@ def run_cleanup(ctx: CleanupContext, spec: CleanupRunSpec) -> RunStatus:
     duration = time.monotonic() - started
     # a file someone else deleted first is in ``errors`` but does not fail the run; anything else does
     failed = outcome.failed or tally.error_count > tally.vanished
+    if ctx.jobs is not None:
+        log.info("%s: %d job-status queries", spec.type.value, ctx.jobs.query_count - queries_before)
     return RunStatus(
         phase=RunPhase.FAILED if failed else RunPhase.SUCCEEDED,
         message=_summary(spec.type, tally, outcome, dry_run),

@@ -125,6 +125,11 @@ class SqlJobSource:
         self._lock = threading.Lock()
 
     @property
+    def url(self) -> str:
+        """The full URL, for writing cleanup history to the same database. Never log it: use safe_url."""
+        return self._url
+
+    @property
     def query_count(self) -> int:
         """Statements sent for job status (the one-time catalog read of the table counts as one)."""
         return self._queries
