@@ -52,7 +52,9 @@ class PolicyStatus(WireModel):
     archived_blobs_size_bytes: int | None = Field(default=None, description="Bytes of archive-tier blobs.")
     cleanup_needed: bool | None = Field(default=None, description="True when an emergency cleanup is due.")
     job_source_error: str | None = Field(default=None, description="Why job status could not be read.")
-    last_stats_time: datetime | None = Field(default=None, description="When statistics were last refreshed.")
+    last_stats_time: datetime | None = Field(
+        default=None, description="When statistics were last written (on any change, else every 5 minutes)."
+    )
     last_emergency_check_time: datetime | None = Field(default=None, description="Last emergency check.")
     last_scheduled_time: datetime | None = Field(
         default=None, description="Last scheduled cleanup (cron slot)."
