@@ -56,32 +56,24 @@ def read_secret_value(namespace: str, name: str, key: str) -> str:
     return base64.b64decode(data[key]).decode("utf-8").strip()
 
 
-def get_policy(namespace: str, name: str) -> dict[str, Any]:
+def _get_custom(plural: str, kind: str, namespace: str, name: str) -> dict[str, Any]:
     from kubernetes.client.exceptions import ApiException
 
     try:
-        body: dict[str, Any] = _api("custom").get_namespaced_custom_object(
-            GROUP, VERSION, namespace, "cleanuppolicies", name
-        )
+        body: dict[str, Any] = _api("custom").get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
     except ApiException as exc:
         if _not_found(exc):
-            raise NotFound(f"CleanupPolicy {name!r} not found in namespace {namespace}") from None
+            raise NotFound(f"{kind} {name!r} not found in namespace {namespace}") from None
         raise
     return body
+
+
+def get_policy(namespace: str, name: str) -> dict[str, Any]:
+    return _get_custom("cleanuppolicies", "CleanupPolicy", namespace, name)
 
 
 def get_run(namespace: str, name: str) -> dict[str, Any]:
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        body: dict[str, Any] = _api("custom").get_namespaced_custom_object(
-            GROUP, VERSION, namespace, "cleanupruns", name
-        )
-    except ApiException as exc:
-        if _not_found(exc):
-            raise NotFound(f"CleanupRun {name!r} not found in namespace {namespace}") from None
-        raise
-    return body
+    return _get_custom("cleanupruns", "CleanupRun", namespace, name)
 
 
 def patch_status(plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
