@@ -149,6 +149,16 @@ def test_missing_secret_is_reported_not_fatal(kube: Kube, operator: OperatorProc
         lambda: (kube.condition("cleanuppolicy", "p", "JobSourceReachable") or {}).get("status") == "True",
     )
 
+    # one Warning for the outage (not one per timer tick) and one Normal when it is over
+    def reasons() -> list[str]:
+        return [event.get("reason", "") for event in kube.events("p")]
+
+    wait_for("the recovery event", lambda: "JobSourceRecovered" in reasons())
+    assert reasons().count("JobSourceUnreachable") == 1, reasons()
+    unreachable = next(e for e in kube.events("p") if e.get("reason") == "JobSourceUnreachable")
+    assert unreachable["type"] == "Warning"
+    assert unreachable.get("count", 1) == 1, "posted once per outage, not once per tick"
+
 
 def test_database_password_never_leaves_the_secret(kube: Kube, operator: OperatorProcess, operator_root: Path) -> None:
     volume = operator_root / "vol"

@@ -141,6 +141,9 @@ def _storage_unusable(
         kopf.event(body, type="Warning", reason="StorageUnavailable", message=str(exc))
 
 
+_job_source_posted: dict[str, str] = {}  # policy uid -> the JobSourceReachable status last announced
+
+
 def _job_source_events(
     body: kopf.Body, before: list[dict[str, Any]] | None, after: list[dict[str, Any]] | None
 ) -> None:
@@ -150,8 +153,12 @@ def _job_source_events(
         return next((c for c in conditions or [] if c.get("type") == "JobSourceReachable"), None)
 
     old, new = reachable(before), reachable(after)
-    if new is None or (old is not None and old.get("status") == new.get("status")):
+    uid = str(body.get("metadata", {}).get("uid"))
+    # the create handler and a timer tick may both see the same transition from a stale status
+    previous = _job_source_posted.get(uid) or (old or {}).get("status")
+    if new is None or previous == new.get("status"):
         return
+    _job_source_posted[uid] = str(new.get("status"))
     if new.get("status") == "False":
         kopf.event(
             body,
@@ -319,6 +326,7 @@ def _tick(body: kopf.Body, status: kopf.Status, meta: kopf.Meta, patch: kopf.Pat
 def policy_deleted(meta: kopf.Meta, **_: Any) -> None:
     _resolved_cache.pop(str(meta.get("uid")), None)
     _stats_computed.pop(str(meta.get("uid")), None)
+    _job_source_posted.pop(str(meta.get("uid")), None)
     probes.forget(meta.get("namespace") or "", meta.get("name") or "")
     forget_job_source(meta.get("namespace") or "", meta.get("name") or "")
 
