@@ -39,6 +39,7 @@ from tempsweep.storage.azure_errors import (
     is_connection_error,
     is_fatal,
     is_transient,
+    overloaded,
     retry_after_of,
     retry_after_seconds,
     status_of,
@@ -155,7 +156,7 @@ class BatchDeleter:
                     self._retrier.gave_up(exc)
                     return done + _fail_all(pending, _unknown_if(lost) + self._explain(exc))
                 if is_transient(exc):
-                    self._retrier.wait(attempt, retry_after_of(exc), overloaded=answer_lost(exc))
+                    self._retrier.wait(attempt, retry_after_of(exc), overloaded=overloaded(exc))
                     continue
                 self._refused(f"{type(exc).__name__} {status_of(exc) or ''} {error_code(exc)}".strip(), len(pending))
                 return done + self._delete_singly(pending)
@@ -234,7 +235,7 @@ class BatchDeleter:
                 status = status_of(exc)
                 if is_connection_error(exc) or status is None:
                     if is_connection_error(exc) and attempt != attempts[-1]:
-                        self._retrier.wait(attempt, overloaded=answer_lost(exc))
+                        self._retrier.wait(attempt, overloaded=overloaded(exc))
                         continue
                     self._retrier.gave_up(exc)
                     detail = _unknown_if(lost) or "not deleted: "

@@ -4,7 +4,7 @@ Two jobs, kept apart from the listing and deletion code:
 
 * ``Retrier`` runs one service call with a bounded exponential backoff. Throttling (429, 503) and
   other transient answers (500, 502, 504, dropped or refused connections) are retried; a
-  ``Retry-After`` header is honoured up to a cap; a lost answer (the service is overloaded) waits
+  ``Retry-After`` header is honoured up to a cap; a read timeout (the service is overloaded) waits
   longer. Once the endpoint has refused connections to the last attempt, later calls get a single
   attempt until one succeeds, so a run against a dead endpoint ends in seconds instead of backing
   off once per batch.
@@ -29,6 +29,7 @@ from azure.core.exceptions import (
     HttpResponseError,
     ServiceRequestError,
     ServiceResponseError,
+    ServiceResponseTimeoutError,
 )
 
 log = logging.getLogger(__name__)
@@ -57,9 +58,9 @@ FATAL_CODES = frozenset(
 class Backoff:
     """How often and how long to retry: ``attempts`` tries in all, delays doubling from ``first_delay``.
 
-    A request whose answer was lost (the service took it but timed out or dropped the connection)
-    means the service is overloaded: those retries wait longer, doubling from ``first_overload_delay``,
-    so the work already queued there can drain. Either way a blob is given up after ``attempts``.
+    A request the service took but did not answer within the read timeout means it is overloaded:
+    those retries wait longer, doubling from ``first_overload_delay``, so the work already queued
+    there can drain. Either way a blob is given up after ``attempts``.
     """
 
     attempts: int = 5
@@ -100,6 +101,15 @@ def is_connection_error(exc: BaseException) -> bool:
 def answer_lost(exc: BaseException) -> bool:
     """The request reached the service but its answer did not come back (it may have been carried out)."""
     return isinstance(exc, ServiceResponseError)
+
+
+def overloaded(exc: BaseException) -> bool:
+    """The service took the request and did not answer within the read timeout: it is overloaded.
+
+    (A connection reset is not taken as overload: a busy server that closes an idle keep-alive
+    connection just as a request arrives resets it without having read the request.)
+    """
+    return isinstance(exc, ServiceResponseTimeoutError)
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -177,7 +187,7 @@ class Retrier:
                     self.gave_up(exc)
                     raise
                 log.info("transient storage error (%s), retrying", short_cause(exc))
-                self.wait(attempt, retry_after_of(exc), overloaded=answer_lost(exc))
+                self.wait(attempt, retry_after_of(exc), overloaded=overloaded(exc))
                 continue
             self.succeeded()
             return result
