@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sweep_helpers import effective_policy
-from tempsweep.models import OperatorSettings, SettingsError, load_settings
+from tempsweep.models import OperatorSettings, SettingsError, load_settings, parse_policy, resolve_policy
 
 P = "TEMP_STORAGE_CLEANUP_"
 
@@ -46,6 +46,7 @@ def test_every_documented_variable_is_read() -> None:
             f"{P}CLEANUP_DRY_RUN": "true",
             f"{P}KEEP_TEMP_FILES_FOR_DEBUGGING": "true",
             f"{P}DATABASE_URL": "sqlite:////tmp/jobs.db",
+            f"{P}AZURE_CONNECTION_STRING": "AccountName=a;AccountKey=k",
             "UNRELATED_VARIABLE": "ignored",
         }
     )
@@ -62,6 +63,8 @@ def test_every_documented_variable_is_read() -> None:
     assert not settings.enable_storage_monitoring and not settings.log_cleanup_stats
     assert settings.cleanup_dry_run and settings.keep_temp_files_for_debugging
     assert settings.database_url == "sqlite:////tmp/jobs.db"
+    assert settings.azure_connection_string == "AccountName=a;AccountKey=k"
+    assert "AccountKey" not in repr(settings)
 
 
 def test_settings_are_the_defaults_a_silent_policy_inherits(tmp_path: Path) -> None:
@@ -157,3 +160,28 @@ def test_settings_are_immutable() -> None:
     settings = OperatorSettings.model_validate({})
     with pytest.raises(ValueError):
         settings.warning_threshold = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("credential", "expected"),
+    [
+        pytest.param({"connectionStringSecretRef": {"name": "s", "key": "k"}}, "from-env", id="secret-ref-offline"),
+        pytest.param({"connectionString": "inline"}, "inline", id="inline-wins"),
+        pytest.param({"accountUrl": "https://a.blob.core.windows.net"}, None, id="account-url-ignores-it"),
+    ],
+)
+def test_the_azure_connection_string_setting_stands_in_only_for_a_secret_reference(
+    credential: dict[str, object], expected: str | None
+) -> None:
+    document = {
+        "apiVersion": "tempsweep.io/v1alpha1",
+        "kind": "CleanupPolicy",
+        "metadata": {"name": "blobs"},
+        "spec": {"storage": {"azureBlob": {"container": "temp", "capacity": "10Gi", **credential}}},
+    }
+    settings = load_settings({f"{P}AZURE_CONNECTION_STRING": "from-env"})
+
+    policy = resolve_policy("blobs", parse_policy(document, source="p.yaml").spec, settings)
+
+    assert policy.azure_connection_string == expected
+    assert "from-env" not in repr(policy) and "inline" not in repr(policy)

@@ -102,3 +102,54 @@ def test_a_wrong_key_is_one_clear_line_without_the_key(
     for text in (scan_error, run_output.out, run_output.err):
         assert ACCOUNT_KEY not in text and "B" * 86 not in text and "AccountKey" not in text
     assert blobs.names() == {"tmp/job_7_chunk_1_a.bin"}
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "manifests" / "examples" / "policy-azure.yaml"
+
+
+@pytest.fixture
+def example_policy(blobs: Blobs, tmp_path: Path) -> str:
+    """The Azure example as a user would copy it: only the container name changed."""
+    text = EXAMPLE.read_text()
+    assert "container: media-temp\n" in text
+    path = tmp_path / "policy-azure.yaml"
+    path.write_text(text.replace("container: media-temp\n", f"container: {blobs.name}\n"))
+    return str(path)
+
+
+def test_the_azure_example_runs_offline_with_secrets_from_the_environment(
+    blobs: Blobs,
+    example_policy: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    blobs.upload(["tmp/job_7_chunk_1_a.bin", "tmp/job_8_chunk_1_b.bin", "other/job_8_chunk_1_b.bin"])
+    monkeypatch.setenv("TEMP_STORAGE_CLEANUP_AZURE_CONNECTION_STRING", blobs.azurite.connection_string)
+    monkeypatch.setenv("TEMP_STORAGE_CLEANUP_DATABASE_URL", job_database(tmp_path / "jobs.db"))
+
+    assert main(["scan", "--policy", example_policy]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert (stats["tempFilesCount"], stats["activeJobsCount"], stats["failedJobsCount"]) == (2, 1, 1)
+
+    run = run_document(type="ChunkCompletion", jobId="7", chunkId="1")
+    run["spec"]["policyRef"]["name"] = "media-temp-blobs"
+    assert main(["run", "-f", write_yaml(tmp_path / "run.yaml", run), "--policy", example_policy]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["wouldDelete"] == ["job_7_chunk_1_a.bin"]  # the example starts in dry run
+    assert len(blobs.names()) == 3
+
+
+def test_the_azure_example_without_a_connection_string_offline_says_how_to_give_one(
+    blobs: Blobs, example_policy: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blobs.upload(["tmp/job_7_chunk_1_a.bin"])
+    monkeypatch.delenv("TEMP_STORAGE_CLEANUP_AZURE_CONNECTION_STRING", raising=False)
+
+    assert main(["scan", "--policy", example_policy]) == 2
+
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert "spec.storage.azureBlob" in line
+    assert "connectionStringSecretRef (media-blob-storage/connectionString)" in line
+    assert "TEMP_STORAGE_CLEANUP_AZURE_CONNECTION_STRING" in line
+    assert blobs.names() == {"tmp/job_7_chunk_1_a.bin"}

@@ -6,7 +6,7 @@ question "which default wins" is answered here, once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tempsweep.models.naming import NamePattern, compile_pattern
 from tempsweep.models.policy import CleanupPolicySpec, DatabaseSpec, check_volume_path
@@ -23,7 +23,9 @@ class EffectivePolicy:
     job_pattern: NamePattern
     chunk_pattern: NamePattern
     database: DatabaseSpec | None
-    database_url: str | None
+    database_url: str | None = field(repr=False)
+    # the blob container's connection string when it is not the operator's to read from a Secret
+    azure_connection_string: str | None = field(repr=False)
     volume_path: str | None
     capacity_bytes: int | None
     warning_percent: float
@@ -108,6 +110,13 @@ def resolve_policy(name: str, spec: CleanupPolicySpec, settings: OperatorSetting
     if database is not None:
         # a secret reference is resolved by the operator, which replaces this; offline the setting stands in
         database_url = database.url or settings.database_url
+    blob = spec.storage.azure_blob
+    azure_connection_string = None
+    if blob is not None:
+        # like the database URL: the operator reads connectionStringSecretRef; offline the setting stands in
+        azure_connection_string = blob.connection_string or (
+            settings.azure_connection_string if blob.connection_string_secret_ref is not None else None
+        )
     limits = spec.limits
     emergency_check = (
         parse_duration(spec.schedule.emergency_check_interval)
@@ -121,6 +130,7 @@ def resolve_policy(name: str, spec: CleanupPolicySpec, settings: OperatorSetting
         chunk_pattern=compile_pattern(spec.naming.chunk_pattern, require=("job_id", "chunk_id")),
         database=database,
         database_url=database_url,
+        azure_connection_string=azure_connection_string,
         volume_path=volume_path,
         capacity_bytes=capacity,
         warning_percent=warning,

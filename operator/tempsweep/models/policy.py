@@ -141,16 +141,17 @@ class AzureBlobStorage(WireModel):
     container: str = Field(min_length=3, max_length=63, description="Name of the blob container.")
     prefix: str = Field(
         default="",
-        description="Only blobs whose names start with this prefix are ever considered; their names "
-        "after the "
+        description="Only blobs whose names start with this prefix are ever considered; their names after the "
         "prefix play the role of file paths.",
     )
-    capacity: Quantity = Field(description="Capacity reserved for temp blobs: usage % = bytes under the "
-                               "prefix / "
-                               "capacity.")
+    capacity: Quantity = Field(
+        description="Capacity reserved for temp blobs: usage % = bytes under the prefix / capacity."
+    )
     connection_string: str | None = Field(
         default=None,
-        description="Connection string, for offline use only; in the cluster use a secret reference.",
+        repr=False,
+        description="Connection string, for offline use; in the cluster prefer connectionStringSecretRef (anyone "
+        "who can read the policy can read this string).",
     )
     connection_string_secret_ref: SecretKeyRef | None = Field(
         default=None, description="Secret key holding the storage account connection string."
@@ -217,6 +218,7 @@ class DatabaseSpec(WireModel):
 
     url: str | None = Field(
         default=None,
+        repr=False,
         description="SQLAlchemy URL (sqlite:///jobs.db, postgresql+psycopg://...). For offline use; in the "
         "cluster prefer urlSecretRef. Default: the operator setting TEMP_STORAGE_CLEANUP_DATABASE_URL.",
     )

@@ -54,6 +54,7 @@ class OperatorSettings(BaseSettings):
     cleanup_dry_run: bool = False
     keep_temp_files_for_debugging: bool = False
     database_url: str | None = Field(default=None, repr=False)
+    azure_connection_string: str | None = Field(default=None, repr=False)
 
     @field_validator("temp_storage_path")
     @classmethod

@@ -153,7 +153,7 @@ class AzureBlobStorage:
         if ref is not None:
             raise StorageError(
                 f"{where}: connectionStringSecretRef ({ref.name}/{ref.key}) is read by the operator in the "
-                "cluster; offline, set connectionString"
+                "cluster; offline, set connectionString or TEMP_STORAGE_CLEANUP_AZURE_CONNECTION_STRING"
             )
         raise StorageError(f"{where}: no credentials: set connectionString, connectionStringSecretRef or accountUrl")
 

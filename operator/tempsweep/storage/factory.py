@@ -7,7 +7,12 @@ from tempsweep.models.effective import EffectivePolicy
 
 
 def open_storage(policy: EffectivePolicy, *, azure_connection_string: str | None = None) -> StorageProvider:
-    """The provider for ``spec.storage``; Azure is imported only when a policy uses it."""
+    """The provider for ``spec.storage``; Azure is imported only when a policy uses it.
+
+    ``azure_connection_string`` is the value of the policy's Secret, read by the operator; without it
+    the policy's own (``connectionString``, or offline ``TEMP_STORAGE_CLEANUP_AZURE_CONNECTION_STRING``)
+    is used.
+    """
     if policy.volume_path is not None:
         from tempsweep.storage.volume import VolumeStorage
 
@@ -15,8 +20,6 @@ def open_storage(policy: EffectivePolicy, *, azure_connection_string: str | None
     blob = policy.spec.storage.azure_blob
     if blob is None:  # pragma: no cover - the spec guarantees one backend
         raise StorageError("spec.storage: no backend configured")
-    try:
-        from tempsweep.storage.azure_blob import AzureBlobStorage
-    except ImportError as exc:  # pragma: no cover - until the Azure backend lands
-        raise StorageError(f"spec.storage.azureBlob: not supported by this build ({exc})") from None
-    return AzureBlobStorage.from_spec(blob, connection_string=azure_connection_string)
+    from tempsweep.storage.azure_blob import AzureBlobStorage
+
+    return AzureBlobStorage.from_spec(blob, connection_string=azure_connection_string or policy.azure_connection_string)
