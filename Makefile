@@ -30,7 +30,7 @@ postgres:
 	bash tests/postgres/ensure.sh
 
 lint: venv
-	$(VENV)/bin/ruff check operator tests
+	$(VENV)/bin/ruff check operator tests benchmarks
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy operator/tempsweep
 
@@ -43,7 +43,7 @@ unit: venv
 demo: venv controlplane
 	$(PY) -m tempsweep.cli.demo
 
-bench: venv
+bench: venv controlplane azurite postgres
 	$(PY) benchmarks/run.py
 
 crds: venv

@@ -11,12 +11,14 @@ blobs (default 20 000, in 20 virtual folders):
   the same number of threads (and, for the small size only, also one thread).
 
 A second, small size (default 2 000) is measured the same way; both paths are warmed up first.
-For each phase it reports wall time, requests sent and Azurite's own CPU time (node process),
-because on Azurite the server's work per deleted blob grows with the number of blobs in the
-account (see results-azure.md).
+For each phase it reports wall time, requests sent, Azurite's own CPU time (node process) and the
+client's CPU time, because on Azurite the server's work per deleted blob is large and grows with
+the number of blobs in the account (see results-azure.md). ``--one-way-ms`` puts a delay line
+(``latency_proxy.py``) between the client and Azurite, so that each request pays an emulated
+network round trip as it would against a storage account, instead of loopback's ~0.1 ms.
 Not a test: the figures depend on the machine; record them in benchmarks/results-azure.md.
 
-    python benchmarks/bench_azure.py [--blobs 20000] [--small 2000] [--parallelism 4]
+    python benchmarks/bench_azure.py [--blobs 20000] [--small 2000] [--parallelism 2] [--one-way-ms 0]
 """
 
 from __future__ import annotations
@@ -96,12 +98,35 @@ class Azurite:
             raise SystemExit("azurite-blob did not start within 30 s")
         self.node = psutil.Process(self.process.pid)
 
-    @property
-    def connection_string(self) -> str:
+        self.proxy: subprocess.Popen[str] | None = None
+        self.client_port = self.port
+
+    def add_latency(self, one_way_ms: float) -> None:
+        """Route the measured requests through the delay line; filling the containers stays direct."""
+        self.proxy = subprocess.Popen(
+            [sys.executable, str(REPO / "benchmarks" / "latency_proxy.py"), "--target-port", str(self.port),
+             "--one-way-ms", str(one_way_ms)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proxy.stdout is not None
+        self.client_port = int(self.proxy.stdout.readline())
+
+    @staticmethod
+    def _connection_string(port: int) -> str:
         return (
             f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
-            f"BlobEndpoint=http://127.0.0.1:{self.port}/{ACCOUNT};"
+            f"BlobEndpoint=http://127.0.0.1:{port}/{ACCOUNT};"
         )
+
+    @property
+    def connection_string(self) -> str:
+        """Where the measured client connects: through the delay line when there is one."""
+        return self._connection_string(self.client_port)
+
+    @property
+    def direct_connection_string(self) -> str:
+        return self._connection_string(self.port)
 
     def cpu_seconds(self) -> float:
         total = 0.0
@@ -114,6 +139,9 @@ class Azurite:
         return total
 
     def stop(self) -> None:
+        if self.proxy is not None:
+            self.proxy.terminate()
+            self.proxy.wait(timeout=15)
         try:
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=15)
@@ -129,6 +157,7 @@ class Phase:
     seconds: float
     requests: int
     server_cpu: float
+    client_cpu: float
     blobs: int
 
 
@@ -158,7 +187,7 @@ def policy_for(container: str, connection_string: str, blobs: int, parallelism: 
 def fill(azurite: Azurite, container: str, blobs: int) -> Any:
     from azure.storage.blob import ContainerClient
 
-    client = ContainerClient.from_connection_string(azurite.connection_string, container)
+    client = ContainerClient.from_connection_string(azurite.direct_connection_string, container)
     client.create_container()
     with ThreadPoolExecutor(max_workers=8) as pool:
         for _ in pool.map(lambda i: client.upload_blob(f"tmp/d{i % 20:02d}/job_{i}_part.bin", b""), range(blobs)):
@@ -181,7 +210,7 @@ def batched(azurite: Azurite, policy: Any, client: Any, blobs: int) -> Phase:
     storage = storage_for(policy)
     newest = max(blob.last_modified for blob in client.list_blobs(results_per_page=5000))
     ctx = CleanupContext(policy=policy, storage=storage, now=newest + timedelta(hours=2), log_summary=False)
-    cpu, started = azurite.cpu_seconds(), time.perf_counter()
+    cpu, own, started = azurite.cpu_seconds(), time.process_time(), time.perf_counter()
     status = run_cleanup(ctx, CleanupRunSpec.model_validate({"policyRef": {"name": "bench"}, "type": "Orphaned"}))
     seconds = time.perf_counter() - started
     if status.files_deleted != blobs:
@@ -195,15 +224,18 @@ def batched(azurite: Azurite, policy: Any, client: Any, blobs: int) -> Phase:
         seconds,
         storage.deleter.batch_requests + pages,
         azurite.cpu_seconds() - cpu,
+        time.process_time() - own,
         blobs,
     )
 
 
-def single(azurite: Azurite, policy: Any, client: Any, blobs: int, threads: int) -> Phase:
+def single(azurite: Azurite, policy: Any, container: str, blobs: int, threads: int) -> Phase:
     from azure.core import MatchConditions
+    from azure.storage.blob import ContainerClient
 
+    client = ContainerClient.from_connection_string(azurite.connection_string, container)
     storage = storage_for(policy)
-    cpu, started = azurite.cpu_seconds(), time.perf_counter()
+    cpu, own, started = azurite.cpu_seconds(), time.process_time(), time.perf_counter()
     entries = list(storage.scan())
 
     def delete(entry: Any) -> None:
@@ -226,6 +258,7 @@ def single(azurite: Azurite, policy: Any, client: Any, blobs: int, threads: int)
         seconds,
         blobs + pages,
         azurite.cpu_seconds() - cpu,
+        time.process_time() - own,
         blobs,
     )
 
@@ -243,11 +276,11 @@ def measure(azurite: Azurite, blobs: int, parallelism: int, sequential_too: bool
         if index == 0:
             seconds, entries = listing(azurite, policy)
             assert len(entries) == blobs
-            phases.append(Phase("listing (scan, pages of 5000)", seconds, -(-blobs // 5000), 0.0, blobs))
+            phases.append(Phase("listing (scan, pages of 5000)", seconds, -(-blobs // 5000), 0.0, 0.0, blobs))
         phase = (
             batched(azurite, policy, client, blobs)
             if kind == "batched"
-            else single(azurite, policy, client, blobs, threads)
+            else single(azurite, policy, container, blobs, threads)
         )
         print(f"  {phase.name}: {phase.seconds:.1f} s", flush=True)
         phases.append(phase)
@@ -276,7 +309,8 @@ def report(title: str, phases: list[Phase]) -> None:
     for phase in [batch_phase, *singles]:
         print(
             f"  {phase.name:48s} {phase.seconds:8.1f} s  {phase.requests:6d} requests  "
-            f"Azurite CPU {1000 * phase.server_cpu / phase.blobs:6.2f} ms/blob"
+            f"Azurite CPU {1000 * phase.server_cpu / phase.blobs:6.2f} ms/blob  "
+            f"client CPU {1000 * phase.client_cpu / phase.blobs:6.2f} ms/blob"
         )
     for phase in singles:
         print(f"  ratio ({phase.name}) / batched: {phase.seconds / batch_phase.seconds:.2f}x")
@@ -308,10 +342,20 @@ def main() -> None:
         help="batches / single requests in flight (default 2: Azurite is one node thread; at 20 000 blobs "
         "4 batches in flight queue over 60 s of work there, and node resets the waiting connections)",
     )
+    parser.add_argument(
+        "--one-way-ms",
+        type=float,
+        default=0.0,
+        help="emulated network delay each way for the measured requests (0: straight to Azurite on loopback)",
+    )
     args = parser.parse_args()
     print(f"machine: {machine()}", flush=True)
+    network = f"{2 * args.one_way_ms:g} ms emulated round trip" if args.one_way_ms else "loopback"
+    print(f"network between client and Azurite: {network}", flush=True)
     print(f"load average at the start: {' '.join(f'{load:.1f}' for load in os.getloadavg())}", flush=True)
     azurite = Azurite()
+    if args.one_way_ms:
+        azurite.add_latency(args.one_way_ms)
     try:
         warm_up(azurite, args.parallelism)
         sizes = [args.small] if args.small else []
