@@ -28,7 +28,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))  # the PostgreSQL server helper the tests use
 
-from support.postgres_server import SUPERUSER, PostgresServer, find_bindir, free_port  # noqa: E402
+from support.postgres_server import SUPERUSER, PostgresServer, find_bindir, start_server  # noqa: E402
 
 TEMPSWEEP = str(Path(sys.executable).with_name("tempsweep"))
 FILES_PER_JOB = 10
@@ -54,30 +54,19 @@ spec: {policyRef: {name: bench}, type: Orphaned}
 """
 
 
-def start_server() -> PostgresServer:
+def start_bench_server() -> PostgresServer:
     bindir = find_bindir()
     if bindir is None:
         raise SystemExit("PostgreSQL server binaries are missing: run `make postgres`")
     run_as = SUPERUSER if os.geteuid() == 0 else None  # initdb refuses root
     base = Path(tempfile.mkdtemp(prefix="tempsweep-bench-pg-", dir="/tmp"))
-    server = PostgresServer(bindir, base, free_port(), run_as)
-    try:
-        server.init()
-        server.start()
-    except BaseException:
-        server.destroy()
-        raise
-    return server
+    return start_server(bindir, base, run_as)
 
 
 def fill_jobs(server: PostgresServer, jobs: int, extra_rows: int) -> str:
     """A job table: the N/10 jobs of the files, all finished, plus older jobs of every status."""
-    import psycopg
-
     url = server.create_database("bench")
-    with psycopg.connect(
-        host=server.host, port=server.port, user=server.user, password=server.password, dbname="bench", autocommit=True
-    ) as conn:
+    with server.connect("bench") as conn:
         conn.execute("""CREATE TABLE crawl_jobs (
             id bigint PRIMARY KEY, url text NOT NULL, status text NOT NULL, pages_done integer NOT NULL,
             created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL)""")
@@ -156,7 +145,7 @@ def main() -> int:
 
     print(f"machine: {machine()}")
     print(f"tree: {args.files} files of {jobs} jobs ({FILES_PER_JOB} per job), directories of 1000")
-    server = start_server()
+    server = start_bench_server()
     base = Path(tempfile.mkdtemp(prefix="tempsweep-bench-jobs-"))
     try:
         url = fill_jobs(server, jobs, args.extra_rows)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import os
 import sqlite3
 import time
@@ -11,23 +10,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sweep_helpers import merge
+
 API_VERSION = "tempsweep.io/v1alpha1"
 #: A cron slot that never comes during a test run (midnight on 1 January): timers stay quiet unless a test
 #: asks for them.
 NEVER = "0 0 1 1 *"
-
-
-def merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep merge; a value of None in EXTRA removes the key."""
-    result = copy.deepcopy(base)
-    for key, value in extra.items():
-        if value is None:
-            result.pop(key, None)
-        elif isinstance(value, Mapping) and isinstance(result.get(key), dict):
-            result[key] = merge(result[key], value)
-        else:
-            result[key] = copy.deepcopy(value)
-    return result
 
 
 def policy(name: str, path: Path | str, **spec: Any) -> dict[str, Any]:

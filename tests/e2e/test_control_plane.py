@@ -8,8 +8,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import kopf
@@ -17,6 +16,7 @@ import pytest
 from kopf.testing import KopfRunner
 
 from support.controlplane import ControlPlane, Kubectl
+from support.probing import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -74,18 +74,6 @@ def pinned_kubernetes_version() -> str:
     match = re.search(r"^\s*k8s\.io/kubernetes (v\d+\.\d+\.\d+)\s*$", GO_MOD.read_text(), re.MULTILINE)
     assert match, f"no k8s.io/kubernetes requirement in {GO_MOD}"
     return match.group(1)
-
-
-def wait_for(what: str, probe: Callable[[], object], timeout: float = 30.0, interval: float = 0.25) -> object:
-    """Poll PROBE until it returns something truthy; fail with WHAT after TIMEOUT seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what} (last value: {value!r})")
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="module")

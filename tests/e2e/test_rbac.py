@@ -23,15 +23,10 @@ import yaml
 
 from support.controlplane import ControlPlane, Kubectl
 from support.mounts import Mounts
+from support.operator_process import OperatorProcess
+from support.probing import wait_for
 from support.security_world import OLD_HOURS, World, files, make_files, policy, run
-from support.service_account import (
-    OPERATOR_USER,
-    OperatorProcess,
-    can_i,
-    install_base,
-    token_kubeconfig,
-    wait_for,
-)
+from support.service_account import OPERATOR_USER, can_i, install_base, isolated_env, token_kubeconfig
 
 pytestmark = pytest.mark.e2e
 
@@ -222,15 +217,15 @@ def world(
     for namespace in (a, b):
         kubectl("create", "namespace", namespace)
     kubeconfig = token_kubeconfig(control_plane, kubectl, base / "operator.kubeconfig")
+    settings = {
+        "TEMP_STORAGE_CLEANUP_ALLOWED_ROOTS": str(root),
+        "TEMP_STORAGE_CLEANUP_NAMESPACE_ROOTS": f"{b}={root / 'b'}",
+        "TEMPSWEEP_TICK_SECONDS": "1",
+        "TEMPSWEEP_TTL_CHECK_SECONDS": "1",
+    }
     operator = OperatorProcess(
-        kubeconfig=kubeconfig,
         namespaces=[a, b],
-        settings={
-            "TEMP_STORAGE_CLEANUP_ALLOWED_ROOTS": str(root),
-            "TEMP_STORAGE_CLEANUP_NAMESPACE_ROOTS": f"{b}={root / 'b'}",
-            "TEMPSWEEP_TICK_SECONDS": "1",
-            "TEMPSWEEP_TTL_CHECK_SECONDS": "1",
-        },
+        env=isolated_env(kubeconfig, settings),
         log_path=base / "operator.log",
         cwd=base,  # a relative volume path would resolve here, next to the bait in ./outside
     )

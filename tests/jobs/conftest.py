@@ -22,17 +22,9 @@ def _fresh_engines() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def reader_role(postgres_server: Any) -> str:
     """A login role that can read tables it is granted, and nothing else."""
-    import psycopg
     from psycopg import sql
 
-    with psycopg.connect(
-        host=postgres_server.host,
-        port=postgres_server.port,
-        user=postgres_server.user,
-        password=postgres_server.password,
-        dbname="postgres",
-        autocommit=True,
-    ) as conn:
+    with postgres_server.connect() as conn:
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (READER,)).fetchone()
         statement = "ALTER ROLE {} LOGIN PASSWORD {}" if exists else "CREATE ROLE {} LOGIN PASSWORD {}"
         conn.execute(sql.SQL(statement).format(sql.Identifier(READER), sql.Literal(READER_PASSWORD)))

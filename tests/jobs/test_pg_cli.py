@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from jobs.helpers import READER_PASSWORD, JobDatabase, ago, assert_no_password, files_under, make_files
-from support.postgres_server import free_port
+from support.probing import free_port
 from tempsweep.cli import main
 
 pytestmark = pytest.mark.postgres

@@ -29,7 +29,7 @@ from jobs.helpers import (
     make_policy,
     run_spec,
 )
-from support.postgres_server import free_port
+from support.probing import free_port
 from tempsweep.engine import JobSourceError, Progress
 from tempsweep.jobs.database import shared_engine, transaction
 from tempsweep.jobs.sql import SqlJobSource

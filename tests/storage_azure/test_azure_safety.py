@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from blob_helpers import Blobs, jobs, newest_upload, run_spec
 
-from support.azurite_server import ACCOUNT_KEY, free_port
+from support.azurite_server import ACCOUNT_KEY
+from support.probing import free_port
 from tempsweep.engine import FileEntry, Outcome, Progress, StorageError, compute_stats, run_cleanup
 from tempsweep.models import RunPhase
 

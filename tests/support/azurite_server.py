@@ -34,6 +34,7 @@ from typing import IO, Any
 import pytest
 
 from support.components import missing_component
+from support.probing import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 AZURITE_BLOB = REPO_ROOT / ".local" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
@@ -45,12 +46,6 @@ ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1
 
 START_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 15
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _port_answers(host: str, port: int) -> bool:

@@ -23,7 +23,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,11 +30,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import pytest
 
 from support.controlplane import ControlPlane, Kubectl
+from support.probing import free_port, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 CRD_DIR = REPO / "crds"
@@ -44,34 +44,16 @@ READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 LOG_TAIL_LINES = 60
 
-T = TypeVar("T")
-
-
-def wait_for(what: str, probe: Callable[[], T], timeout: float = 30.0, interval: float = 0.2) -> T:
-    """Poll PROBE until it returns something truthy and return that; fail naming WHAT after TIMEOUT s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {what} (last value: {value!r})", pytrace=False)
-        time.sleep(interval)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class OperatorProcess:
     """`tempsweep operator --namespace NS... --liveness URL`, a child process with its log in a file."""
 
-    def __init__(self, *, namespaces: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, *, namespaces: list[str], env: dict[str, str], log_path: Path, cwd: Path = REPO) -> None:
         self.namespaces = namespaces
         self.env = env
         self.log_path = log_path
+        self.cwd = cwd
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -108,7 +90,7 @@ class OperatorProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=self.env,
-                cwd=REPO,
+                cwd=self.cwd,
                 start_new_session=True,  # a Ctrl-C of pytest does not reach it; we stop it ourselves
             )
         deadline = time.monotonic() + timeout
@@ -123,6 +105,9 @@ class OperatorProcess:
             if time.monotonic() > deadline:
                 pytest.fail(f"the operator was not ready within {timeout:g} s\n{self.tail()}", pytrace=False)
             time.sleep(0.1)
+
+    def healthy(self) -> bool:
+        return self.probe() is not None
 
     def probe(self) -> dict[str, Any] | None:
         """The liveness endpoint's JSON when it answers 200, else None."""

@@ -24,17 +24,18 @@ import pwd
 import re
 import secrets
 import shutil
-import socket
 import stat
 import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from support.components import missing_component
+from support.probing import free_port
 
 HOW_TO_GET = "run `make postgres` (installs Debian's postgresql)"
 SUPERUSER = "postgres"
@@ -66,12 +67,6 @@ def find_bindir() -> Path | None:
     if not candidates:
         return None
     return max(candidates, key=lambda p: version_key(str(p)))
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _others_can_traverse(path: Path) -> bool:
@@ -226,18 +221,18 @@ class PostgresServer:
             return
         self._run("pg_ctl", "stop", "-w", "-t", str(START_TIMEOUT_S), "-m", mode, "-D", str(self.data_dir))
 
-    def _admin_statement(self, template: str, name: str) -> None:
+    def connect(self, dbname: str = "postgres") -> Any:
+        """A psycopg connection as the superuser, in autocommit (use it in a ``with``)."""
         import psycopg
+
+        return psycopg.connect(
+            host=self.host, port=self.port, user=self.user, password=self.password, dbname=dbname, autocommit=True
+        )
+
+    def _admin_statement(self, template: str, name: str) -> None:
         from psycopg import sql
 
-        with psycopg.connect(
-            host=self.host,
-            port=self.port,
-            user=self.user,
-            password=self.password,
-            dbname="postgres",
-            autocommit=True,
-        ) as conn:
+        with self.connect() as conn:
             conn.execute(sql.SQL(template).format(sql.Identifier(name)))
 
     def create_database(self, name: str) -> str:
@@ -265,6 +260,18 @@ def _make_base_dir(run_as: str | None) -> Path:
     return Path(tempfile.mkdtemp(prefix="tempsweep-pg-", dir=parent))
 
 
+def start_server(bindir: Path, base_dir: Path, run_as: str | None) -> PostgresServer:
+    """initdb and start a server in BASE_DIR on a free port; removes BASE_DIR again if that fails."""
+    server = PostgresServer(bindir, base_dir, free_port(), run_as)
+    try:
+        server.init()
+        server.start()
+    except BaseException:
+        server.destroy()
+        raise
+    return server
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     bindir = find_bindir()
@@ -282,14 +289,7 @@ def postgres_server() -> Iterator[PostgresServer]:
             missing_component("PostgreSQL server (`runuser`, from util-linux)", "install util-linux")
         run_as = SUPERUSER
 
-    base_dir = _make_base_dir(run_as)
-    server = PostgresServer(bindir, base_dir, free_port(), run_as)
-    try:
-        server.init()
-        server.start()
-    except BaseException:
-        server.destroy()
-        raise
+    server = start_server(bindir, _make_base_dir(run_as), run_as)
     try:
         yield server
     finally:

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from support.controlplane import ControlPlane, Kubectl
-from support.service_account import OperatorProcess, wait_for
+from support.operator_process import OperatorProcess
+from support.probing import wait_for
 
 API = "tempsweep.io/v1alpha1"
 NEVER = "0 0 1 1 *"  # a cron slot no test run reaches

@@ -7,7 +7,9 @@ and `tempsweep operator` running with it.
     token_kubeconfig(plane, kubectl, path)
                                      writes a kubeconfig that authenticates with a TokenRequest token
                                      of tempsweep-system/tempsweep (server and CA from the admin's).
-    OperatorProcess(...)             `tempsweep operator -n NS... --liveness URL` as a subprocess.
+    isolated_env(kubeconfig, settings)
+                                     the environment for `support.operator_process.OperatorProcess`
+                                     running with that kubeconfig and nothing inherited.
 
 The control plane has no kube-controller-manager, so nothing fills in aggregated ClusterRoles;
 ``aggregate_cluster_roles`` does what its clusterrole-aggregation controller would: each built-in
@@ -17,24 +19,15 @@ Our roles therefore reach admin/edit/view only if they carry the labels the buil
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import pytest
 import yaml
 
 from support.controlplane import ControlPlane, Kubectl
+from support.probing import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = REPO / "manifests" / "base"
@@ -44,25 +37,6 @@ OPERATOR_USER = f"system:serviceaccount:{SYSTEM_NAMESPACE}:{SERVICE_ACCOUNT}"
 CRD_NAMES = ("cleanuppolicies.tempsweep.io", "cleanupruns.tempsweep.io")
 BUILT_IN_AGGREGATES = ("view", "edit", "admin")  # in this order: view feeds edit, edit feeds admin
 
-T = TypeVar("T")
-
-
-def wait_for(
-    what: str | Callable[[], str], probe: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.2
-) -> T:
-    """Poll PROBE until it returns something truthy and return that; fail naming WHAT after TIMEOUT s.
-
-    WHAT may be a function, called only on failure (e.g. to add the tail of a log).
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            described = what() if callable(what) else what
-            pytest.fail(f"timed out after {timeout:g} s waiting for {described} (last value: {value!r})", pytrace=False)
-        time.sleep(interval)
 
 
 def render(kubectl: Kubectl, directory: Path) -> list[dict[str, Any]]:
@@ -166,85 +140,14 @@ def token_kubeconfig(
     return path
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def isolated_env(kubeconfig: Path, settings: dict[str, str]) -> dict[str, str]:
+    """The operator's environment built from scratch for the settings that matter.
 
-
-class OperatorProcess:
-    """`tempsweep operator -n NS... --liveness http://127.0.0.1:PORT/healthz` with its own environment.
-
-    The environment is built from scratch for the settings that matter (no TEMP_STORAGE_CLEANUP_*,
-    TEMPSWEEP_* or in-cluster variables leak in from the test run); output goes to LOG_PATH.
+    No TEMP_STORAGE_CLEANUP_*, TEMPSWEEP_* or in-cluster (KUBERNETES_*) variables leak in from the test run.
     """
-
-    def __init__(
-        self, *, kubeconfig: Path, namespaces: list[str], settings: dict[str, str], log_path: Path, cwd: Path
-    ) -> None:
-        self.port = _free_port()
-        self.log_path = log_path
-        self.cwd = cwd
-        script = Path(sys.executable).with_name("tempsweep")
-        self.command = [str(script) if script.exists() else sys.executable, "operator"]
-        if not script.exists():
-            self.command[1:1] = ["-m", "tempsweep.cli"]
-        for namespace in namespaces:
-            self.command += ["-n", namespace]
-        self.command += ["--liveness", f"http://127.0.0.1:{self.port}/healthz"]
-        keep = {k: v for k, v in os.environ.items() if not k.startswith(("TEMP_STORAGE_CLEANUP_", "TEMPSWEEP_"))}
-        keep = {k: v for k, v in keep.items() if not k.startswith("KUBERNETES_")}
-        self.env = {**keep, "KUBECONFIG": str(kubeconfig), **settings}
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 60.0) -> OperatorProcess:
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                self.command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                cwd=self.cwd,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while not self.healthy():
-            if self.process.poll() is not None:
-                pytest.fail(f"the operator exited with {self.process.returncode}\n{self.log()}", pytrace=False)
-            if time.monotonic() > deadline:
-                pytest.fail(f"the operator was not live within {timeout:g} s\n{self.log()}", pytrace=False)
-            time.sleep(0.1)
-        return self
-
-    def healthy(self) -> bool:
-        return self.probe() is not None
-
-    def probe(self) -> dict[str, Any] | None:
-        """The liveness endpoint's JSON (Kopf caches it for up to 10 s) when it answers 200, else None."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as response:
-                if response.status != 200:
-                    return None
-                body: dict[str, Any] = json.loads(response.read() or b"{}")
-                return body
-        except (OSError, urllib.error.URLError, ValueError):
-            return None
-
-    def stop(self, timeout: float = 20.0) -> None:
-        """SIGTERM to the process we started (Kopf stops gracefully), SIGKILL if it does not exit in time."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=timeout)
-
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+    keep = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TEMP_STORAGE_CLEANUP_", "TEMPSWEEP_", "KUBERNETES_"))
+    }
+    return {**keep, "KUBECONFIG": str(kubeconfig), **settings}
