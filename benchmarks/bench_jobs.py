@@ -74,14 +74,14 @@ def fill_jobs(server: PostgresServer, jobs: int, extra_rows: int) -> str:
             """INSERT INTO crawl_jobs
             SELECT n, 'https://example.org/' || n, 'completed', n %% 500, now() - interval '3 days',
                    now() - interval '2 days'
-            FROM generate_series(1, %s) AS n""",
+            FROM generate_series(1, %s::bigint) AS n""",
             (jobs,),
         )
         conn.execute(
             """INSERT INTO crawl_jobs
             SELECT n, 'https://example.org/' || n, (ARRAY['running','pending','failed','completed'])[1 + n %% 4],
                    0, now() - interval '30 days', now() - interval '20 days'
-            FROM generate_series(%s, %s) AS n""",
+            FROM generate_series(%s::bigint, %s::bigint) AS n""",
             (jobs + 1, jobs + extra_rows),
         )
         conn.execute("CREATE INDEX ON crawl_jobs (status)")
