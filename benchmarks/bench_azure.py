@@ -26,9 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,63 +45,34 @@ from tempsweep.engine import CleanupContext, run_cleanup  # noqa: E402
 from tempsweep.models import CleanupRunSpec, load_settings, parse_policy, resolve_policy  # noqa: E402
 from tempsweep.storage.azure_blob import AzureBlobStorage  # noqa: E402
 
-AZURITE_BLOB = REPO / ".local" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
-ACCOUNT = "devstoreaccount1"
-# Microsoft's documented development-storage key (the same for every Azurite installation).
-KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+sys.path.insert(0, str(REPO / "tests"))
+from support.azurite_server import AZURITE_BLOB, AzuriteServer  # noqa: E402
+from support.probing import free_port  # noqa: E402
 
 
 class Azurite:
-    """azurite-blob on a free port of 127.0.0.1 with its data in a temporary directory."""
+    """The tests' AzuriteServer (a free port, data in a temporary directory), plus what this benchmark
+    needs: node's CPU time, and optionally a delay line in front of it for the measured requests."""
 
     def __init__(self) -> None:
         if not os.access(AZURITE_BLOB, os.X_OK):
             raise SystemExit(f"{AZURITE_BLOB} not found: run `make azurite` first")
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.base = Path(tempfile.mkdtemp(prefix="tempsweep-bench-azurite-"))
-        self.log = (self.base / "azurite.log").open("ab")
-        self.process = subprocess.Popen(
-            [
-                str(AZURITE_BLOB),
-                "--blobHost",
-                "127.0.0.1",
-                "--blobPort",
-                str(self.port),
-                "--location",
-                str(self.base / "data"),
-                "--silent",
-                "--skipApiVersionCheck",
-                "--loose",
-                "--disableTelemetry",
-            ],
-            cwd=self.base,
-            stdin=subprocess.DEVNULL,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"azurite-blob exited with {self.process.returncode}; see {self.base}/azurite.log")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            raise SystemExit("azurite-blob did not start within 30 s")
-        self.node = psutil.Process(self.process.pid)
-
+        base = Path(tempfile.mkdtemp(prefix="tempsweep-bench-azurite-"))
+        self.server = AzuriteServer(AZURITE_BLOB, base, free_port())
+        try:
+            self.server.start()
+        except RuntimeError as exc:
+            self.server.destroy()
+            raise SystemExit(str(exc)) from None
+        assert self.server.pid is not None
+        self.node = psutil.Process(self.server.pid)
         self.proxy: subprocess.Popen[str] | None = None
-        self.client_port = self.port
+        self.client_port = self.server.port
 
     def add_latency(self, one_way_ms: float) -> None:
         """Route the measured requests through the delay line; filling the containers stays direct."""
         self.proxy = subprocess.Popen(
-            [sys.executable, str(REPO / "benchmarks" / "latency_proxy.py"), "--target-port", str(self.port),
+            [sys.executable, str(REPO / "benchmarks" / "latency_proxy.py"), "--target-port", str(self.server.port),
              "--one-way-ms", str(one_way_ms)],
             stdout=subprocess.PIPE,
             text=True,
@@ -112,21 +80,14 @@ class Azurite:
         assert self.proxy.stdout is not None
         self.client_port = int(self.proxy.stdout.readline())
 
-    @staticmethod
-    def _connection_string(port: int) -> str:
-        return (
-            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
-            f"BlobEndpoint=http://127.0.0.1:{port}/{ACCOUNT};"
-        )
-
     @property
     def connection_string(self) -> str:
         """Where the measured client connects: through the delay line when there is one."""
-        return self._connection_string(self.client_port)
+        return self.server.connection_string_via(self.client_port)
 
     @property
     def direct_connection_string(self) -> str:
-        return self._connection_string(self.port)
+        return self.server.connection_string
 
     def cpu_seconds(self) -> float:
         total = 0.0
@@ -142,13 +103,7 @@ class Azurite:
         if self.proxy is not None:
             self.proxy.terminate()
             self.proxy.wait(timeout=15)
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=15)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.log.close()
-        shutil.rmtree(self.base, ignore_errors=True)
+        self.server.destroy()
 
 
 @dataclass

@@ -93,7 +93,7 @@ def test_a_refused_batch_falls_back_to_single_deletes_through_the_engine(blobs: 
 
 
 def proxied(blobs: Blobs, port: int) -> str:
-    return str(blobs.azurite.connection_string).replace(f":{blobs.azurite.port}/", f":{port}/")
+    return blobs.azurite.connection_string_via(port)
 
 
 @pytest.mark.parametrize("retry_after", ["0", None], ids=["retry-after-header", "own-backoff"])

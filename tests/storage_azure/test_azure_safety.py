@@ -133,7 +133,7 @@ def test_a_missing_container_is_a_clear_error(blobs: Blobs) -> None:
 
 def test_an_unreachable_endpoint_is_a_clear_error(blobs: Blobs) -> None:
     blobs.upload(["tmp/loose.txt"])
-    dead = blobs.azurite.connection_string.replace(f":{blobs.azurite.port}/", f":{free_port()}/")
+    dead = blobs.azurite.connection_string_via(free_port())
     ctx = blobs.context(blobs.policy(jobs=False), hours_later=HOURS_LATER, connection_string=dead)
 
     status = run_cleanup(ctx, run_spec("Orphaned"))

@@ -78,9 +78,16 @@ class AzuriteServer:
 
     @property
     def connection_string(self) -> str:
+        return self.connection_string_via(self.port)
+
+    def connection_string_via(self, port: int) -> str:
+        """This account reached through another local port: a proxy in front of Azurite, or a dead port.
+
+        SharedKey signatures do not cover the host, so the key still authenticates.
+        """
         return (
             f"DefaultEndpointsProtocol=http;AccountName={self.account_name};"
-            f"AccountKey={self.account_key};BlobEndpoint={self.blob_endpoint};"
+            f"AccountKey={self.account_key};BlobEndpoint=http://{self.host}:{port}/{self.account_name};"
         )
 
     def service_client(self, **kwargs: Any) -> Any:
@@ -91,6 +98,11 @@ class AzuriteServer:
 
     def __repr__(self) -> str:
         return f"AzuriteServer(port={self.port}, dir={str(self.base_dir)!r})"
+
+    @property
+    def pid(self) -> int | None:
+        """The azurite-blob (node) process id while it runs."""
+        return self._process.pid if self._process is not None else None
 
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None
