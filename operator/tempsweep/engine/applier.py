@@ -85,6 +85,12 @@ class Applier:
             self._delete_all(limited)
         return self.tally
 
+    def report_only(self, decisions: Iterable[Decision]) -> Tally:
+        """Record decisions as a dry run would, whatever ``dry_run`` says (a plan the guard stopped)."""
+        for decision in self._within_budget(iter(decisions)):
+            self._record_would(decision)
+        return self.tally
+
     def _within_budget(self, decisions: Iterator[Decision]) -> Iterator[Decision]:
         for decision in decisions:
             if self.budget_left <= 0:

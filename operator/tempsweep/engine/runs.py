@@ -2,7 +2,9 @@
 
 Plan first, then apply: the rules (``rules``, ``emergency``) are pure and decide which files go and
 why; the ``Applier`` carries the decisions out, or, for a dry run or keep-for-debugging, records
-what it would have done through the same path. Re-running a run is safe: a second pass finds only
+what it would have done through the same path. Every scenario but ChunkCompletion is weighed by the
+blast-radius guard (``guard``) before its first deletion; only a run whose guard is off (100 % or
+``force``) streams its plan straight into the applier. Re-running a run is safe: a second pass finds only
 what is still eligible, so an interrupted run can simply be run again.
 """
 
@@ -10,13 +12,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from tempsweep.engine.applier import Applier, Decision, Tally
 from tempsweep.engine.context import CleanupContext, Progress
-from tempsweep.engine.emergency import EmergencyPlanner, emergency_needed
+from tempsweep.engine.emergency import EmergencyPlan, EmergencyPlanner, emergency_needed
+from tempsweep.engine.guard import EMERGENCY_GUARD_FIELD, GUARD_FIELD, PhasePlan, apply_guarded, guard_active
 from tempsweep.engine.inventory import Inventory, JobResolver, ScannedFile
 from tempsweep.engine.ports import JobSourceError, StorageError, Usage
 from tempsweep.engine.rules import (
@@ -28,10 +32,11 @@ from tempsweep.engine.rules import (
     first_of,
     orphan_rule,
 )
-from tempsweep.models.enums import DeletionReason, RunPhase, RunType
+from tempsweep.models.enums import DeletionReason, RunPhase, RunReason, RunType
 from tempsweep.models.quantities import format_bytes
 from tempsweep.models.run import CleanupRunSpec
 from tempsweep.models.status import RunStatus
+from tempsweep.models.statuses import StatusClass
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +51,24 @@ class _Outcome:
 
     note: str = ""
     failed: bool = False
+    reason: RunReason | None = None
     before: Usage | None = None
     after: Usage | None = None
     files_scanned: int = 0
     planned: frozenset[str] = frozenset()  # paths an emergency phase already chose
+    unrecognized_files: int = 0
+    unrecognized: set[str] = field(default_factory=set)
+
+    def saw(self, inventory: Inventory, resolver: JobResolver) -> None:
+        """Take over what a scan met: files kept for an unrecognized job status, and those statuses."""
+        self.unrecognized_files = max(self.unrecognized_files, inventory.unrecognized_files)
+        self.unrecognized |= resolver.unrecognized
+
+    def blocked(self, message: str | None) -> None:
+        """The guard stopped the plan: the run fails, and says why before anything else."""
+        if message:
+            self.failed, self.reason = True, RunReason.BLAST_RADIUS_EXCEEDED
+            self.note = message + (f"; {self.note}" if self.note else "")
 
 
 def run_cleanup(ctx: CleanupContext, spec: CleanupRunSpec) -> RunStatus:
@@ -72,7 +91,8 @@ def run_cleanup(ctx: CleanupContext, spec: CleanupRunSpec) -> RunStatus:
         log.info("%s: %d job-status queries", spec.type.value, ctx.jobs.query_count - queries_before)
     return RunStatus(
         phase=RunPhase.FAILED if failed else RunPhase.SUCCEEDED,
-        message=_summary(spec.type, tally, outcome, dry_run),
+        message=_summary(spec.type, tally, outcome, dry_run or outcome.reason is not None),
+        reason=outcome.reason,
         trigger=spec.type,
         start_time=clock.now,
         end_time=clock.now + timedelta(seconds=duration),
@@ -93,6 +113,8 @@ def run_cleanup(ctx: CleanupContext, spec: CleanupRunSpec) -> RunStatus:
         would_delete_by_reason=dict(tally.would_by_reason),
         limit_reached=tally.limit_reached,
         job_queries=(ctx.jobs.query_count - queries_before) if ctx.jobs is not None else 0,
+        files_kept_unrecognized_status=outcome.unrecognized_files,
+        unrecognized_job_statuses=sorted(outcome.unrecognized),
     )
 
 
@@ -107,9 +129,11 @@ def _progress_adapter(ctx: CleanupContext) -> Callable[[Tally], None] | None:
     return lambda tally: report(Progress(tally.attempted, tally.deleted, tally.bytes_freed))
 
 
-def _summary(kind: RunType, tally: Tally, outcome: _Outcome, dry_run: bool) -> str:
-    if dry_run:
+def _summary(kind: RunType, tally: Tally, outcome: _Outcome, reported_only: bool) -> str:
+    if reported_only:
         parts = [f"dry run: would delete {tally.would_count} files ({format_bytes(tally.would_bytes)})"]
+        if outcome.reason is not None:
+            parts[0] = parts[0].replace("dry run: would", "would", 1)
     else:
         parts = [f"deleted {tally.deleted} files ({format_bytes(tally.bytes_freed)})"]
     parts[0] += f" of {outcome.files_scanned} scanned"
@@ -119,8 +143,13 @@ def _summary(kind: RunType, tally: Tally, outcome: _Outcome, dry_run: bool) -> s
         parts.append(f"{tally.error_count} errors")
     if tally.limit_reached:
         parts.append("stopped at maxFilesPerRun")
+    if outcome.unrecognized_files:
+        statuses = ", ".join(repr(status) for status in sorted(outcome.unrecognized))
+        parts.append(f"{outcome.unrecognized_files} files kept: job status {statuses} is in no status list")
     if outcome.note:
         parts.append(outcome.note)
+    if outcome.reason is not None:  # the reason first: it is why nothing was deleted
+        parts.insert(0, parts.pop())
     return f"{kind.value}: " + "; ".join(parts)
 
 
@@ -131,33 +160,46 @@ def _plan(inventory: Inventory, rule: Rule) -> Iterator[Decision]:
             yield Decision(item.entry, reason)
 
 
-def _measure_around(
-    ctx: CleanupContext, applier: Applier, inventory: Inventory, rule: Rule, resolver: JobResolver
+def _usage_after(ctx: CleanupContext, before: Usage, freed: int) -> Usage:
+    """Usage once ``freed`` bytes are gone: measured on a filesystem, computed against a capacity."""
+    if ctx.policy.capacity_bytes is None:
+        return ctx.storage.filesystem_usage() or before
+    return before.after_freeing(freed)
+
+
+def _single_phase(
+    ctx: CleanupContext, spec: CleanupRunSpec, applier: Applier, rule: Rule, *, resolve_jobs: bool = True
 ) -> _Outcome:
-    """Apply one streamed plan and measure usage before and after it."""
+    """Plan one streamed phase, weigh it (unless the guard is off) and apply it, measuring usage around it."""
+    inventory, resolver = ctx.inventory(resolve_jobs=resolve_jobs)
     fs_before = ctx.storage.filesystem_usage() if ctx.policy.capacity_bytes is None else None
-    freed_before = applier.tally.bytes_freed  # an earlier phase (Scheduled's emergency) freed these already
-    applier.apply(_plan(inventory, rule))
+    limit = ctx.policy.max_delete_percent
+    stopped = None
+    if spec.type is not RunType.CHUNK_COMPLETION and guard_active(limit, spec):
+        plan = PhasePlan(spec.type.value, GUARD_FIELD, limit).collect(_plan(inventory, rule), applier.budget_left)
+        plan.scanned = inventory.files_scanned
+        stopped = apply_guarded(applier, spec, [plan])
+    else:
+        applier.apply(_plan(inventory, rule))
     for problem in ctx.storage.scan_errors():
         applier.tally.add_error(problem)
     before = fs_before or ctx.usage(inventory.bytes_total)
-    if ctx.policy.capacity_bytes is None:
-        after = ctx.storage.filesystem_usage() or before
-    else:
-        after = before.after_freeing(applier.tally.bytes_freed - freed_before)
-    outcome = _Outcome(before=before, after=after, files_scanned=inventory.files_scanned)
+    outcome = _Outcome(
+        before=before, after=_usage_after(ctx, before, applier.tally.bytes_freed), files_scanned=inventory.files_scanned
+    )
+    outcome.saw(inventory, resolver)
     if resolver.error:
         outcome.failed = True
         outcome.note = f"job status unavailable, files of jobs were kept: {resolver.error}"
+    outcome.blocked(stopped)
     return outcome
 
 
 def _chunk_completion(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, applier: Applier) -> _Outcome:
     assert spec.job_id is not None and spec.chunk_id is not None  # guaranteed by the spec's validation
     completed = frozenset(spec.completed_files) if spec.completed_files is not None else None
-    inventory, resolver = ctx.inventory(resolve_jobs=False)
     rule = chunk_rule(ctx.policy, spec.job_id, spec.chunk_id, completed)
-    return _measure_around(ctx, applier, inventory, rule, resolver)
+    return _single_phase(ctx, spec, applier, rule, resolve_jobs=False)
 
 
 def _failed_ids(ctx: CleanupContext, clock: Clock, job_id: str | None) -> tuple[frozenset[str], str]:
@@ -165,18 +207,25 @@ def _failed_ids(ctx: CleanupContext, clock: Clock, job_id: str | None) -> tuple[
     if ctx.jobs is None or not ctx.policy.has_job_source:
         raise RunFailed("crash recovery needs job status: the policy has no jobs.database")
     wait = f"{ctx.policy.failed_cleanup_after_hours:g} h"
+    policy = ctx.policy
     if job_id is not None:
         record = ctx.jobs.lookup([job_id]).get(job_id)
         if record is None:
             return frozenset(), f"job {job_id} is not in the job table; nothing deleted"
-        if record.status not in ctx.policy.failed_statuses:
-            return frozenset(), f"job {job_id} is {record.status!r}, not failed; nothing deleted"
-        if not failed_past_wait(record, ctx.policy, clock):
+        kind = policy.classify_status(record.status)
+        if kind is not StatusClass.FAILED:
+            listed = "" if kind is not StatusClass.UNRECOGNIZED else " (a status in no status list)"
+            return frozenset(), f"job {job_id} is {record.status!r}{listed}, not failed; nothing deleted"
+        if not failed_past_wait(record, policy, clock):
             return frozenset(), (
                 f"job {job_id} failed less than {wait} ago (failedJobs.cleanupAfterHours); kept"
             )
         return frozenset({job_id}), ""
-    ready = frozenset(r.job_id for r in ctx.jobs.failed_jobs() if failed_past_wait(r, ctx.policy, clock))
+    ready = frozenset(
+        record.job_id
+        for record in ctx.jobs.failed_jobs()
+        if policy.classify_status(record.status) is StatusClass.FAILED and failed_past_wait(record, policy, clock)
+    )
     return ready, "" if ready else f"no failed job is older than {wait}"
 
 
@@ -184,19 +233,26 @@ def _crash_recovery(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, app
     failed, note = _failed_ids(ctx, clock, spec.job_id)
     if not failed:
         return _Outcome(note=note)
-    inventory, resolver = ctx.inventory(resolve_jobs=False)
-    outcome = _measure_around(ctx, applier, inventory, crash_rule(failed), resolver)
+    outcome = _single_phase(ctx, spec, applier, crash_rule(failed), resolve_jobs=False)
     outcome.note = outcome.note or f"{len(failed)} failed job(s)"
     return outcome
 
 
 def _orphaned(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, applier: Applier) -> _Outcome:
     max_age = spec.max_age_hours or ctx.policy.orphan_max_age_hours
-    inventory, resolver = ctx.inventory()
-    return _measure_around(ctx, applier, inventory, orphan_rule(ctx.policy, clock, max_age), resolver)
+    return _single_phase(ctx, spec, applier, orphan_rule(ctx.policy, clock, max_age))
 
 
-def _emergency(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, applier: Applier) -> _Outcome:
+@dataclass
+class _EmergencyPhase:
+    """An emergency planned but not applied yet: its outcome so far, and its plan when one is needed."""
+
+    outcome: _Outcome
+    chosen: EmergencyPlan | None = None
+    plan: PhasePlan | None = None
+
+
+def _plan_emergency(ctx: CleanupContext, clock: Clock, applier: Applier, name: str) -> _EmergencyPhase:
     inventory, resolver = ctx.inventory()
     planner = EmergencyPlanner(ctx.policy, clock)
     planner.offer_all(inventory)
@@ -204,62 +260,112 @@ def _emergency(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, applier:
         applier.tally.add_error(problem)
     before = ctx.usage(inventory.bytes_total)
     outcome = _Outcome(before=before, after=before, files_scanned=inventory.files_scanned)
+    outcome.saw(inventory, resolver)
     if not emergency_needed(before, ctx.policy):
         outcome.note = (
             f"usage {before.percent:.1f}% is below {ctx.policy.emergency_percent:g}% with "
             f"{format_bytes(before.free)} free; no emergency"
         )
-        return outcome
-    plan = planner.choose(before, applier.budget_left)
-    outcome.planned = frozenset(decision.entry.path for decision in plan.decisions)
-    applier.apply(plan.decisions)
-    applier.tally.limit_reached = applier.tally.limit_reached or plan.limited
-    if ctx.policy.capacity_bytes is None:
-        outcome.after = ctx.storage.filesystem_usage() or before
-    else:
-        outcome.after = before.after_freeing(applier.tally.bytes_freed)
+        return _EmergencyPhase(outcome)
+    chosen = planner.choose(before, applier.budget_left)
+    size = planner.uncapped(before)
+    plan = PhasePlan(
+        name,
+        EMERGENCY_GUARD_FIELD,
+        ctx.policy.emergency_max_delete_percent,
+        decisions=chosen.decisions,
+        count=max(size.count, len(chosen.decisions)),
+        bytes=size.bytes,
+        by_reason=Counter(size.by_reason),
+        scanned=inventory.files_scanned,
+        estimated=size.estimated,
+        limited=chosen.limited,
+    )
+    outcome.planned = frozenset(decision.entry.path for decision in chosen.decisions)
     if resolver.error:
         outcome.failed = True
         outcome.note = f"job status unavailable, files of jobs were kept: {resolver.error}; "
-    if not plan.sufficient:
+    return _EmergencyPhase(outcome, chosen, plan)
+
+
+def _finish_emergency(ctx: CleanupContext, applier: Applier, phase: _EmergencyPhase) -> None:
+    """After the emergency's deletions: measure, and say whether the storage is relieved."""
+    outcome, chosen = phase.outcome, phase.chosen
+    assert outcome.before is not None and chosen is not None
+    outcome.after = _usage_after(ctx, outcome.before, applier.tally.bytes_freed)
+    if not chosen.sufficient:
         outcome.failed = True
         target = ctx.policy.emergency_percent - ctx.policy.emergency_buffer_percent
         outcome.note += (
             f"could not bring usage below {target:g}% "
-            f"with {format_bytes(ctx.policy.min_free_bytes)} free (projected {plan.projected.percent:.1f}%)"
+            f"with {format_bytes(ctx.policy.min_free_bytes)} free (projected {chosen.projected.percent:.1f}%)"
         )
     else:
-        outcome.note += f"emergency at {before.percent:.1f}%"
-    return outcome
+        outcome.note += f"emergency at {outcome.before.percent:.1f}%"
+
+
+def _emergency(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, applier: Applier) -> _Outcome:
+    phase = _plan_emergency(ctx, clock, applier, "the emergency")
+    if phase.plan is None:
+        return phase.outcome
+    stopped = apply_guarded(applier, spec, [phase.plan])
+    if stopped is None:
+        _finish_emergency(ctx, applier, phase)
+    phase.outcome.blocked(stopped)
+    return phase.outcome
 
 
 def _scheduled(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, applier: Applier) -> _Outcome:
-    """The emergency check first, then orphans and crashed jobs in one pass; one combined record."""
-    first = _emergency(ctx, spec, clock, applier)
-    notes = [first.note] if first.planned or first.failed else []
+    """The emergency check, then orphans and crashed jobs, planned in two passes and applied together.
+
+    Both phases are planned before anything is deleted, so the blast-radius guard (each phase against
+    its own limit) can stop the whole run; the second pass leaves the emergency's files to it.
+    """
+    first = _plan_emergency(ctx, clock, applier, "the emergency phase")
+    notes: list[str] = []
     failed: frozenset[str] = frozenset()
     if ctx.policy.has_job_source and ctx.jobs is not None:
         try:
             failed, _ = _failed_ids(ctx, clock, None)
         except JobSourceError as exc:
             notes.append(f"crash recovery skipped: {exc}")
-            first.failed = True
+            first.outcome.failed = True
     regular = first_of(orphan_rule(ctx.policy, clock, ctx.policy.orphan_max_age_hours), crash_rule(failed))
+    planned = first.outcome.planned
 
     def rule(item: ScannedFile) -> DeletionReason | None:
-        # a dry run leaves the emergency's files in place: do not count them twice
-        return None if item.entry.path in first.planned else regular(item)
+        return None if item.entry.path in planned else regular(item)
 
     inventory, resolver = ctx.inventory()
-    second = _measure_around(ctx, applier, inventory, rule, resolver)
-    notes.append(second.note)
-    return _Outcome(
+    plans = [first.plan] if first.plan is not None else []
+    budget = applier.budget_left - (len(first.plan.decisions) if first.plan is not None else 0)
+    limit = ctx.policy.max_delete_percent if guard_active(ctx.policy.max_delete_percent, spec) else 100.0
+    second = PhasePlan("the orphan and crash phase", GUARD_FIELD, limit).collect(_plan(inventory, rule), budget)
+    second.scanned = inventory.files_scanned
+    plans.append(second)
+    for problem in ctx.storage.scan_errors():
+        applier.tally.add_error(problem)
+    stopped = apply_guarded(applier, spec, plans)
+    if first.plan is not None and stopped is None:
+        _finish_emergency(ctx, applier, first)
+    if first.plan is not None or first.outcome.failed:
+        notes.insert(0, first.outcome.note)
+    outcome = _Outcome(
         note="; ".join(note for note in notes if note),
-        failed=first.failed or second.failed,
-        before=first.before,
-        after=second.after,
-        files_scanned=max(first.files_scanned, second.files_scanned),
+        failed=first.outcome.failed,
+        before=first.outcome.before,
+        files_scanned=max(first.outcome.files_scanned, inventory.files_scanned),
+        unrecognized_files=first.outcome.unrecognized_files,
+        unrecognized=set(first.outcome.unrecognized),
     )
+    assert outcome.before is not None
+    outcome.after = _usage_after(ctx, outcome.before, applier.tally.bytes_freed)
+    outcome.saw(inventory, resolver)
+    if resolver.error:
+        outcome.failed = True
+        outcome.note += f"; job status unavailable, files of jobs were kept: {resolver.error}"
+    outcome.blocked(stopped)
+    return outcome
 
 
 _SCENARIOS: dict[RunType, Callable[[CleanupContext, CleanupRunSpec, Clock, Applier], _Outcome]] = {
