@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -180,7 +180,10 @@ def _single_phase(
         plan.scanned = inventory.files_scanned
         stopped = apply_guarded(applier, spec, [plan])
     else:
-        applier.apply(_plan(inventory, rule))
+        stream = _plan(inventory, rule)
+        applier.apply(stream)
+        # past maxFilesPerRun the applier stops asking; finish the scan so the counts and usage are whole
+        deque(stream, maxlen=0)
     for problem in ctx.storage.scan_errors():
         applier.tally.add_error(problem)
     before = fs_before or ctx.usage(inventory.bytes_total)
