@@ -84,7 +84,7 @@ def test_an_oversized_plan_deletes_nothing_until_a_person_forces_it(
     make_files(volume, [f"job_{index}_out.tmp" for index in range(1, 7)], age_hours=100)
     make_files(volume, ["job_7_a.tmp", "job_7_b.tmp"], age_hours=100)
     url = job_table(operator_root / "jobs.db", {"7": ("running", 1)})
-    kube.apply(policy("p", volume, jobs={"database": {"url": url}}))
+    kube.apply(policy("p", volume, jobs={"database": {"url": url}}, limits={"maxDeletePercent": None}))
     before = tree(volume)
 
     kube.apply(run("orphans", "p", "Orphaned"))
