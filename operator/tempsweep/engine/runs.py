@@ -68,7 +68,8 @@ class _Outcome:
         """The guard stopped the plan: the run fails, and says why before anything else."""
         if message:
             self.failed, self.reason = True, RunReason.BLAST_RADIUS_EXCEEDED
-            self.note = message + (f"; {self.note}" if self.note else "")
+            rest = self.note.strip().rstrip(";")
+            self.note = message + (f"; {rest}" if rest else "")
 
 
 def run_cleanup(ctx: CleanupContext, spec: CleanupRunSpec) -> RunStatus:
@@ -91,7 +92,7 @@ def run_cleanup(ctx: CleanupContext, spec: CleanupRunSpec) -> RunStatus:
         log.info("%s: %d job-status queries", spec.type.value, ctx.jobs.query_count - queries_before)
     return RunStatus(
         phase=RunPhase.FAILED if failed else RunPhase.SUCCEEDED,
-        message=_summary(spec.type, tally, outcome, dry_run or outcome.reason is not None),
+        message=_summary(spec.type, tally, outcome, dry_run),
         reason=outcome.reason,
         trigger=spec.type,
         start_time=clock.now,
@@ -129,11 +130,10 @@ def _progress_adapter(ctx: CleanupContext) -> Callable[[Tally], None] | None:
     return lambda tally: report(Progress(tally.attempted, tally.deleted, tally.bytes_freed))
 
 
-def _summary(kind: RunType, tally: Tally, outcome: _Outcome, reported_only: bool) -> str:
-    if reported_only:
-        parts = [f"dry run: would delete {tally.would_count} files ({format_bytes(tally.would_bytes)})"]
-        if outcome.reason is not None:
-            parts[0] = parts[0].replace("dry run: would", "would", 1)
+def _summary(kind: RunType, tally: Tally, outcome: _Outcome, dry_run: bool) -> str:
+    if dry_run or outcome.reason is not None:
+        label = "dry run: would" if dry_run else "would"
+        parts = [f"{label} delete {tally.would_count} files ({format_bytes(tally.would_bytes)})"]
     else:
         parts = [f"deleted {tally.deleted} files ({format_bytes(tally.bytes_freed)})"]
     parts[0] += f" of {outcome.files_scanned} scanned"
@@ -287,7 +287,7 @@ def _plan_emergency(ctx: CleanupContext, clock: Clock, applier: Applier, name: s
     outcome.planned = frozenset(decision.entry.path for decision in chosen.decisions)
     if resolver.error:
         outcome.failed = True
-        outcome.note = f"job status unavailable, files of jobs were kept: {resolver.error}; "
+        outcome.note = f"job status unavailable, files of jobs were kept: {resolver.error}; "  # + relief note
     return _EmergencyPhase(outcome, chosen, plan)
 
 
@@ -366,7 +366,8 @@ def _scheduled(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, applier:
     outcome.saw(inventory, resolver)
     if resolver.error:
         outcome.failed = True
-        outcome.note += f"; job status unavailable, files of jobs were kept: {resolver.error}"
+        unavailable = f"job status unavailable, files of jobs were kept: {resolver.error}"
+        outcome.note = f"{outcome.note}; {unavailable}" if outcome.note else unavailable
     outcome.blocked(stopped)
     return outcome
 
