@@ -192,15 +192,20 @@ def test_max_files_per_run_bounds_an_emergency_and_the_status_says_so(
     assert status.phase is RunPhase.FAILED
 
 
-def test_on_a_filesystem_without_capacity_usage_comes_from_the_disk(tree: Tree, now: datetime) -> None:
-    """No capacity: the real filesystem's figures; a free-space floor above the disk cannot be met."""
+def test_on_a_filesystem_a_floor_above_the_disk_is_refused_and_nothing_is_deleted(
+    tree: Tree, now: datetime
+) -> None:
+    """No capacity: the real filesystem's figures; an explicit free-space floor above the disk can never
+    be met, so no emergency runs on it at all (it used to delete every file it could)."""
     tree.file("b.tmp", age_hours=3)
     tree.file("a.tmp", age_hours=5)
     policy = effective_policy(tree.root, thresholds={"minFreeSpace": "1Ei"})
 
-    status = execute(policy, VolumeStorage(str(tree.root)), run_spec("Emergency"), now=now)
+    for kind in ("Emergency", "Scheduled"):
+        status = execute(policy, VolumeStorage(str(tree.root)), run_spec(kind), now=now)
 
-    assert tree.files() == set()
-    assert status.phase is RunPhase.FAILED
-    assert "could not bring usage below" in status.message
-    assert 0 < status.storage_before_percent <= 100
+        assert tree.files() == {"a.tmp", "b.tmp"}
+        assert status.phase is RunPhase.FAILED
+        assert status.files_deleted == 0
+        assert "spec.thresholds.minFreeSpace (" in status.message
+        assert "filesystem size" in status.message and "nothing deleted" in status.message
