@@ -22,6 +22,7 @@ from tempsweep.controller.schedule import cron_due, due_cron_slot, interval_due,
 from tempsweep.controller.shared import POLICIES, TICK_SECONDS, iso, now_utc, post_run_event, settings
 from tempsweep.engine import StorageError
 from tempsweep.models import GROUP, VERSION, EffectivePolicy, Health, RunPhase, RunType
+from tempsweep.models.effective import min_free_for
 from tempsweep.models.quantities import format_bytes
 from tempsweep.models.status import RunStatus, StorageStats
 
@@ -114,6 +115,17 @@ def _ready_conditions(
             status=error is None,
             reason=reason if error else "Reachable",
             message=error or "job table readable",
+            now=now,
+            generation=gen,
+        )
+    if stats is not None and stats.effective_min_free_space_bytes is not None:
+        floor = min_free_for(runtime.policy, stats.total_bytes)
+        conditions = set_condition(
+            conditions,
+            type="MinFreeSpaceApplied",
+            status=floor.applied,
+            reason="Applied" if floor.applied else "MinFreeSpaceNotApplied",
+            message=floor.note or f"emergency cleanup keeps at least {format_bytes(floor.bytes)} free",
             now=now,
             generation=gen,
         )
