@@ -209,3 +209,22 @@ def test_on_a_filesystem_a_floor_above_the_disk_is_refused_and_nothing_is_delete
         assert status.files_deleted == 0
         assert "spec.thresholds.minFreeSpace (" in status.message
         assert "filesystem size" in status.message and "nothing deleted" in status.message
+
+
+@pytest.mark.parametrize("kind", ["Emergency", "Scheduled"])
+def test_an_inherited_floor_larger_than_the_capacity_starts_no_emergency(tree: Tree, now: datetime, kind: str) -> None:
+    """The reproduction: with the default 1 GiB floor on a small storage every check was an emergency that
+    deleted every file it could, however new. The default is not applied there; nothing new is deleted."""
+    for index in range(5):
+        tree.file(f"fresh{index}.tmp", age_hours=0.1, size=SIZE)
+    policy = effective_policy(
+        tree.root, storage={"volume": {"capacity": "1Mi"}}, thresholds=None, orphans={"emergencyMaxAgeHours": 1}
+    )
+    assert policy.min_free_inherited and policy.min_free_bytes == 2**30
+
+    status = execute(policy, VolumeStorage(str(tree.root)), run_spec(kind), now=now)
+
+    assert status.phase is RunPhase.SUCCEEDED, status.message
+    assert tree.files() == {f"fresh{index}.tmp" for index in range(5)}
+    assert status.effective_min_free_space_bytes == 0
+    assert "TEMP_STORAGE_CLEANUP_MIN_FREE_SPACE_GB (1.0GiB) is not below the capacity (1.0MiB)" in status.message

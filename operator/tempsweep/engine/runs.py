@@ -288,6 +288,8 @@ def _scheduled(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, applier:
     """The emergency check first, then orphans and crashed jobs in one pass; one combined record."""
     first = _emergency(ctx, spec, clock, applier)
     notes = [first.note] if first.planned or first.failed else []
+    if not notes and first.min_free is not None and first.min_free.note:
+        notes.append(first.min_free.note)  # an inherited floor not applied is worth saying every time
     failed: frozenset[str] = frozenset()
     if ctx.policy.has_job_source and ctx.jobs is not None:
         try:
