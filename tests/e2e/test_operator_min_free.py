@@ -58,6 +58,11 @@ def test_min_free_space_rules_in_the_cluster(kube: Kube, operator: OperatorProce
         status = kube.status("cleanuppolicy", name)
         assert status["effectiveMinFreeSpaceBytes"] == 0
         assert status["cleanupNeeded"] is False
+        event = wait_for(
+            f"a MinFreeSpaceNotApplied event on {name}",
+            lambda n=name: [e for e in kube.events(n) if e["reason"] == "MinFreeSpaceNotApplied"],
+        )
+        assert event[0]["type"] == "Warning" and "not applied" in event[0]["message"]
     applied = _condition(kube, "applied", "MinFreeSpaceApplied")
     assert (applied["status"], applied["reason"]) == ("True", "Applied")
     assert kube.status("cleanuppolicy", "applied")["effectiveMinFreeSpaceBytes"] == 1024

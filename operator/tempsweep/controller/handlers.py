@@ -182,6 +182,16 @@ def _job_source_events(
         kopf.event(body, type="Normal", reason="JobSourceRecovered", message="job status readable again")
 
 
+def _min_free_event(body: kopf.Body, before: list[dict[str, Any]] | None, after: list[dict[str, Any]]) -> None:
+    """One Warning when the inherited minFreeSpace stops being applied (validation, not every tick)."""
+    def applied(conditions: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+        return next((c for c in conditions or [] if c.get("type") == "MinFreeSpaceApplied"), None)
+
+    old, new = applied(before), applied(after)
+    if new is not None and new.get("status") == "False" and (old or {}).get("status") != "False":
+        kopf.event(body, type="Warning", reason=str(new.get("reason")), message=str(new.get("message")))
+
+
 @kopf.on.resume(GROUP, VERSION, POLICIES)
 @kopf.on.create(GROUP, VERSION, POLICIES)
 @kopf.on.update(GROUP, VERSION, POLICIES, field="spec")
@@ -202,6 +212,7 @@ def policy_changed(body: kopf.Body, status: kopf.Status, meta: kopf.Meta, patch:
     _write_stats(patch, body, dict(status), stats, now)
     patch.status["conditions"] = _ready_conditions(dict(status), runtime, stats, now, gen)
     _job_source_events(body, dict(status).get("conditions"), patch.status["conditions"])
+    _min_free_event(body, dict(status).get("conditions"), patch.status["conditions"])
     patch.status["observedGeneration"] = gen
     probes.record(runtime.namespace, runtime.name, "validated", now)
 
