@@ -74,19 +74,9 @@ class PhasePlan:
         )
 
 
-def apply_guarded(applier: Applier, spec: CleanupRunSpec, plans: list[PhasePlan]) -> str | None:
-    """Apply every phase's decisions, or none of them when a phase exceeds its limit.
-
-    Returns None when the plans were applied, else the message saying why nothing was deleted (the
-    plans are then recorded as a dry run records them).
-    """
+def stop_message(spec: CleanupRunSpec, plans: list[PhasePlan]) -> str | None:
+    """Why these plans must not be applied (a phase over its limit, not forced), or None."""
     over = [plan for plan in plans if plan.exceeded] if not spec.force else []
-    for plan in plans:
-        if over:
-            applier.report_only(plan.decisions)
-        else:
-            applier.apply(plan.decisions)
-        applier.tally.limit_reached = applier.tally.limit_reached or plan.limited
     if not over:
         return None
     return (
@@ -95,3 +85,24 @@ def apply_guarded(applier: Applier, spec: CleanupRunSpec, plans: list[PhasePlan]
         + "; nothing was deleted. A truncated or swapped job table makes every file an orphan: check it. "
         "If the plan is right, accept it once with force: true on a CleanupRun, or raise the limit"
     )
+
+
+def carry_out(applier: Applier, plans: list[PhasePlan], *, report_only: bool = False) -> None:
+    """Apply the plans in order (or record them as a dry run does, for plans the guard stopped)."""
+    for plan in plans:
+        if report_only:
+            applier.report_only(plan.decisions)
+        else:
+            applier.apply(plan.decisions)
+        applier.tally.limit_reached = applier.tally.limit_reached or plan.limited
+
+
+def apply_guarded(applier: Applier, spec: CleanupRunSpec, plans: list[PhasePlan]) -> str | None:
+    """Apply every phase's decisions, or none of them when a phase exceeds its limit.
+
+    Returns None when the plans were applied, else the message saying why nothing was deleted (the
+    plans are then recorded as a dry run records them).
+    """
+    stopped = stop_message(spec, plans)
+    carry_out(applier, plans, report_only=stopped is not None)
+    return stopped

@@ -19,8 +19,22 @@ from datetime import timedelta
 
 from tempsweep.engine.applier import Applier, Decision, Tally
 from tempsweep.engine.context import CleanupContext, Progress
-from tempsweep.engine.emergency import EmergencyPlan, EmergencyPlanner, emergency_needed
-from tempsweep.engine.guard import EMERGENCY_GUARD_FIELD, GUARD_FIELD, PhasePlan, apply_guarded, guard_active
+from tempsweep.engine.emergency import (
+    EmergencyPlan,
+    EmergencyPlanner,
+    bytes_to_relief,
+    emergency_needed,
+    relieved,
+)
+from tempsweep.engine.guard import (
+    EMERGENCY_GUARD_FIELD,
+    GUARD_FIELD,
+    PhasePlan,
+    apply_guarded,
+    carry_out,
+    guard_active,
+    stop_message,
+)
 from tempsweep.engine.inventory import Inventory, JobResolver, ScannedFile
 from tempsweep.engine.ports import JobSourceError, StorageError, Usage
 from tempsweep.engine.rules import (
@@ -32,6 +46,7 @@ from tempsweep.engine.rules import (
     first_of,
     orphan_rule,
 )
+from tempsweep.models.effective import MinFree, min_free_for
 from tempsweep.models.enums import DeletionReason, RunPhase, RunReason, RunType
 from tempsweep.models.quantities import format_bytes
 from tempsweep.models.run import CleanupRunSpec
@@ -56,6 +71,7 @@ class _Outcome:
     after: Usage | None = None
     files_scanned: int = 0
     planned: frozenset[str] = frozenset()  # paths an emergency phase already chose
+    min_free: MinFree | None = None  # the free-space floor an emergency check applied
     unrecognized_files: int = 0
     unrecognized: set[str] = field(default_factory=set)
 
@@ -116,6 +132,7 @@ def run_cleanup(ctx: CleanupContext, spec: CleanupRunSpec) -> RunStatus:
         job_queries=(ctx.jobs.query_count - queries_before) if ctx.jobs is not None else 0,
         files_kept_unrecognized_status=outcome.unrecognized_files,
         unrecognized_job_statuses=sorted(outcome.unrecognized),
+        effective_min_free_space_bytes=outcome.min_free.bytes if outcome.min_free else None,
     )
 
 
@@ -256,16 +273,21 @@ class _EmergencyPhase:
 
 
 def _plan_emergency(ctx: CleanupContext, clock: Clock, applier: Applier, name: str) -> _EmergencyPhase:
+    """Plan an emergency from sizes (nothing deleted yet); the guard weighs the plan before it is applied."""
     inventory, resolver = ctx.inventory()
     planner = EmergencyPlanner(ctx.policy, clock)
     planner.offer_all(inventory)
     for problem in ctx.storage.scan_errors():
         applier.tally.add_error(problem)
     before = ctx.usage(inventory.bytes_total)
-    outcome = _Outcome(before=before, after=before, files_scanned=inventory.files_scanned)
+    floor = min_free_for(ctx.policy, before.total)
+    if floor.unsatisfiable:
+        raise RunFailed(f"{floor.note}; no emergency cleanup runs for this policy, nothing deleted")
+    outcome = _Outcome(before=before, after=before, files_scanned=inventory.files_scanned, min_free=floor)
     outcome.saw(inventory, resolver)
+    outcome.note = f"{floor.note}; " if floor.note else ""
     if not emergency_needed(before, ctx.policy):
-        outcome.note = (
+        outcome.note += (
             f"usage {before.percent:.1f}% is below {ctx.policy.emergency_percent:g}% with "
             f"{format_bytes(before.free)} free; no emergency"
         )
@@ -287,42 +309,86 @@ def _plan_emergency(ctx: CleanupContext, clock: Clock, applier: Applier, name: s
     outcome.planned = frozenset(decision.entry.path for decision in chosen.decisions)
     if resolver.error:
         outcome.failed = True
-        outcome.note = f"job status unavailable, files of jobs were kept: {resolver.error}; "  # + relief note
+        outcome.note += f"job status unavailable, files of jobs were kept: {resolver.error}; "
     return _EmergencyPhase(outcome, chosen, plan)
 
 
-def _finish_emergency(ctx: CleanupContext, applier: Applier, phase: _EmergencyPhase) -> None:
-    """After the emergency's deletions: measure, and say whether the storage is relieved."""
-    outcome, chosen = phase.outcome, phase.chosen
-    assert outcome.before is not None and chosen is not None
-    outcome.after = _usage_after(ctx, outcome.before, applier.tally.bytes_freed)
-    if not chosen.sufficient:
-        outcome.failed = True
-        target = ctx.policy.emergency_percent - ctx.policy.emergency_buffer_percent
-        outcome.note += (
-            f"could not bring usage below {target:g}% "
-            f"with {format_bytes(ctx.policy.min_free_bytes)} free (projected {chosen.projected.percent:.1f}%)"
-        )
-    else:
-        outcome.note += f"emergency at {outcome.before.percent:.1f}%"
+def _apply_emergency(ctx: CleanupContext, applier: Applier, phase: _EmergencyPhase) -> None:
+    """Delete the emergency's files, then judge by measured usage: freeing a file's bytes is not a given.
+
+    A sparse file, a name of a hard-linked file or a file another process holds open frees little or
+    nothing when deleted, so success is never the sum of the deleted sizes: usage is measured again
+    (``CleanupContext.measure_usage``) and the run fails, saying what was freed and what is left,
+    when the target is not reached. A dry run cannot measure and is judged by its plan.
+    """
+    outcome, chosen, plan = phase.outcome, phase.chosen, phase.plan
+    assert chosen is not None and plan is not None
+    deleted_before = applier.tally.deleted
+    carry_out(applier, [plan])
+    if applier.dry_run:
+        _judge_plan(ctx, chosen, outcome)
+        return
+    if applier.tally.deleted > deleted_before:
+        outcome.after, problems = ctx.measure_usage()
+        for problem in problems:
+            applier.tally.add_error(f"measuring usage after the emergency: {problem}")
+    _judge_measured(ctx, outcome)
 
 
 def _emergency(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, applier: Applier) -> _Outcome:
     phase = _plan_emergency(ctx, clock, applier, "the emergency")
     if phase.plan is None:
         return phase.outcome
-    stopped = apply_guarded(applier, spec, [phase.plan])
+    stopped = stop_message(spec, [phase.plan])
     if stopped is None:
-        _finish_emergency(ctx, applier, phase)
+        _apply_emergency(ctx, applier, phase)
+    else:
+        carry_out(applier, [phase.plan], report_only=True)
     phase.outcome.blocked(stopped)
     return phase.outcome
 
 
+def _judge_plan(ctx: CleanupContext, plan: EmergencyPlan, outcome: _Outcome) -> None:
+    assert outcome.before is not None
+    if plan.sufficient:
+        outcome.note += f"emergency at {outcome.before.percent:.1f}%"
+        return
+    outcome.failed = True
+    target = ctx.policy.emergency_percent - ctx.policy.emergency_buffer_percent
+    floor = outcome.min_free.bytes if outcome.min_free else 0
+    outcome.note += (
+        f"could not bring usage below {target:g}% with {format_bytes(floor)} free "
+        f"(projected {plan.projected.percent:.1f}%)"
+    )
+
+
+def _judge_measured(ctx: CleanupContext, outcome: _Outcome) -> None:
+    """Succeeded only when the measured usage reached the target; the note gives the measured figures."""
+    before, after = outcome.before, outcome.after
+    assert before is not None and after is not None
+    freed = max(0, before.used - after.used)
+    measured = (
+        f"emergency at {before.percent:.1f}%: {format_bytes(freed)} freed (measured), "
+        f"now {after.percent:.1f}% with {format_bytes(after.free)} free"
+    )
+    if relieved(after, ctx.policy):
+        outcome.note += measured
+        return
+    outcome.failed = True
+    target = ctx.policy.emergency_percent - ctx.policy.emergency_buffer_percent
+    floor = min_free_for(ctx.policy, after.total).bytes
+    outcome.note += (
+        f"{measured}; could not bring usage below {target:g}% with {format_bytes(floor)} free: "
+        f"{format_bytes(bytes_to_relief(after, ctx.policy))} more must go"
+    )
+
+
 def _scheduled(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, applier: Applier) -> _Outcome:
-    """The emergency check, then orphans and crashed jobs, planned in two passes and applied together.
+    """The emergency check, then orphans and crashed jobs; one combined record.
 
     Both phases are planned before anything is deleted, so the blast-radius guard (each phase against
-    its own limit) can stop the whole run; the second pass leaves the emergency's files to it.
+    its own limit) can stop the whole run; the second pass leaves the emergency's files to it. Then the
+    emergency is applied and judged by measured usage, then the second phase.
     """
     first = _plan_emergency(ctx, clock, applier, "the emergency phase")
     notes: list[str] = []
@@ -348,21 +414,30 @@ def _scheduled(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, applier:
     plans.append(second)
     for problem in ctx.storage.scan_errors():
         applier.tally.add_error(problem)
-    stopped = apply_guarded(applier, spec, plans)
-    if first.plan is not None and stopped is None:
-        _finish_emergency(ctx, applier, first)
-    if first.plan is not None or first.outcome.failed:
-        notes.insert(0, first.outcome.note)
+    stopped = stop_message(spec, plans)
+    if stopped is not None:
+        carry_out(applier, plans, report_only=True)
+    elif first.plan is not None:
+        _apply_emergency(ctx, applier, first)
+    freed_by_emergency = applier.tally.bytes_freed
+    if stopped is None:
+        carry_out(applier, [second])
+    emergency = first.outcome
+    if emergency.planned or emergency.failed:
+        notes.insert(0, emergency.note)
+    elif emergency.min_free is not None and emergency.min_free.note:
+        notes.insert(0, emergency.min_free.note)  # an inherited floor not applied is worth saying every time
     outcome = _Outcome(
-        note="; ".join(note for note in notes if note),
-        failed=first.outcome.failed,
-        before=first.outcome.before,
-        files_scanned=max(first.outcome.files_scanned, inventory.files_scanned),
-        unrecognized_files=first.outcome.unrecognized_files,
-        unrecognized=set(first.outcome.unrecognized),
+        note="; ".join(note.strip().rstrip(";") for note in notes if note),
+        failed=emergency.failed,
+        before=emergency.before,
+        files_scanned=max(emergency.files_scanned, inventory.files_scanned),
+        unrecognized_files=emergency.unrecognized_files,
+        unrecognized=set(emergency.unrecognized),
+        min_free=emergency.min_free,
     )
-    assert outcome.before is not None
-    outcome.after = _usage_after(ctx, outcome.before, applier.tally.bytes_freed)
+    assert emergency.after is not None  # measured after the emergency's deletions, else its "before"
+    outcome.after = _usage_after(ctx, emergency.after, applier.tally.bytes_freed - freed_by_emergency)
     outcome.saw(inventory, resolver)
     if resolver.error:
         outcome.failed = True

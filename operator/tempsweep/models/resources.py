@@ -19,7 +19,9 @@ from tempsweep.models.enums import Health, RunPhase, RunReason, RunType
 class Condition(WireModel):
     """A standard Kubernetes condition."""
 
-    type: str = Field(description="Ready, StorageHealthy, JobSourceReachable or JobStatusesRecognized.")
+    type: str = Field(
+        description="Ready, StorageHealthy, JobSourceReachable, MinFreeSpaceApplied or JobStatusesRecognized."
+    )
     status: str = Field(description="True, False or Unknown.")
     reason: str = Field(description="A CamelCase reason, e.g. PathNotAllowed.")
     message: str = Field(default="", description="What happened, for people.")
@@ -33,7 +35,7 @@ class PolicyStatus(WireModel):
     observed_generation: int | None = Field(default=None, description="The spec generation last validated.")
     conditions: list[Condition] = Field(
         default_factory=list,
-        description="Ready, StorageHealthy, JobSourceReachable, JobStatusesRecognized.",
+        description="Ready, StorageHealthy, JobSourceReachable, MinFreeSpaceApplied, JobStatusesRecognized.",
     )
     health: Health | None = Field(default=None, description="Healthy, Warning or Critical.")
     usage_percent: float | None = Field(default=None, description="Used space, percent.")
@@ -61,6 +63,12 @@ class PolicyStatus(WireModel):
         default=None,
         description="Those statuses (normalized): add each to activeStatuses, finishedStatuses or "
         "failedStatuses.",
+    )
+    effective_min_free_space_bytes: int | None = Field(
+        default=None,
+        description="The free-space floor applied, in bytes: spec.thresholds.minFreeSpace or the inherited "
+        "TEMP_STORAGE_CLEANUP_MIN_FREE_SPACE_GB; 0 when that default is not below the storage's size "
+        "(condition MinFreeSpaceApplied=False, reason MinFreeSpaceNotApplied).",
     )
     last_stats_time: datetime | None = Field(
         default=None, description="When statistics were last written (on any change, else every 5 minutes)."
@@ -121,4 +129,7 @@ class CleanupRunStatus(WireModel):
         default=None, description="Files kept because their job's status is in none of the status lists."
     )
     unrecognized_job_statuses: list[str] | None = Field(default=None, description="Those statuses.")
+    effective_min_free_space_bytes: int | None = Field(
+        default=None, description="Emergency and Scheduled: the free-space floor applied, in bytes."
+    )
     progress: RunProgress | None = Field(default=None, description="Progress while Running.")

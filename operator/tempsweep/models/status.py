@@ -46,6 +46,12 @@ class StorageStats(WireModel):
         default_factory=list,
         description=f"Those statuses (normalized: trimmed, lower case; at most {MAX_UNRECOGNIZED_STATUSES}).",
     )
+    effective_min_free_space_bytes: int | None = Field(
+        default=None,
+        description="The free-space floor applied to this storage, in bytes: spec.thresholds.minFreeSpace, "
+        "or the inherited TEMP_STORAGE_CLEANUP_MIN_FREE_SPACE_GB; 0 when the inherited default is not below "
+        "the capacity or filesystem size and so is not applied (condition MinFreeSpaceApplied says so).",
+    )
 
 
 class RunStatus(WireModel):
@@ -91,4 +97,9 @@ class RunStatus(WireModel):
     unrecognized_job_statuses: list[str] = Field(
         default_factory=list,
         description=f"Those statuses (normalized; at most {MAX_UNRECOGNIZED_STATUSES}).",
+    )
+    effective_min_free_space_bytes: int | None = Field(
+        default=None,
+        description="Emergency and Scheduled runs: the free-space floor applied, in bytes (0 when an "
+        "inherited TEMP_STORAGE_CLEANUP_MIN_FREE_SPACE_GB is not below the storage's size and is not applied).",
     )
