@@ -1,0 +1,125 @@
+"""Which directories a run removes after its deletions: pure planning, like the rules for files.
+
+A directory goes only when all of this holds (fail closed: any doubt keeps it):
+
+* ``removeEmptyDirectories`` is on, the storage has real directories (a volume), and the scenario
+  may remove directories at all: Orphaned, CrashRecovery and Scheduled may; ChunkCompletion never
+  (its job is running and may write into them), Emergency never (directories free no space; the
+  next scheduled run takes them).
+* It is empty once this run's deletions are done: everything the scan counted in it (files,
+  directories, symlinks, excluded or unreadable entries alike) was a file this phase deleted (or,
+  in a dry run, would delete) or a directory this plan removes, bottom-up. A directory that was
+  already empty when scanned must also be older than the orphan age (``orphans.maxAgeHours``).
+* The scenario's own rule would delete a file with the directory's path and modification time:
+  the same age, and the same job decision for the deepest job id in the path.
+* With a job source, every job id found in the path's components is a job the table knows as
+  finished or failed: never a directory of an active job, of a job the table does not know (it
+  may be starting and about to write into it), or of one whose status could not be read.
+
+The scan must have listed the directory completely (the root, mount points, symlinks, locked,
+excluded, unreadable and too-deep directories are never offered). The storage then re-checks each
+one before its ``rmdir``, which itself refuses a directory that is no longer empty.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+
+from tempsweep.engine.applier import Applier
+from tempsweep.engine.context import CleanupContext
+from tempsweep.engine.inventory import JobResolver, JobState, ScannedFile
+from tempsweep.engine.ports import DirectoryEntry, FileEntry, FilesystemStorage, Outcome
+from tempsweep.engine.rules import Clock, Rule
+from tempsweep.models.effective import EffectivePolicy
+
+Allowed = Callable[[DirectoryEntry, bool], bool]
+_REMOVABLE_JOB_STATES = frozenset({JobState.FINISHED, JobState.FAILED})
+
+
+def job_ids_in_path(policy: EffectivePolicy, path: str) -> list[str]:
+    """Job ids the naming pattern finds in the components of ``path``, outermost first."""
+    ids = []
+    for part in path.split("/"):
+        found = policy.job_pattern.match(part)
+        if found and found.get("job_id"):
+            ids.append(found["job_id"])
+    return ids
+
+
+def directory_rule(policy: EffectivePolicy, rule: Rule, resolver: JobResolver, clock: Clock) -> Allowed:
+    """A predicate: may this directory go, given whether this run emptied it (or it was already empty)."""
+    oldest_empty = clock.timestamp - policy.orphan_max_age_hours * 3600.0
+
+    def allowed(directory: DirectoryEntry, emptied_by_run: bool) -> bool:
+        if not emptied_by_run and directory.mtime >= oldest_empty:
+            return False
+        ids = job_ids_in_path(policy, directory.path)
+        state = record = None
+        if policy.has_job_source:
+            resolver.resolve(ids)
+            for job_id in ids:
+                state, record = resolver.get(job_id)
+                if state not in _REMOVABLE_JOB_STATES:
+                    return False
+        as_file = FileEntry(path=directory.path, size=0, mtime=directory.mtime)
+        return rule(ScannedFile(as_file, ids[-1] if ids else None, state, record)) is not None
+
+    return allowed
+
+
+def plan_removals(
+    directories: Iterable[DirectoryEntry], freed: Mapping[str, int], allowed: Allowed, limit: int
+) -> list[DirectoryEntry]:
+    """The directories to rmdir, deepest first; ``freed`` counts this phase's deleted files per directory."""
+    removed_below: Counter[str] = Counter()
+    chosen: list[DirectoryEntry] = []
+    for directory in sorted(directories, key=lambda d: (-d.depth, d.path)):
+        if not directory.path or len(chosen) >= limit:
+            continue  # the root is never offered; checked here too
+        gone = freed.get(directory.path, 0) + removed_below[directory.path]
+        if directory.entries > gone or not allowed(directory, gone > 0):
+            continue
+        chosen.append(directory)
+        removed_below[directory.parent] += 1
+    return chosen
+
+
+def _resolve_candidates(
+    policy: EffectivePolicy, resolver: JobResolver, directories: Iterable[DirectoryEntry], freed: Mapping[str, int]
+) -> None:
+    """One batched lookup for the job ids of every directory that could end up empty."""
+    listed = list(directories)
+    children = Counter(d.parent for d in listed)
+    ids = {
+        job_id
+        for d in listed
+        if d.entries <= freed.get(d.path, 0) + children[d.path]
+        for job_id in job_ids_in_path(policy, d.path)
+    }
+    resolver.resolve(ids)
+
+
+def remove_emptied(ctx: CleanupContext, applier: Applier, rule: Rule, resolver: JobResolver, clock: Clock) -> None:
+    """After a phase's deletions: plan the directories it emptied and remove them (or count them, dry)."""
+    storage = ctx.storage
+    if not ctx.policy.remove_empty_directories or not isinstance(storage, FilesystemStorage):
+        return
+    tally = applier.tally
+    freed = tally.take_emptying()
+    directories = storage.directories()
+    if ctx.policy.has_job_source:
+        _resolve_candidates(ctx.policy, resolver, directories, freed)
+    allowed = directory_rule(ctx.policy, rule, resolver, clock)
+    plan = plan_removals(directories, freed, allowed, ctx.policy.max_files_per_run)
+    if applier.dry_run:
+        tally.would_remove_directories += len(plan)
+        return
+    for result in storage.remove_directories(plan) if plan else []:
+        path = result.directory.path + "/"
+        if result.outcome is Outcome.DELETED:
+            tally.directories_removed += 1
+        elif result.outcome is Outcome.IN_USE:
+            tally.in_use.add(path)
+        elif result.outcome is Outcome.FAILED:
+            tally.add_error(f"{path}: not removed: {result.detail}")
