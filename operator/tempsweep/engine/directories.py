@@ -12,9 +12,12 @@ A directory goes only when all of this holds (fail closed: any doubt keeps it):
   already empty when scanned must also be older than the orphan age (``orphans.maxAgeHours``).
 * The scenario's own rule would delete a file with the directory's path and modification time:
   the same age, and the same job decision for the deepest job id in the path.
-* With a job source, every job id found in the path's components is a job the table knows as
+* With a job source, every job id found in the path's components (a name starting with the job
+  pattern, or its directory form: ``job_41`` for ``job_{job_id}_``) is a job the table knows as
   finished or failed: never a directory of an active job, of a job the table does not know (it
-  may be starting and about to write into it), or of one whose status could not be read.
+  may be starting and about to write into it), or of one whose status could not be read. A
+  component that starts like a job's name but does not parse keeps the directory, with or without
+  a job source.
 
 The scan must have listed the directory completely (the root, mount points, symlinks, locked,
 excluded, unreadable and too-deep directories are never offered). The storage then re-checks each
@@ -37,13 +40,23 @@ Allowed = Callable[[DirectoryEntry, bool], bool]
 _REMOVABLE_JOB_STATES = frozenset({JobState.FINISHED, JobState.FAILED})
 
 
-def job_ids_in_path(policy: EffectivePolicy, path: str) -> list[str]:
-    """Job ids the naming pattern finds in the components of ``path``, outermost first."""
+def job_ids_in_path(policy: EffectivePolicy, path: str) -> list[str] | None:
+    """Job ids named by the components of ``path``, outermost first; None when one only looks like a job's.
+
+    A component names a job when it starts with the job pattern or is its directory form (``job_41``
+    for ``job_{job_id}_``). One that starts with the pattern's literal beginning but does not parse
+    (``job_4.1``) is a near miss: the caller keeps the directory, since it cannot say whose it is.
+    """
+    template = policy.job_pattern.template
+    lead = template[: template.index("{")]
+    tail = template[template.rindex("}") + 1 :]
     ids = []
     for part in path.split("/"):
-        found = policy.job_pattern.match(part)
+        found = policy.job_pattern.match(part) or policy.job_pattern.match(part + tail)
         if found and found.get("job_id"):
             ids.append(found["job_id"])
+        elif lead and part.startswith(lead):
+            return None
     return ids
 
 
@@ -55,6 +68,8 @@ def directory_rule(policy: EffectivePolicy, rule: Rule, resolver: JobResolver, c
         if not emptied_by_run and directory.mtime >= oldest_empty:
             return False
         ids = job_ids_in_path(policy, directory.path)
+        if ids is None:
+            return False
         state = record = None
         if policy.has_job_source:
             resolver.resolve(ids)
@@ -95,7 +110,7 @@ def _resolve_candidates(
         job_id
         for d in listed
         if d.entries <= freed.get(d.path, 0) + children[d.path]
-        for job_id in job_ids_in_path(policy, d.path)
+        for job_id in job_ids_in_path(policy, d.path) or ()
     }
     resolver.resolve(ids)
 
