@@ -40,6 +40,11 @@ MAX_OPEN = 64
 MAX_TRACKED = 200_000
 
 
+def _short(path: str) -> str:
+    """A path short enough for a status message (a run lists up to 50 errors)."""
+    return path if len(path) <= 200 else f"{path[:120]}...({len(path)} characters)...{path[-60:]}"
+
+
 @dataclass(slots=True)
 class _Frame:
     path: str
@@ -97,7 +102,9 @@ class Walk:
     def _enter(self, parent: _Frame, name: str, inode: int) -> _Frame | None:
         path = f"{parent.path}/{name}" if parent.path else name
         if parent.depth + 1 > MAX_DEPTH or len(path) > MAX_PATH_CHARS:
-            self._note(f"{path}/: deeper than {MAX_DEPTH} directories or {MAX_PATH_CHARS} characters: not scanned")
+            self._note(
+                f"{_short(path)}/: deeper than {MAX_DEPTH} directories or {MAX_PATH_CHARS} characters: not scanned"
+            )
             return None
         if self._prune is not None and self._prune(path):
             return None  # excluded: protected with everything below it, not even listed
