@@ -40,34 +40,55 @@ Allowed = Callable[[DirectoryEntry, bool], bool]
 _REMOVABLE_JOB_STATES = frozenset({JobState.FINISHED, JobState.FAILED})
 
 
-def job_ids_in_path(policy: EffectivePolicy, path: str) -> list[str] | None:
-    """Job ids named by the components of ``path``, outermost first; None when one only looks like a job's.
+class PathJobs:
+    """Job ids named by the components of directory paths, outermost first; None when a component only
+    looks like a job's name.
 
     A component names a job when it starts with the job pattern or is its directory form (``job_41``
     for ``job_{job_id}_``). One that starts with the pattern's literal beginning but does not parse
-    (``job_4.1``) is a near miss: the caller keeps the directory, since it cannot say whose it is.
+    (``job_4.1``) is a near miss: the directory is kept, since nobody can say whose it is. Results are
+    remembered per directory and built from the parent's, so a chain of N directories costs N
+    matches, not N squared.
     """
-    template = policy.job_pattern.template
-    lead = template[: template.index("{")]
-    tail = template[template.rindex("}") + 1 :]
-    ids = []
-    for part in path.split("/"):
-        found = policy.job_pattern.match(part) or policy.job_pattern.match(part + tail)
+
+    def __init__(self, policy: EffectivePolicy) -> None:
+        self._pattern = policy.job_pattern
+        template = self._pattern.template
+        self._lead = template[: template.index("{")]
+        self._tail = template[template.rindex("}") + 1 :]
+        self._memo: dict[str, tuple[str, ...] | None] = {"": ()}
+
+    def of(self, path: str) -> tuple[str, ...] | None:
+        climbing: list[str] = []
+        while path not in self._memo:
+            climbing.append(path)
+            path = path.rpartition("/")[0]
+        ids = self._memo[path]
+        for below in reversed(climbing):
+            if ids is not None:
+                ids = self._component(below.rpartition("/")[2], ids)
+            self._memo[below] = ids
+        return ids
+
+    def _component(self, part: str, ids: tuple[str, ...]) -> tuple[str, ...] | None:
+        found = self._pattern.match(part) or self._pattern.match(part + self._tail)
         if found and found.get("job_id"):
-            ids.append(found["job_id"])
-        elif lead and part.startswith(lead):
+            return (*ids, found["job_id"])
+        if self._lead and part.startswith(self._lead):
             return None
-    return ids
+        return ids
 
 
-def directory_rule(policy: EffectivePolicy, rule: Rule, resolver: JobResolver, clock: Clock) -> Allowed:
+def directory_rule(
+    policy: EffectivePolicy, rule: Rule, resolver: JobResolver, clock: Clock, path_jobs: PathJobs
+) -> Allowed:
     """A predicate: may this directory go, given whether this run emptied it (or it was already empty)."""
     oldest_empty = clock.timestamp - policy.orphan_max_age_hours * 3600.0
 
     def allowed(directory: DirectoryEntry, emptied_by_run: bool) -> bool:
         if not emptied_by_run and directory.mtime >= oldest_empty:
             return False
-        ids = job_ids_in_path(policy, directory.path)
+        ids = path_jobs.of(directory.path)
         if ids is None:
             return False
         state = record = None
@@ -101,7 +122,7 @@ def plan_removals(
 
 
 def _resolve_candidates(
-    policy: EffectivePolicy, resolver: JobResolver, directories: Iterable[DirectoryEntry], freed: Mapping[str, int]
+    path_jobs: PathJobs, resolver: JobResolver, directories: Iterable[DirectoryEntry], freed: Mapping[str, int]
 ) -> None:
     """One batched lookup for the job ids of every directory that could end up empty."""
     listed = list(directories)
@@ -110,7 +131,7 @@ def _resolve_candidates(
         job_id
         for d in listed
         if d.entries <= freed.get(d.path, 0) + children[d.path]
-        for job_id in job_ids_in_path(policy, d.path) or ()
+        for job_id in path_jobs.of(d.path) or ()
     }
     resolver.resolve(ids)
 
@@ -123,9 +144,10 @@ def remove_emptied(ctx: CleanupContext, applier: Applier, rule: Rule, resolver: 
     tally = applier.tally
     freed = tally.take_emptying()
     directories = storage.directories()
+    path_jobs = PathJobs(ctx.policy)
     if ctx.policy.has_job_source:
-        _resolve_candidates(ctx.policy, resolver, directories, freed)
-    allowed = directory_rule(ctx.policy, rule, resolver, clock)
+        _resolve_candidates(path_jobs, resolver, directories, freed)
+    allowed = directory_rule(ctx.policy, rule, resolver, clock, path_jobs)
     plan = plan_removals(directories, freed, allowed, ctx.policy.max_files_per_run)
     if applier.dry_run:
         tally.would_remove_directories += len(plan)

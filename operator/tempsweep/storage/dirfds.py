@@ -106,9 +106,8 @@ class PathCursor:
         self._keys: list[tuple[int, int]] = []
 
     def goto(self, parts: Sequence[str]) -> int:
-        common = 0
-        while common < min(len(parts), len(self._names)) and parts[common] == self._names[common]:
-            common += 1
+        wanted = list(parts)
+        common = self._common_prefix(wanted)
         self._pop_to(common)
         for part in parts[common:]:
             parent = self._fds[-1] if self._fds else self._root_fd
@@ -122,6 +121,22 @@ class PathCursor:
             self._fds.append(fd)
             self._keys.append(key)
         return self._fds[-1] if self._fds else self._root_fd
+
+    def _common_prefix(self, wanted: list[str]) -> int:
+        """How many leading components ``wanted`` shares with the cursor: list slices compare in C, and
+        a binary search keeps a move between two deep neighbours from costing a Python loop per level."""
+        names = self._names
+        high = min(len(wanted), len(names))
+        if wanted[:high] == names[:high]:
+            return high  # the usual case: the same directory, or one below it
+        low = 0  # wanted[:low] == names[:low] holds; wanted[:high] == names[:high] does not
+        while high - low > 1:
+            middle = (low + high) // 2
+            if wanted[:middle] == names[:middle]:
+                low = middle
+            else:
+                high = middle
+        return low
 
     def _pop_to(self, depth: int) -> None:
         while len(self._fds) > depth:
