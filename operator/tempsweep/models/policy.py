@@ -125,7 +125,11 @@ class VolumeStorage(WireModel):
         default=None,
         description="Absolute path of the directory to clean, as mounted into the operator. It must lie "
         "under one of the operator's allowed roots. Default: the operator setting "
-        "TEMP_STORAGE_CLEANUP_TEMP_STORAGE_PATH.",
+        "TEMP_STORAGE_CLEANUP_TEMP_STORAGE_PATH. Cleaned as systemd-tmpfiles does: symlinks are never "
+        "followed, mount points never entered; a file or directory another process holds a BSD flock on is "
+        "kept with everything below it (filesSkippedInUse; POSIX fcntl locks and merely open files are not "
+        "seen); directories are walked linearly down to 4096 levels or 16384 characters of path, and deeper "
+        "subtrees are reported as an error, not scanned, not cleaned.",
     )
     capacity: Quantity | None = Field(
         default=None,
