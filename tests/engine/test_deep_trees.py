@@ -133,3 +133,22 @@ def test_a_deep_comb_is_cleaned_completely(tree: Tree, now: datetime) -> None:
     assert list(tree.root.iterdir()) == []
     assert status.directories_removed == MAX_OPEN * 2 * 2  # every spine level and its side directory
     assert status.phase is RunPhase.SUCCEEDED
+
+
+def test_a_directory_moved_away_during_the_scan_is_reported_not_followed(tree: Tree) -> None:
+    """On the way back up, a closed directory is reopened through its child's '..': if the child was moved
+    elsewhere meanwhile, '..' is another directory, so the rest is reported, not scanned from there."""
+    _comb(tree, MAX_OPEN * 2)
+    storage = VolumeStorage(str(tree.root))
+    scan = storage.scan()
+    seen = []
+    for entry in scan:
+        seen.append(entry.path)
+        if entry.path.count("/") >= MAX_OPEN + 20:
+            break
+    (tree.root / "s/s/s/s/s/s").rename(tree.root / "moved")  # its old parent's descriptor was closed
+    seen.extend(entry.path for entry in scan)
+
+    errors = storage.scan_errors()
+    assert any("cannot be reopened; the rest of it was not scanned" in error for error in errors), errors
+    assert not any(path.startswith("moved/") for path in seen)

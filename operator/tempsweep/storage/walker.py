@@ -121,8 +121,10 @@ class Walk:
             return None
         try:
             info = os.fstat(fd)
-            if info.st_ino != inode:
-                raise OSError(errno.ESTALE, "replaced while it was being scanned")
+            if info.st_ino != inode:  # replaced since it was listed: like one removed, left for the next run
+                log.info("%s/: replaced while the scan was under way, not entered", path)
+                os.close(fd)
+                return None
             if not self._locks.probe(fd):
                 self.in_use.append(path)
                 log.info("%s/: locked by another process, not entered", path)
