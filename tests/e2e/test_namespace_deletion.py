@@ -73,3 +73,39 @@ def test_an_operator_started_again_finishes_a_namespace_deletion_begun_without_i
 
     wait_for(lambda: describe(kubectl, kube.namespace), lambda: namespace_gone(kubectl, kube.namespace), GONE_TIMEOUT)
 
+
+# -- after the operator is gone (uninstalled, scaled to zero, crashed for good) ----------------------
+
+AFTER_UNINSTALL = (
+    "issue 14: every policy and run the operator handled, finished runs too, keeps Kopf's finalizer "
+    "tempsweep.io/finalizer, and only a running operator removes it: with the operator gone the namespace "
+    "stays Terminating (NamespaceFinalizersRemaining) and `kubectl delete` of a finished run hangs"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=AFTER_UNINSTALL)
+def test_a_finished_run_can_be_deleted_after_the_operator_is_gone(
+    kube: Kube, start_operator: StartOperator, operator_root: Path
+) -> None:
+    operator = start_operator(kube.namespace)
+    populate(kube, operator_root / "vol")
+    operator.stop()
+
+    deleted = kube("delete", "cleanuprun", "done", "--timeout=20s", check=False, timeout=60)
+
+    assert deleted.returncode == 0, deleted.stderr
+    assert kube.get("cleanuprun", "done") is None
+
+
+@pytest.mark.xfail(strict=True, reason=AFTER_UNINSTALL)
+def test_deleting_a_namespace_completes_after_the_operator_is_gone(
+    kube: Kube, kubectl: Kubectl, start_operator: StartOperator, operator_root: Path
+) -> None:
+    """Uninstalled first, namespace deleted later: nothing may be left waiting for an operator."""
+    operator = start_operator(kube.namespace)
+    populate(kube, operator_root / "vol")
+    operator.stop()
+
+    kubectl("delete", "namespace", kube.namespace, "--wait=false")
+
+    wait_for(lambda: describe(kubectl, kube.namespace), lambda: namespace_gone(kubectl, kube.namespace), GONE_TIMEOUT)
