@@ -19,7 +19,7 @@ from tempsweep.models.enums import Health, RunPhase, RunType
 class Condition(WireModel):
     """A standard Kubernetes condition."""
 
-    type: str = Field(description="Ready, StorageHealthy or JobSourceReachable.")
+    type: str = Field(description="Ready, StorageHealthy, JobSourceReachable or MinFreeSpaceApplied.")
     status: str = Field(description="True, False or Unknown.")
     reason: str = Field(description="A CamelCase reason, e.g. PathNotAllowed.")
     message: str = Field(default="", description="What happened, for people.")
@@ -32,7 +32,7 @@ class PolicyStatus(WireModel):
 
     observed_generation: int | None = Field(default=None, description="The spec generation last validated.")
     conditions: list[Condition] = Field(
-        default_factory=list, description="Ready, StorageHealthy, JobSourceReachable."
+        default_factory=list, description="Ready, StorageHealthy, JobSourceReachable, MinFreeSpaceApplied."
     )
     health: Health | None = Field(default=None, description="Healthy, Warning or Critical.")
     usage_percent: float | None = Field(default=None, description="Used space, percent.")
@@ -52,6 +52,12 @@ class PolicyStatus(WireModel):
     archived_blobs_size_bytes: int | None = Field(default=None, description="Bytes of archive-tier blobs.")
     cleanup_needed: bool | None = Field(default=None, description="True when an emergency cleanup is due.")
     job_source_error: str | None = Field(default=None, description="Why job status could not be read.")
+    effective_min_free_space_bytes: int | None = Field(
+        default=None,
+        description="The free-space floor applied, in bytes: spec.thresholds.minFreeSpace or the inherited "
+        "TEMP_STORAGE_CLEANUP_MIN_FREE_SPACE_GB; 0 when that default is not below the storage's size "
+        "(condition MinFreeSpaceApplied=False, reason MinFreeSpaceNotApplied).",
+    )
     last_stats_time: datetime | None = Field(
         default=None, description="When statistics were last written (on any change, else every 5 minutes)."
     )
@@ -104,4 +110,7 @@ class CleanupRunStatus(WireModel):
     would_delete_by_reason: dict[str, int] | None = Field(default=None, description="Dry runs: per reason.")
     limit_reached: bool | None = Field(default=None, description="maxFilesPerRun stopped the run.")
     job_queries: int | None = Field(default=None, description="Queries sent to the job source.")
+    effective_min_free_space_bytes: int | None = Field(
+        default=None, description="Emergency and Scheduled: the free-space floor applied, in bytes."
+    )
     progress: RunProgress | None = Field(default=None, description="Progress while Running.")
