@@ -19,6 +19,7 @@ from datetime import timedelta
 
 from tempsweep.engine.applier import Applier, Decision, Tally
 from tempsweep.engine.context import CleanupContext, Progress
+from tempsweep.engine.directories import remove_emptied
 from tempsweep.engine.emergency import (
     EmergencyPlan,
     EmergencyPlanner,
@@ -36,7 +37,7 @@ from tempsweep.engine.guard import (
     stop_message,
 )
 from tempsweep.engine.inventory import Inventory, JobResolver, ScannedFile
-from tempsweep.engine.ports import JobSourceError, StorageError, Usage
+from tempsweep.engine.ports import FilesystemStorage, JobSourceError, StorageError, Usage
 from tempsweep.engine.rules import (
     Clock,
     Rule,
@@ -118,6 +119,9 @@ def run_cleanup(ctx: CleanupContext, spec: CleanupRunSpec) -> RunStatus:
         files_scanned=outcome.files_scanned,
         files_deleted=tally.deleted,
         files_skipped=tally.skipped,
+        files_skipped_in_use=len(tally.in_use),
+        directories_removed=tally.directories_removed,
+        would_remove_directories=tally.would_remove_directories,
         bytes_freed=tally.bytes_freed,
         storage_before_percent=_percent(outcome.before),
         storage_after_percent=_percent(outcome.after),
@@ -154,6 +158,11 @@ def _summary(kind: RunType, tally: Tally, outcome: _Outcome, dry_run: bool) -> s
     else:
         parts = [f"deleted {tally.deleted} files ({format_bytes(tally.bytes_freed)})"]
     parts[0] += f" of {outcome.files_scanned} scanned"
+    if tally.directories_removed or tally.would_remove_directories:
+        verb = "would remove" if dry_run else "removed"
+        parts.append(f"{verb} {tally.would_remove_directories or tally.directories_removed} emptied directories")
+    if tally.in_use:
+        parts.append(f"{len(tally.in_use)} kept because another process holds a lock on them")
     if tally.skipped:
         parts.append(f"{tally.skipped} skipped because they changed since planned")
     if tally.error_count:
@@ -184,12 +193,29 @@ def _usage_after(ctx: CleanupContext, before: Usage, freed: int) -> Usage:
     return before.after_freeing(freed)
 
 
+def _scan_notes(ctx: CleanupContext, applier: Applier) -> None:
+    """What the last scan met besides files: problems (errors) and locked directories (kept, counted)."""
+    for problem in ctx.storage.scan_errors():
+        applier.tally.add_error(problem)
+    if isinstance(ctx.storage, FilesystemStorage):
+        applier.tally.in_use.update(path + "/" for path in ctx.storage.skipped_in_use())
+
+
 def _single_phase(
-    ctx: CleanupContext, spec: CleanupRunSpec, applier: Applier, rule: Rule, *, resolve_jobs: bool = True
+    ctx: CleanupContext,
+    spec: CleanupRunSpec,
+    applier: Applier,
+    rule: Rule,
+    *,
+    resolve_jobs: bool = True,
+    clock: Clock | None = None,
 ) -> _Outcome:
-    """Plan one streamed phase, weigh it (unless the guard is off) and apply it, measuring usage around it."""
+    """Plan one streamed phase, weigh it (unless the guard is off), apply it, measure usage around it;
+    with ``clock``, remove the directories it emptied (``directories``; ChunkCompletion passes none:
+    its job is running). A plan the guard stopped removes no directory either."""
     inventory, resolver = ctx.inventory(resolve_jobs=resolve_jobs)
     fs_before = ctx.storage.filesystem_usage() if ctx.policy.capacity_bytes is None else None
+    applier.tally.take_emptying()  # an earlier phase's deletions are not in this scan's directory counts
     limit = ctx.policy.max_delete_percent
     stopped = None
     if spec.type is not RunType.CHUNK_COMPLETION and guard_active(limit, spec):
@@ -201,8 +227,9 @@ def _single_phase(
         applier.apply(stream)
         # past maxFilesPerRun the applier stops asking; finish the scan so the counts and usage are whole
         deque(stream, maxlen=0)
-    for problem in ctx.storage.scan_errors():
-        applier.tally.add_error(problem)
+    _scan_notes(ctx, applier)
+    if clock is not None and stopped is None:
+        remove_emptied(ctx, applier, rule, resolver, clock)
     before = fs_before or ctx.usage(inventory.bytes_total)
     outcome = _Outcome(
         before=before, after=_usage_after(ctx, before, applier.tally.bytes_freed), files_scanned=inventory.files_scanned
@@ -253,14 +280,14 @@ def _crash_recovery(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, app
     failed, note = _failed_ids(ctx, clock, spec.job_id)
     if not failed:
         return _Outcome(note=note)
-    outcome = _single_phase(ctx, spec, applier, crash_rule(failed), resolve_jobs=False)
+    outcome = _single_phase(ctx, spec, applier, crash_rule(failed), resolve_jobs=False, clock=clock)
     outcome.note = outcome.note or f"{len(failed)} failed job(s)"
     return outcome
 
 
 def _orphaned(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, applier: Applier) -> _Outcome:
     max_age = spec.max_age_hours or ctx.policy.orphan_max_age_hours
-    return _single_phase(ctx, spec, applier, orphan_rule(ctx.policy, clock, max_age))
+    return _single_phase(ctx, spec, applier, orphan_rule(ctx.policy, clock, max_age), clock=clock)
 
 
 @dataclass
@@ -277,8 +304,7 @@ def _plan_emergency(ctx: CleanupContext, clock: Clock, applier: Applier, name: s
     inventory, resolver = ctx.inventory()
     planner = EmergencyPlanner(ctx.policy, clock)
     planner.offer_all(inventory)
-    for problem in ctx.storage.scan_errors():
-        applier.tally.add_error(problem)
+    _scan_notes(ctx, applier)
     before = ctx.usage(inventory.bytes_total)
     floor = min_free_for(ctx.policy, before.total)
     if floor.unsatisfiable:
@@ -412,9 +438,10 @@ def _scheduled(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, applier:
     second = PhasePlan("the orphan and crash phase", GUARD_FIELD, limit).collect(_plan(inventory, rule), budget)
     second.scanned = inventory.files_scanned
     plans.append(second)
-    for problem in ctx.storage.scan_errors():
-        applier.tally.add_error(problem)
+    _scan_notes(ctx, applier)
     stopped = stop_message(spec, plans)
+    # the second scan saw the emergency's files too: both phases' deletions count for emptied directories
+    applier.tally.take_emptying()
     if stopped is not None:
         carry_out(applier, plans, report_only=True)
     elif first.plan is not None:
@@ -422,6 +449,7 @@ def _scheduled(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, applier:
     freed_by_emergency = applier.tally.bytes_freed
     if stopped is None:
         carry_out(applier, [second])
+        remove_emptied(ctx, applier, rule, resolver, clock)
     emergency = first.outcome
     if emergency.planned or emergency.failed:
         notes.insert(0, emergency.note)
