@@ -228,3 +228,22 @@ def test_scheduled_within_both_limits_deletes_both_phases(tree: Tree, now: datet
 
     assert status.phase is RunPhase.SUCCEEDED, status.message
     assert status.deleted_by_reason == {"EmergencyOrphan": 5, "OrphanFinishedJob": 2}
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["stopped", "forced"])
+def test_a_stopped_plan_removes_no_emptied_directory_either(tree: Tree, now: datetime, force: bool) -> None:
+    for index in range(3):
+        path = tree.file(f"old/job_{index}_out.tmp", age_hours=OLD)
+    tree.age(path.parent, OLD)
+    tree.file("young.tmp", age_hours=0.5)
+    jobs = MemoryJobSource([job("999", "running", 1, now)])
+
+    status = _run(tree, jobs, now, **({"force": True} if force else {}))
+
+    if force:
+        assert status.directories_removed == 1
+        assert not (tree.root / "old").exists()
+    else:
+        assert status.reason is BLOCKED
+        assert (status.directories_removed, status.would_remove_directories) == (0, 0)
+        assert (tree.root / "old").is_dir()
