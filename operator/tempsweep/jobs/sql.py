@@ -18,6 +18,17 @@ attempt, not one per batch. A new source (the next run) tries again at once.
 Timestamps may be ``timestamp with time zone`` (converted to UTC), ``timestamp`` without time zone
 (taken as UTC), ISO 8601 text or epoch seconds (SQLite). A job whose status is NULL is reported
 with the first active status: nobody can tell it is done, so its files are kept.
+
+The database decides which rows match an id, and it may be more lenient than Python's ``==``: a
+case-insensitive collation (SQLite ``COLLATE NOCASE``, MySQL's defaults, ``citext``) returns the row
+``abc`` for the id ``ABC``, and a ``char(n)`` column returns ids padded with spaces. A row the
+database returned therefore belongs to every id it may have matched (for a text column: every id
+equal to it ignoring case, Unicode compatibility forms and surrounding spaces); a row that matches
+none fails the lookup of its batch (files kept): a job must never look absent from the table while
+the database has a row for it, since that makes its files orphans. An id column
+without a unique constraint may hold several rows for one job (a table of status changes); the
+job then gets the most protective of them: active, then unrecognized, then failed (the latest
+update time), then finished -- never whichever row the database happened to send last.
 """
 
 from __future__ import annotations
@@ -26,6 +37,7 @@ import logging
 import re
 import threading
 import time
+import unicodedata
 import uuid
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -85,6 +97,11 @@ def _uuid_key(job_id: str) -> uuid.UUID | None:
 
 def _text_key(job_id: str) -> str:
     return job_id
+
+
+def _fold(job_id: str) -> str:
+    """An id as a lenient collation or a padded ``char(n)`` column may have matched it."""
+    return unicodedata.normalize("NFKC", str(job_id)).strip().casefold()
 
 
 def _fetch_all(statement: Any, connection: Any) -> list[Any]:
@@ -247,6 +264,41 @@ class SqlJobSource:
         text = str(status) if status is not None else self.database.active_statuses[0]
         return JobRecord(job_id=job_id, status=text, updated_at=_to_utc(updated_at))
 
+    def _protection(self, record: JobRecord) -> tuple[int, float]:
+        """Sorts the rows of one job, most protective first (see the module docstring)."""
+        normal = normalize_status(record.status)
+        db = self.database
+        if normal in normalized_set(db.active_statuses):
+            rank = 0
+        elif normal in normalized_set(db.failed_statuses):
+            rank = 2
+        elif normal in normalized_set(db.finished_statuses):
+            rank = 3
+        else:
+            rank = 1
+        newest = -record.updated_at.timestamp() if record.updated_at is not None else float("-inf")
+        return rank, newest
+
+    def _keep_protective(self, found: dict[str, JobRecord], record: JobRecord) -> None:
+        current = found.get(record.job_id)
+        if current is None or self._protection(record) < self._protection(current):
+            found[record.job_id] = record
+
+    def _owners(
+        self, row_id: object, wanted: Mapping[Hashable, list[str]], folded: Mapping[str, list[str]]
+    ) -> list[str]:
+        """The looked-up ids a returned row belongs to; JobSourceError when the row matches none of them."""
+        # text: every id the row may have matched, not only the one it equals
+        text = self._key_of is _text_key
+        owners = folded.get(_fold(str(row_id))) if text else wanted.get(self._row_key(row_id))
+        if owners is None:
+            raise JobSourceError(
+                f"job database {self.safe_url}: table {self.database.table!r} answered a lookup with id "
+                f"{str(row_id)[:64]!r}, which matches none of the ids asked for even ignoring case and "
+                "surrounding spaces (a collation tempsweep cannot follow); those jobs' files are kept"
+            )
+        return owners
+
     # -- JobSource ------------------------------------------------------------------------------------
 
     def check(self) -> None:
@@ -261,6 +313,9 @@ class SqlJobSource:
             if key is not None:  # an id the column cannot hold is not in the table
                 wanted.setdefault(key, []).append(job_id)
         keys = list(wanted)
+        folded: dict[str, list[str]] = {}
+        for job_id in job_ids:
+            folded.setdefault(_fold(job_id), []).append(job_id)
         found: dict[str, JobRecord] = {}
         started = time.monotonic()
         for start in range(0, len(keys), IN_LIST_LIMIT):
@@ -268,8 +323,8 @@ class SqlJobSource:
             statement = select(id_col, status_col, updated_col).where(self._id_in(id_col, chunk))
             rows = self._run(partial(_fetch_all, statement))
             for row_id, status, updated_at in rows:
-                for job_id in wanted.get(self._row_key(row_id), ()):
-                    found[job_id] = self._record(job_id, status, updated_at)
+                for job_id in self._owners(row_id, wanted, folded):
+                    self._keep_protective(found, self._record(job_id, status, updated_at))
         log.debug(
             "looked up %d job ids in %d queries (%.1f ms)",
             len(job_ids),
@@ -286,10 +341,22 @@ class SqlJobSource:
         statement = select(id_col, status_col, updated_col).where(_normalized(status_col).in_(sorted(failed)))
         rows = self._run(partial(_fetch_all, statement))
         # SQL's lower/trim prefilter; Python's normalization decides (they differ on rare whitespace/letters)
+        candidates = sorted(
+            {
+                str(row_id)
+                for row_id, status, _ in rows
+                if status is not None and normalize_status(str(status)) in failed
+            }
+        )
+        if not candidates:
+            return []
+        # A job may have other rows too (an id column without a unique constraint): only a job whose most
+        # protective row is failed counts as failed, with that row's update time.
+        confirmed = self.lookup(candidates)
         return [
-            self._record(str(row_id), status, updated_at)
-            for row_id, status, updated_at in rows
-            if status is not None and normalize_status(str(status)) in failed
+            record
+            for job_id in candidates
+            if (record := confirmed.get(job_id)) is not None and normalize_status(record.status) in failed
         ]
 
     def counts(self) -> JobCounts:
