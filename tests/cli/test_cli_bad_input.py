@@ -61,6 +61,30 @@ def _cases(workspace: Workspace) -> dict[str, Callable[[], tuple[list[str], list
             _run_cli(workspace, _policy(workspace, limits={"maxFilesPerRun": "lots"})),
             [policy_file, "spec.limits.maxFilesPerRun"],
         ),
+        "exclude-trailing-backslash": lambda: (
+            _run_cli(workspace, _policy(workspace, exclude=["*.lock", "keep\\"])),
+            [policy_file, "spec.exclude.1", "not a valid .gitignore pattern"],
+        ),
+        "exclude-bad-range": lambda: (
+            _run_cli(workspace, _policy(workspace, exclude=["[z-a].tmp"])),
+            [policy_file, "spec.exclude.0", "not a valid .gitignore pattern"],
+        ),
+        "exclude-lone-bang": lambda: (
+            _run_cli(workspace, _policy(workspace, exclude=["!"])),
+            [policy_file, "spec.exclude.0", "not a valid .gitignore pattern"],
+        ),
+        "exclude-comment": lambda: (
+            _run_cli(workspace, _policy(workspace, exclude=["# keep these", "stale.tmp"])),
+            [policy_file, "spec.exclude.0", "comment"],
+        ),
+        "exclude-blank": lambda: (
+            _run_cli(workspace, _policy(workspace, exclude=["  "])),
+            [policy_file, "spec.exclude.0", "empty"],
+        ),
+        "exclude-two-lines-in-one": lambda: (
+            _run_cli(workspace, _policy(workspace, exclude=["stale.tmp\nnested"])),
+            [policy_file, "spec.exclude.0", "line break"],
+        ),
         "wrong-kind": lambda: (
             _run_cli(workspace, good, {**VALID_RUN, "kind": "CleanupPolicy"}),
             [run_file, "kind: got 'CleanupPolicy'"],
@@ -161,6 +185,12 @@ CASE_NAMES = [
     "empty-file",
     "not-an-object",
     "free-space-above-capacity",
+    "exclude-trailing-backslash",
+    "exclude-bad-range",
+    "exclude-lone-bang",
+    "exclude-comment",
+    "exclude-blank",
+    "exclude-two-lines-in-one",
 ]
 
 

@@ -10,6 +10,7 @@ import posixpath
 import re
 from typing import Annotated
 
+import pathspec
 from croniter import croniter
 from pydantic import (
     AfterValidator,
@@ -30,8 +31,30 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 #: Paths no policy may clean, even when an administrator lists them as allowed roots.
 SYSTEM_PATHS = frozenset(
-    {"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/opt", "/proc", "/root",
-     "/run", "/sbin", "/srv", "/sys", "/usr", "/var", "/var/lib", "/var/run", "/var/log", "/tmp"}
+    {
+        "/",
+        "/bin",
+        "/boot",
+        "/dev",
+        "/etc",
+        "/home",
+        "/lib",
+        "/lib32",
+        "/lib64",
+        "/opt",
+        "/proc",
+        "/root",
+        "/run",
+        "/sbin",
+        "/srv",
+        "/sys",
+        "/usr",
+        "/var",
+        "/var/lib",
+        "/var/run",
+        "/var/log",
+        "/tmp",
+    }
 )
 _SYSTEM_TREES = ("/proc", "/sys", "/dev", "/etc", "/boot", "/usr", "/bin", "/sbin", "/lib")
 
@@ -70,11 +93,33 @@ def _check_chunk_pattern(value: str) -> str:
     return value
 
 
+def _check_exclude(value: str) -> str:
+    """One ``.gitignore`` line that matches something; refused rather than silently protecting nothing.
+
+    pathspec raises on some lines (a trailing backslash, a lone ``!``, a reversed range) only when the
+    exclusion list is compiled at run time, which crashed every run of the policy; and a comment or a blank
+    line is valid in a .gitignore but protects nothing, which in a list of paths to keep is a mistake.
+    """
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+        raise ValueError(f"{value!r}: one pattern per entry, without a line break or other control character")
+    if not value.strip():
+        raise ValueError("an exclude pattern is empty: it would protect nothing")
+    if value.startswith("#"):
+        raise ValueError(
+            f"{value!r} is a comment in .gitignore syntax and would protect nothing; "
+            f"write '\\{value}' for a name that starts with '#'"
+        )
+    try:
+        pathspec.GitIgnoreSpec.from_lines([value])
+    except (ValueError, re.error) as exc:  # GitIgnorePatternError is a ValueError
+        raise ValueError(f"{value!r} is not a valid .gitignore pattern ({exc})") from None
+    return value
+
+
 def _check_identifier(value: str) -> str:
     if not _IDENTIFIER.match(value):
         raise ValueError(
-            f"{value!r} is not a plain SQL identifier "
-            "(letters, digits and '_', starting with a letter or '_')"
+            f"{value!r} is not a plain SQL identifier (letters, digits and '_', starting with a letter or '_')"
         )
     return value
 
@@ -110,6 +155,7 @@ Duration = Annotated[str, AfterValidator(_check_duration)]
 Cron = Annotated[str, AfterValidator(_check_cron)]
 SqlIdentifier = Annotated[str, AfterValidator(_check_identifier)]
 VolumePath = Annotated[str, AfterValidator(check_volume_path)]
+ExcludePattern = Annotated[str, AfterValidator(_check_exclude)]
 
 
 class SecretKeyRef(WireModel):
@@ -213,8 +259,7 @@ class NamingSpec(WireModel):
     )
     chunk_pattern: Annotated[str, AfterValidator(_check_chunk_pattern)] = Field(
         default="job_{job_id}_chunk_{chunk_id}_",
-        description="A file belongs to a chunk when its name starts with this pattern; needs {job_id} and "
-        "{chunk_id}.",
+        description="A file belongs to a chunk when its name starts with this pattern; needs {job_id} and {chunk_id}.",
     )
 
 
@@ -237,8 +282,7 @@ class DatabaseSpec(WireModel):
     status_column: SqlIdentifier = Field(default="status", description="Column with the job's status.")
     updated_at_column: SqlIdentifier = Field(
         default="updated_at",
-        description="Column with the time of the job's last status change; naive timestamps are taken "
-        "as UTC.",
+        description="Column with the time of the job's last status change; naive timestamps are taken as UTC.",
     )
     active_statuses: list[str] = Field(
         default_factory=lambda: ["pending", "running"],
@@ -288,17 +332,22 @@ class ThresholdsSpec(WireModel):
     """Storage usage thresholds."""
 
     warning_percent: StrictFloat | None = Field(
-        default=None, gt=0, le=100,
-        description="Usage % from which health is Warning. Default: "
-        "TEMP_STORAGE_CLEANUP_WARNING_THRESHOLD (85).",
+        default=None,
+        gt=0,
+        le=100,
+        description="Usage % from which health is Warning. Default: TEMP_STORAGE_CLEANUP_WARNING_THRESHOLD (85).",
     )
     emergency_percent: StrictFloat | None = Field(
-        default=None, gt=0, le=100,
+        default=None,
+        gt=0,
+        le=100,
         description="Usage % from which health is Critical and emergency cleanup runs. Default: "
         "TEMP_STORAGE_CLEANUP_EMERGENCY_CLEANUP_THRESHOLD (95).",
     )
     emergency_buffer_percent: StrictFloat = Field(
-        default=10, ge=0, lt=100,
+        default=10,
+        ge=0,
+        lt=100,
         description="Emergency cleanup stops once usage is below emergencyPercent minus this buffer.",
     )
     min_free_space: Quantity | None = Field(
@@ -325,7 +374,8 @@ class OrphansSpec(WireModel):
     """When a forgotten file counts as orphaned."""
 
     max_age_hours: StrictFloat | None = Field(
-        default=None, gt=0,
+        default=None,
+        gt=0,
         description="Files older than this (by modification time) may be orphans. Default: "
         "TEMP_STORAGE_CLEANUP_MAX_ORPHAN_AGE_HOURS (24).",
     )
@@ -338,7 +388,8 @@ class FailedJobsSpec(WireModel):
     """How long the files of a crashed job are kept."""
 
     cleanup_after_hours: StrictFloat | None = Field(
-        default=None, ge=0,
+        default=None,
+        ge=0,
         description="Files of a failed job are deleted this long after the job's last update. Default: "
         "TEMP_STORAGE_CLEANUP_CLEANUP_FAILED_JOBS_AFTER_HOURS (1).",
     )
@@ -352,47 +403,49 @@ class ScheduleSpec(WireModel):
         description="Cron expression of the scheduled cleanup. Default: derived from "
         "TEMP_STORAGE_CLEANUP_SCHEDULED_CLEANUP_INTERVAL_MINUTES (60 -> '0 * * * *').",
     )
-    orphaned: Cron = Field(
-        default="30 */6 * * *", description="Cron expression of the orphaned-file cleanup."
-    )
+    orphaned: Cron = Field(default="30 */6 * * *", description="Cron expression of the orphaned-file cleanup.")
     emergency_check_interval: Duration | None = Field(
         default=None,
         description="How often usage is checked for an emergency, e.g. 5m. Default: "
         "TEMP_STORAGE_CLEANUP_EMERGENCY_CHECK_INTERVAL_MINUTES (5).",
     )
-    stats_interval: Duration = Field(
-        default="30s", description="How often the status statistics are refreshed."
-    )
+    stats_interval: Duration = Field(default="30s", description="How often the status statistics are refreshed.")
 
 
 class LimitsSpec(WireModel):
     """Limits that keep one run bounded."""
 
     batch_size: StrictInt | None = Field(
-        default=None, gt=0, le=100_000,
+        default=None,
+        gt=0,
+        le=100_000,
         description="Files deleted per batch. Default: TEMP_STORAGE_CLEANUP_CLEANUP_BATCH_SIZE (1000).",
     )
     max_files_per_run: StrictInt | None = Field(
-        default=None, gt=0,
-        description="At most this many deletions per run. Default: "
-        "TEMP_STORAGE_CLEANUP_MAX_FILES_PER_CLEANUP "
-        "(10000).",
+        default=None,
+        gt=0,
+        description="At most this many deletions per run. Default: TEMP_STORAGE_CLEANUP_MAX_FILES_PER_CLEANUP (10000).",
     )
     parallelism: StrictInt = Field(
-        default=4, ge=1, le=64,
+        default=4,
+        ge=1,
+        le=64,
         description="Batches deleted concurrently. 4 measured best on two-core machines with local disks.",
     )
     max_delete_percent: StrictFloat = Field(
-        default=50, ge=0, le=100,
+        default=50,
+        ge=0,
+        le=100,
         description="Blast-radius guard: a run (other than ChunkCompletion) that plans to delete more than "
         "this % of the files it scanned deletes nothing and fails with BlastRadiusExceeded, as a truncated "
         "or swapped job table would make every file an orphan. 100 turns the guard off; force: true on a "
         "CleanupRun accepts one run.",
     )
     emergency_max_delete_percent: StrictFloat = Field(
-        default=100, ge=0, le=100,
-        description="The same guard for Emergency runs and the emergency phase of Scheduled runs. "
-        "Default 100: off.",
+        default=100,
+        ge=0,
+        le=100,
+        description="The same guard for Emergency runs and the emergency phase of Scheduled runs. Default 100: off.",
     )
 
 
@@ -407,11 +460,9 @@ class CleanupPolicySpec(WireModel):
     thresholds: ThresholdsSpec = Field(default_factory=ThresholdsSpec, description="Usage thresholds.")
     orphans: OrphansSpec = Field(default_factory=OrphansSpec, description="Orphan detection.")
     failed_jobs: FailedJobsSpec = Field(default_factory=FailedJobsSpec, description="Crash recovery.")
-    schedule: ScheduleSpec = Field(
-        default_factory=ScheduleSpec, description="Timer schedules (operator only)."
-    )
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec, description="Timer schedules (operator only).")
     limits: LimitsSpec = Field(default_factory=LimitsSpec, description="Per-run limits.")
-    exclude: list[str] = Field(
+    exclude: list[ExcludePattern] = Field(
         default_factory=list,
         description="Paths never touched, as .gitignore lines matched against the path relative to the volume "
         "root or blob prefix: '*.lock' matches at any depth, a name such as 'keep' or 'keep/' protects a "
