@@ -1,6 +1,8 @@
 """Rows the database returns for a job: lenient collations and duplicate ids never make a job look finished or absent.
 
-A job table's database decides which rows match an id. With a case-insensitive or space-ignoring
+A job table's database decides which rows match an id, and SQLite types values, not columns (a
+column declared without a type compares the integer 7 and the text '7' as different; an INTEGER
+column may hold the text 'abc'). With a case-insensitive or space-ignoring
 collation it returns the row ``abc`` for the file ``job_ABC_...``; with an id column that is not unique
 (a table of status changes) it returns several rows for one job. Before, the first case left the
 job looking absent from the table (its old files were orphans) and the second let the last row sent
@@ -45,6 +47,10 @@ def _database(path: Path, rows: list[tuple[object, object, object]], *, id_type:
         pytest.param(
             "TEXT", [("7", "running", None), ("7", "completed", OLD.isoformat())], "job_7_x.tmp", id="dup-finished-last"
         ),
+        pytest.param("", [(7, "running", None)], "job_7_x.tmp", id="typeless-column-integer-value"),
+        pytest.param("", [("7", "running", None)], "job_7_x.tmp", id="typeless-column-text-value"),
+        pytest.param("INTEGER", [("abc", "running", None)], "job_abc_x.tmp", id="integer-column-text-value"),
+        pytest.param("INTEGER", [(7, "running", None)], "job_007_x.tmp", id="integer-column-zero-padded-file"),
         pytest.param(
             "INTEGER",
             [(7, "failed", OLD.isoformat()), (7, "processing", None), (7, "done", None)],

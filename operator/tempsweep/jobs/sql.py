@@ -25,7 +25,10 @@ case-insensitive collation (SQLite ``COLLATE NOCASE``, MySQL's defaults, ``citex
 database returned therefore belongs to every id it may have matched (for a text column: every id
 equal to it ignoring case, Unicode compatibility forms and surrounding spaces); a row that matches
 none fails the lookup of its batch (files kept): a job must never look absent from the table while
-the database has a row for it, since that makes its files orphans. An id column
+the database has a row for it, since that makes its files orphans. SQLite types values, not columns
+(a column declared without a type holds the integer 7, which the text '7' does not match; an INTEGER
+column may hold the text 'abc'), so there ids are looked up as text and, when they are integers, as
+integers too. An id column
 without a unique constraint may hold several rows for one job (a table of status changes); the
 job then gets the most protective of them: active, then unrecognized, then failed (the latest
 update time), then finished -- never whichever row the database happened to send last.
@@ -147,6 +150,7 @@ class SqlJobSource:
         self._key_of: KeyOf = _text_key
         self._array_type: TypeEngine[Any] | None = None  # PostgreSQL: look ids up with = ANY(array)
         self._row_key: Callable[[Any], Hashable] = str
+        self._loose = False  # SQLite: a column's values may have any type, whatever it was declared as
         self._queries = 0
         self._failure: tuple[float, str] | None = None
         self._lock = threading.Lock()
@@ -219,7 +223,9 @@ class SqlJobSource:
                 )
         id_type = found[db.id_column]
         array_type: TypeEngine[Any] | None = None
-        if isinstance(id_type, Integer | Numeric):
+        if self._engine.dialect.name == "sqlite":
+            self._loose = True  # ids as text and, where they are integers, as integers too
+        elif isinstance(id_type, Integer | Numeric):
             self._key_of, self._row_key = _integer_key, int
             # int4 = ANY(int8[]) still uses the index, and an id beyond int4 is simply not found
             array_type = BigInteger() if isinstance(id_type, Integer) else id_type
@@ -288,9 +294,12 @@ class SqlJobSource:
         self, row_id: object, wanted: Mapping[Hashable, list[str]], folded: Mapping[str, list[str]]
     ) -> list[str]:
         """The looked-up ids a returned row belongs to; JobSourceError when the row matches none of them."""
-        # text: every id the row may have matched, not only the one it equals
-        text = self._key_of is _text_key
-        owners = folded.get(_fold(str(row_id))) if text else wanted.get(self._row_key(row_id))
+        if self._key_of is not _text_key:
+            owners = wanted.get(self._row_key(row_id))
+        else:  # text: every id the row may have matched, not only the one it equals
+            owners = folded.get(_fold(str(row_id)))
+            if self._loose and isinstance(row_id, int) and not isinstance(row_id, bool):
+                owners = sorted({*(owners or ()), *wanted.get(row_id, ())}) or None
         if owners is None:
             raise JobSourceError(
                 f"job database {self.safe_url}: table {self.database.table!r} answered a lookup with id "
@@ -312,6 +321,8 @@ class SqlJobSource:
             key = self._key_of(job_id)
             if key is not None:  # an id the column cannot hold is not in the table
                 wanted.setdefault(key, []).append(job_id)
+            if self._loose and (number := _integer_key(job_id)) is not None:
+                wanted.setdefault(number, []).append(job_id)
         keys = list(wanted)
         folded: dict[str, list[str]] = {}
         for job_id in job_ids:
@@ -338,25 +349,30 @@ class SqlJobSource:
         failed = normalized_set(self.database.failed_statuses)
         if not failed:
             return []
-        statement = select(id_col, status_col, updated_col).where(_normalized(status_col).in_(sorted(failed)))
+        # Every row of every id that has a failed row: a job may have other rows too (an id column without
+        # a unique constraint), and only a job whose most protective row is failed counts as failed.
+        jobs = self._bind_table().alias("failed_rows")
+        failed_ids = select(jobs.c[self.database.id_column]).where(
+            _normalized(cast(jobs.c[self.database.status_column], Text)).in_(sorted(failed))
+        )
+        statement = select(id_col, status_col, updated_col).where(id_col.in_(failed_ids))
         rows = self._run(partial(_fetch_all, statement))
         # SQL's lower/trim prefilter; Python's normalization decides (they differ on rare whitespace/letters)
-        candidates = sorted(
-            {
-                str(row_id)
-                for row_id, status, _ in rows
-                if status is not None and normalize_status(str(status)) in failed
-            }
-        )
-        if not candidates:
-            return []
-        # A job may have other rows too (an id column without a unique constraint): only a job whose most
-        # protective row is failed counts as failed, with that row's update time.
-        confirmed = self.lookup(candidates)
+        best: dict[Hashable, JobRecord] = {}
+        names: dict[Hashable, set[str]] = {}
+        for row_id, status, updated_at in rows:
+            group = _fold(str(row_id)) if self._key_of is _text_key else self._row_key(row_id)
+            record = self._record(str(row_id), status, updated_at)
+            current = best.get(group)
+            if current is None or self._protection(record) < self._protection(current):
+                best[group] = record
+            if status is not None and normalize_status(str(status)) in failed:
+                names.setdefault(group, set()).add(str(row_id))
         return [
-            record
-            for job_id in candidates
-            if (record := confirmed.get(job_id)) is not None and normalize_status(record.status) in failed
+            JobRecord(job_id=job_id, status=record.status, updated_at=record.updated_at)
+            for group, record in best.items()
+            if normalize_status(record.status) in failed
+            for job_id in sorted(names.get(group, ()))
         ]
 
     def counts(self) -> JobCounts:
