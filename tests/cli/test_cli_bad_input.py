@@ -85,6 +85,14 @@ def _cases(workspace: Workspace) -> dict[str, Callable[[], tuple[list[str], list
             _run_cli(workspace, _policy(workspace, exclude=["stale.tmp\nnested"])),
             [policy_file, "spec.exclude.0", "line break"],
         ),
+        "infinite-age-in-policy": lambda: (
+            _run_cli(workspace, _policy(workspace, orphans={"maxAgeHours": float("inf")})),
+            [policy_file, "spec.orphans.maxAgeHours", "finite"],
+        ),
+        "nan-limit-in-policy": lambda: (
+            _run_cli(workspace, _policy(workspace, failedJobs={"cleanupAfterHours": float("nan")})),
+            [policy_file, "spec.failedJobs.cleanupAfterHours", "finite"],
+        ),
         "wrong-kind": lambda: (
             _run_cli(workspace, good, {**VALID_RUN, "kind": "CleanupPolicy"}),
             [run_file, "kind: got 'CleanupPolicy'"],
@@ -191,6 +199,8 @@ CASE_NAMES = [
     "exclude-comment",
     "exclude-blank",
     "exclude-two-lines-in-one",
+    "infinite-age-in-policy",
+    "nan-limit-in-policy",
 ]
 
 
@@ -214,8 +224,24 @@ def test_bad_input_exits_2_with_one_line_naming_it_and_deletes_nothing(
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("WARNING_THRESHOLD", "99"), ("MIN_FREE_SPACE_GB", "-1"), ("SCHEDULED_CLEANUP_INTERVAL_MINUTES", "7")],
-    ids=["warning-above-emergency", "negative-size", "bad-interval"],
+    [
+        ("WARNING_THRESHOLD", "99"),
+        ("MIN_FREE_SPACE_GB", "-1"),
+        ("SCHEDULED_CLEANUP_INTERVAL_MINUTES", "7"),
+        ("MIN_FREE_SPACE_GB", "inf"),
+        ("MIN_FREE_SPACE_GB", "1e400"),
+        ("MAX_ORPHAN_AGE_HOURS", "Infinity"),
+        ("EMERGENCY_CHECK_INTERVAL_MINUTES", "inf"),
+    ],
+    ids=[
+        "warning-above-emergency",
+        "negative-size",
+        "bad-interval",
+        "infinite-size",
+        "size-overflowing-to-infinity",
+        "infinite-age",
+        "infinite-interval",
+    ],
 )
 @pytest.mark.parametrize("command", ["scan", "run"])
 def test_a_bad_setting_exits_2_naming_the_variable(

@@ -7,8 +7,14 @@ ignored field that leaves a default in force.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Annotated
+
+from pydantic import AllowInfNan, BaseModel, ConfigDict, Strict
 from pydantic.alias_generators import to_camel
+
+#: A number as a manifest may give it: no string coercion, and never NaN or infinite (YAML's .nan / .inf
+#: and 1e400 are floats to PyYAML, but JSON, and so the API server, has no such numbers).
+FiniteFloat = Annotated[float, Strict(), AllowInfNan(False)]
 
 
 class WireModel(BaseModel):

@@ -17,12 +17,11 @@ from pydantic import (
     BeforeValidator,
     Field,
     StrictBool,
-    StrictFloat,
     StrictInt,
     model_validator,
 )
 
-from tempsweep.models.base import WireModel
+from tempsweep.models.base import FiniteFloat, WireModel
 from tempsweep.models.naming import compile_pattern
 from tempsweep.models.quantities import parse_duration, parse_quantity
 from tempsweep.models.statuses import check_status_lists
@@ -31,30 +30,8 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 #: Paths no policy may clean, even when an administrator lists them as allowed roots.
 SYSTEM_PATHS = frozenset(
-    {
-        "/",
-        "/bin",
-        "/boot",
-        "/dev",
-        "/etc",
-        "/home",
-        "/lib",
-        "/lib32",
-        "/lib64",
-        "/opt",
-        "/proc",
-        "/root",
-        "/run",
-        "/sbin",
-        "/srv",
-        "/sys",
-        "/usr",
-        "/var",
-        "/var/lib",
-        "/var/run",
-        "/var/log",
-        "/tmp",
-    }
+    {"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/opt", "/proc", "/root",
+     "/run", "/sbin", "/srv", "/sys", "/usr", "/var", "/var/lib", "/var/run", "/var/log", "/tmp"}
 )
 _SYSTEM_TREES = ("/proc", "/sys", "/dev", "/etc", "/boot", "/usr", "/bin", "/sbin", "/lib")
 
@@ -119,7 +96,8 @@ def _check_exclude(value: str) -> str:
 def _check_identifier(value: str) -> str:
     if not _IDENTIFIER.match(value):
         raise ValueError(
-            f"{value!r} is not a plain SQL identifier (letters, digits and '_', starting with a letter or '_')"
+            f"{value!r} is not a plain SQL identifier "
+            "(letters, digits and '_', starting with a letter or '_')"
         )
     return value
 
@@ -259,7 +237,8 @@ class NamingSpec(WireModel):
     )
     chunk_pattern: Annotated[str, AfterValidator(_check_chunk_pattern)] = Field(
         default="job_{job_id}_chunk_{chunk_id}_",
-        description="A file belongs to a chunk when its name starts with this pattern; needs {job_id} and {chunk_id}.",
+        description="A file belongs to a chunk when its name starts with this pattern; needs {job_id} and "
+        "{chunk_id}.",
     )
 
 
@@ -282,7 +261,8 @@ class DatabaseSpec(WireModel):
     status_column: SqlIdentifier = Field(default="status", description="Column with the job's status.")
     updated_at_column: SqlIdentifier = Field(
         default="updated_at",
-        description="Column with the time of the job's last status change; naive timestamps are taken as UTC.",
+        description="Column with the time of the job's last status change; naive timestamps are taken "
+        "as UTC.",
     )
     active_statuses: list[str] = Field(
         default_factory=lambda: ["pending", "running"],
@@ -300,7 +280,7 @@ class DatabaseSpec(WireModel):
         description="Statuses of jobs that ended normally: their files are orphans once older than "
         "orphans.maxAgeHours.",
     )
-    query_timeout_seconds: StrictFloat = Field(
+    query_timeout_seconds: FiniteFloat = Field(
         default=10, gt=0, le=3600, description="Statement timeout for each job-status query, in seconds."
     )
     history_table: SqlIdentifier | None = Field(
@@ -331,23 +311,18 @@ class JobsSpec(WireModel):
 class ThresholdsSpec(WireModel):
     """Storage usage thresholds."""
 
-    warning_percent: StrictFloat | None = Field(
-        default=None,
-        gt=0,
-        le=100,
-        description="Usage % from which health is Warning. Default: TEMP_STORAGE_CLEANUP_WARNING_THRESHOLD (85).",
+    warning_percent: FiniteFloat | None = Field(
+        default=None, gt=0, le=100,
+        description="Usage % from which health is Warning. Default: "
+        "TEMP_STORAGE_CLEANUP_WARNING_THRESHOLD (85).",
     )
-    emergency_percent: StrictFloat | None = Field(
-        default=None,
-        gt=0,
-        le=100,
+    emergency_percent: FiniteFloat | None = Field(
+        default=None, gt=0, le=100,
         description="Usage % from which health is Critical and emergency cleanup runs. Default: "
         "TEMP_STORAGE_CLEANUP_EMERGENCY_CLEANUP_THRESHOLD (95).",
     )
-    emergency_buffer_percent: StrictFloat = Field(
-        default=10,
-        ge=0,
-        lt=100,
+    emergency_buffer_percent: FiniteFloat = Field(
+        default=10, ge=0, lt=100,
         description="Emergency cleanup stops once usage is below emergencyPercent minus this buffer.",
     )
     min_free_space: Quantity | None = Field(
@@ -373,13 +348,12 @@ class ThresholdsSpec(WireModel):
 class OrphansSpec(WireModel):
     """When a forgotten file counts as orphaned."""
 
-    max_age_hours: StrictFloat | None = Field(
-        default=None,
-        gt=0,
+    max_age_hours: FiniteFloat | None = Field(
+        default=None, gt=0,
         description="Files older than this (by modification time) may be orphans. Default: "
         "TEMP_STORAGE_CLEANUP_MAX_ORPHAN_AGE_HOURS (24).",
     )
-    emergency_max_age_hours: StrictFloat = Field(
+    emergency_max_age_hours: FiniteFloat = Field(
         default=1, gt=0, description="The orphan age used by emergency cleanup (more aggressive)."
     )
 
@@ -387,9 +361,8 @@ class OrphansSpec(WireModel):
 class FailedJobsSpec(WireModel):
     """How long the files of a crashed job are kept."""
 
-    cleanup_after_hours: StrictFloat | None = Field(
-        default=None,
-        ge=0,
+    cleanup_after_hours: FiniteFloat | None = Field(
+        default=None, ge=0,
         description="Files of a failed job are deleted this long after the job's last update. Default: "
         "TEMP_STORAGE_CLEANUP_CLEANUP_FAILED_JOBS_AFTER_HOURS (1).",
     )
@@ -403,49 +376,47 @@ class ScheduleSpec(WireModel):
         description="Cron expression of the scheduled cleanup. Default: derived from "
         "TEMP_STORAGE_CLEANUP_SCHEDULED_CLEANUP_INTERVAL_MINUTES (60 -> '0 * * * *').",
     )
-    orphaned: Cron = Field(default="30 */6 * * *", description="Cron expression of the orphaned-file cleanup.")
+    orphaned: Cron = Field(
+        default="30 */6 * * *", description="Cron expression of the orphaned-file cleanup."
+    )
     emergency_check_interval: Duration | None = Field(
         default=None,
         description="How often usage is checked for an emergency, e.g. 5m. Default: "
         "TEMP_STORAGE_CLEANUP_EMERGENCY_CHECK_INTERVAL_MINUTES (5).",
     )
-    stats_interval: Duration = Field(default="30s", description="How often the status statistics are refreshed.")
+    stats_interval: Duration = Field(
+        default="30s", description="How often the status statistics are refreshed."
+    )
 
 
 class LimitsSpec(WireModel):
     """Limits that keep one run bounded."""
 
     batch_size: StrictInt | None = Field(
-        default=None,
-        gt=0,
-        le=100_000,
+        default=None, gt=0, le=100_000,
         description="Files deleted per batch. Default: TEMP_STORAGE_CLEANUP_CLEANUP_BATCH_SIZE (1000).",
     )
     max_files_per_run: StrictInt | None = Field(
-        default=None,
-        gt=0,
-        description="At most this many deletions per run. Default: TEMP_STORAGE_CLEANUP_MAX_FILES_PER_CLEANUP (10000).",
+        default=None, gt=0,
+        description="At most this many deletions per run. Default: "
+        "TEMP_STORAGE_CLEANUP_MAX_FILES_PER_CLEANUP "
+        "(10000).",
     )
     parallelism: StrictInt = Field(
-        default=4,
-        ge=1,
-        le=64,
+        default=4, ge=1, le=64,
         description="Batches deleted concurrently. 4 measured best on two-core machines with local disks.",
     )
-    max_delete_percent: StrictFloat = Field(
-        default=50,
-        ge=0,
-        le=100,
+    max_delete_percent: FiniteFloat = Field(
+        default=50, ge=0, le=100,
         description="Blast-radius guard: a run (other than ChunkCompletion) that plans to delete more than "
         "this % of the files it scanned deletes nothing and fails with BlastRadiusExceeded, as a truncated "
         "or swapped job table would make every file an orphan. 100 turns the guard off; force: true on a "
         "CleanupRun accepts one run.",
     )
-    emergency_max_delete_percent: StrictFloat = Field(
-        default=100,
-        ge=0,
-        le=100,
-        description="The same guard for Emergency runs and the emergency phase of Scheduled runs. Default 100: off.",
+    emergency_max_delete_percent: FiniteFloat = Field(
+        default=100, ge=0, le=100,
+        description="The same guard for Emergency runs and the emergency phase of Scheduled runs. "
+        "Default 100: off.",
     )
 
 
@@ -460,7 +431,9 @@ class CleanupPolicySpec(WireModel):
     thresholds: ThresholdsSpec = Field(default_factory=ThresholdsSpec, description="Usage thresholds.")
     orphans: OrphansSpec = Field(default_factory=OrphansSpec, description="Orphan detection.")
     failed_jobs: FailedJobsSpec = Field(default_factory=FailedJobsSpec, description="Crash recovery.")
-    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec, description="Timer schedules (operator only).")
+    schedule: ScheduleSpec = Field(
+        default_factory=ScheduleSpec, description="Timer schedules (operator only)."
+    )
     limits: LimitsSpec = Field(default_factory=LimitsSpec, description="Per-run limits.")
     exclude: list[ExcludePattern] = Field(
         default_factory=list,

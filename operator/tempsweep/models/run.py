@@ -8,13 +8,12 @@ from pydantic import (
     AfterValidator,
     Field,
     StrictBool,
-    StrictFloat,
     StrictInt,
     StringConstraints,
     model_validator,
 )
 
-from tempsweep.models.base import WireModel
+from tempsweep.models.base import FiniteFloat, WireModel
 from tempsweep.models.enums import RunType
 from tempsweep.models.naming import ID_RE, is_plain_name
 
@@ -63,7 +62,7 @@ class CleanupRunSpec(WireModel):
         description="ChunkCompletion: file names after the chunk prefix that were processed; left out, every "
         "file of the chunk.",
     )
-    max_age_hours: StrictFloat | None = Field(
+    max_age_hours: FiniteFloat | None = Field(
         default=None, gt=0, description="Orphaned: the orphan age for this run (default: the policy's)."
     )
     dry_run: StrictBool | None = Field(

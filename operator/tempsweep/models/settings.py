@@ -40,14 +40,14 @@ class OperatorSettings(BaseSettings):
         description="Roots reserved for namespaces, e.g. 'team-a=/v/a:/v/a2,team-b=/v/b': a listed namespace "
         "may use only its roots, no namespace may use another's (the longest matching root owns a path).",
     )
-    emergency_cleanup_threshold: float = Field(default=95.0, gt=0, le=100)
-    warning_threshold: float = Field(default=85.0, gt=0, le=100)
-    max_orphan_age_hours: float = Field(default=24, gt=0)
+    emergency_cleanup_threshold: float = Field(default=95.0, gt=0, le=100, allow_inf_nan=False)
+    warning_threshold: float = Field(default=85.0, gt=0, le=100, allow_inf_nan=False)
+    max_orphan_age_hours: float = Field(default=24, gt=0, allow_inf_nan=False)
     cleanup_batch_size: int = Field(default=1000, gt=0, le=100_000)
     scheduled_cleanup_interval_minutes: int = Field(default=60, gt=0, le=1440)
-    emergency_check_interval_minutes: float = Field(default=5, gt=0)
-    cleanup_failed_jobs_after_hours: float = Field(default=1, ge=0)
-    min_free_space_gb: float = Field(default=1.0, ge=0)
+    emergency_check_interval_minutes: float = Field(default=5, gt=0, allow_inf_nan=False)
+    cleanup_failed_jobs_after_hours: float = Field(default=1, ge=0, allow_inf_nan=False)
+    min_free_space_gb: float = Field(default=1.0, ge=0, allow_inf_nan=False)
     max_files_per_cleanup: int = Field(default=10_000, gt=0)
     enable_storage_monitoring: bool = True
     log_cleanup_stats: bool = True
