@@ -73,9 +73,7 @@ def test_every_finished_run_appends_one_row(table: JobDatabase, tmp_path: Path, 
     assert second["message"] == crash.message
 
 
-def test_the_row_counts_files_in_use_and_emptied_directories(
-    table: JobDatabase, tmp_path: Path, now: datetime
-) -> None:
+def test_the_row_counts_files_in_use_and_emptied_directories(table: JobDatabase, tmp_path: Path, now: datetime) -> None:
     """What a run kept because another process locks it, and the directories it emptied, are in its row."""
     make_files(tmp_path, {"held.tmp": OLD, "emptied/loose.tmp": OLD, "kept/loose.tmp": OLD}, now)
     old = now.timestamp() - OLD * 3600
