@@ -23,11 +23,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tempsweep {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens on stderr")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="log lines as text or as one JSON object per line (default: %(default)s)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     scan = commands.add_parser("scan", help="print a policy's storage statistics as JSON")
     scan.add_argument("--policy", required=True, metavar="POLICY.yaml", help="a CleanupPolicy manifest")
     scan.add_argument("--path", metavar="DIR", help="override spec.storage.volume.path")
+    scan.add_argument("--metrics-file", metavar="PATH", help="also write the figures in the Prometheus text "
+                      "format, for node-exporter's textfile collector (written atomically)")
 
     run = commands.add_parser("run", help="execute a CleanupRun and print its status as JSON")
     run.add_argument("-f", "--filename", required=True, metavar="RUN.yaml", help="a CleanupRun manifest")

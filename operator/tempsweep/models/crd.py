@@ -216,6 +216,7 @@ def custom_resource_definitions() -> dict[str, dict[str, Any]]:
                 _column("Usage", ".status.usagePercent", "number", format="float"),
                 _column("Files", ".status.tempFilesCount", "integer"),
                 _column("Orphaned", ".status.orphanedFilesCount", "integer"),
+                _column("Full In", ".status.prediction.fullIn"),
                 _column("Last Cleanup", ".status.lastCleanupTime", "date"),
                 age,
             ],
