@@ -64,8 +64,8 @@ def test_json_log_lines_carry_policy_and_run(workspace: Workspace, monkeypatch: 
     run = workspace.write("run.yaml", run_document("Orphaned", name="nightly"))
 
     result = subprocess.run(  # a process of its own: pytest's log capture owns this one's root logger
-        [sys.executable, "-m", "tempsweep.cli", "--log-format", "json", "-v", "run", "-f", str(run),
-         "--policy", str(policy)],
+        [sys.executable, "-m", "tempsweep.cli", "-v", "run", "-f", str(run), "--policy", str(policy),
+         "--log-format", "json"],
         capture_output=True, text=True, check=False, timeout=120,
     )
 
@@ -77,3 +77,12 @@ def test_json_log_lines_carry_policy_and_run(workspace: Workspace, monkeypatch: 
         assert {"time", "level", "logger", "message"} <= record.keys()
         assert record["policy"] == policy_document(".")["metadata"]["name"]
         assert record["run"] == "nightly"
+
+
+def test_log_format_is_accepted_before_and_after_the_command() -> None:
+    from tempsweep.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["--log-format", "json", "operator"]).log_format == "json"
+    assert parser.parse_args(["operator", "--log-format", "json"]).log_format == "json"
+    assert parser.parse_args(["operator"]).log_format == "text"

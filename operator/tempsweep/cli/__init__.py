@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from tempsweep import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+LOG_FORMATS = ("text", "json")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tempsweep {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens on stderr")
-    parser.add_argument("--log-format", choices=("text", "json"), default="text",
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default="text",
                         help="log lines as text or as one JSON object per line (default: %(default)s)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -49,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     operator.add_argument("--liveness", default="http://0.0.0.0:8080/healthz",
                           help="liveness endpoint (default: %(default)s)")
     operator.add_argument("--peering", default=None, help="peering object name (default: standalone)")
+    for command in (scan, run, operator):  # also after the command (the image's entrypoint is `tempsweep operator`)
+        command.add_argument("--log-format", choices=LOG_FORMATS, default=argparse.SUPPRESS, help="as above")
     return parser
 
 
