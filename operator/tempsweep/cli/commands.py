@@ -243,6 +243,12 @@ def operator(args: argparse.Namespace) -> int:
         from tempsweep.controller.main import run_operator
     except ImportError as exc:  # pragma: no cover
         return _fail(f"the operator is not available in this build: {exc}")
+    if args.priority is not None and args.peering is None:
+        return _fail("--priority only means something with --peering NAME (a standalone operator has no peers)")
     return run_operator(
-        namespaces=args.namespace, liveness=args.liveness, peering=args.peering, log_format=args.log_format
+        namespaces=args.namespace,
+        liveness=args.liveness,
+        peering=args.peering,
+        priority=args.priority or 0,
+        log_format=args.log_format,
     )

@@ -39,9 +39,13 @@ def configure_logging(level_name: str | None, log_format: str = "text") -> None:
 
 
 def run_operator(
-    *, namespaces: list[str], liveness: str | None, peering: str | None, log_format: str = "text"
+    *, namespaces: list[str], liveness: str | None, peering: str | None, priority: int = 0, log_format: str = "text"
 ) -> int:
-    """Run until stopped. Standalone unless a peering object is named (for more than one replica)."""
+    """Run until stopped. Standalone unless a peering object is named (for more than one replica).
+
+    With peering, Kopf pauses this operator while a live peer of higher priority is in the peering
+    object, and pauses every operator while two of the same priority are.
+    """
     try:
         settings = load_settings()
         configure_logging(os.environ.get(LOG_LEVEL_VARIABLE), log_format)
@@ -57,6 +61,7 @@ def run_operator(
     kopf.run(
         standalone=peering is None,
         peering_name=peering,
+        priority=priority,
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=liveness or None,
