@@ -39,6 +39,7 @@ class EffectivePolicy:
     max_files_per_run: int
     parallelism: int
     exclude: tuple[str, ...]
+    remove_empty_directories: bool
     dry_run: bool
     keep_for_debugging: bool
     suspend: bool
@@ -151,6 +152,7 @@ def resolve_policy(name: str, spec: CleanupPolicySpec, settings: OperatorSetting
         max_files_per_run=limits.max_files_per_run or settings.max_files_per_cleanup,
         parallelism=limits.parallelism,
         exclude=tuple(spec.exclude),
+        remove_empty_directories=spec.remove_empty_directories,
         dry_run=bool(spec.dry_run) or settings.cleanup_dry_run,
         keep_for_debugging=bool(spec.keep_for_debugging) or settings.keep_temp_files_for_debugging,
         suspend=spec.suspend,

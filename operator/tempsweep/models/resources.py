@@ -49,6 +49,11 @@ class PolicyStatus(WireModel):
         default=None, description="Files an Orphaned run would delete now."
     )
     orphaned_files_size_bytes: int | None = Field(default=None, description="Bytes of those files.")
+    files_skipped_in_use: int | None = Field(
+        default=None,
+        description="Directories the statistics scan did not enter because another process holds a BSD flock "
+        "on them (their files are not counted).",
+    )
     archived_blobs_count: int | None = Field(default=None, description="Archive-tier blobs (Azure).")
     archived_blobs_size_bytes: int | None = Field(default=None, description="Bytes of archive-tier blobs.")
     cleanup_needed: bool | None = Field(default=None, description="True when an emergency cleanup is due.")
@@ -101,6 +106,17 @@ class CleanupRunStatus(WireModel):
     files_deleted: int | None = Field(default=None, description="Files deleted.")
     files_skipped: int | None = Field(
         default=None, description="Planned files left alone because they changed."
+    )
+    files_skipped_in_use: int | None = Field(
+        default=None,
+        description="Files and directories kept because another process holds a BSD flock on them "
+        "(a locked directory counts once and is not entered).",
+    )
+    directories_removed: int | None = Field(
+        default=None, description="Directories removed because the run emptied them (removeEmptyDirectories)."
+    )
+    would_remove_directories: int | None = Field(
+        default=None, description="Dry runs: directories that would be removed."
     )
     bytes_freed: int | None = Field(default=None, description="Bytes freed.")
     storage_before_percent: float | None = Field(default=None, description="Usage % before.")
