@@ -124,3 +124,30 @@ def test_the_whole_install_with_monitoring_passes_a_server_side_dry_run(
 
     assert result.returncode == 0, result.stderr
     assert "deployment.apps/tempsweep-operator" in result.stdout
+
+
+def test_a_prediction_in_status_is_kept_and_shown_in_the_full_in_column(
+    kubectl: Kubectl, tempsweep_crds: tuple[str, ...], namespace: str
+) -> None:
+    """status.prediction is declared in the CRD (not pruned) and `kubectl get` shows FULL IN."""
+    from datetime import UTC, datetime, timedelta
+
+    from tempsweep.engine.prediction import Capacity, UsageSample, predict
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    samples = [UsageSample(start + timedelta(minutes=10 * i), 1000 + 100 * i) for i in range(7)]
+    prediction = predict(samples, Capacity(total_bytes=2000, emergency_used_bytes=1900))
+    assert prediction is not None and prediction.full_in == "40m"
+    kubectl("apply", "-f", "-", namespace=namespace, input=yaml.safe_dump({
+        "apiVersion": "tempsweep.io/v1alpha1", "kind": "CleanupPolicy", "metadata": {"name": "filling"},
+        "spec": {"storage": {"volume": {"path": "/var/lib/tempsweep/volumes/filling"}}},
+    }))
+
+    kubectl("patch", "cleanuppolicy", "filling", "--subresource=status", "--type=merge",
+            "-p", json.dumps({"status": {"prediction": prediction.to_wire()}}), namespace=namespace)
+
+    stored = json.loads(kubectl("get", "cleanuppolicy", "filling", "-o", "json", namespace=namespace).stdout)
+    assert stored["status"]["prediction"] == prediction.to_wire()
+    header, row = kubectl("get", "cleanuppolicy", "filling", namespace=namespace).stdout.splitlines()[:2]
+    column = header.index("FULL IN")  # kubectl aligns each value under its heading; empty cells are blank
+    assert row[column:].split()[0] == "40m"
