@@ -13,14 +13,16 @@ from datetime import datetime
 from pydantic import Field
 
 from tempsweep.models.base import WireModel
-from tempsweep.models.enums import Health, RunPhase, RunType
+from tempsweep.models.enums import Health, RunPhase, RunReason, RunType
 from tempsweep.models.prediction import Prediction
 
 
 class Condition(WireModel):
     """A standard Kubernetes condition."""
 
-    type: str = Field(description="Ready, StorageHealthy, JobSourceReachable or MinFreeSpaceApplied.")
+    type: str = Field(
+        description="Ready, StorageHealthy, JobSourceReachable, MinFreeSpaceApplied or JobStatusesRecognized."
+    )
     status: str = Field(description="True, False or Unknown.")
     reason: str = Field(description="A CamelCase reason, e.g. PathNotAllowed.")
     message: str = Field(default="", description="What happened, for people.")
@@ -33,7 +35,8 @@ class PolicyStatus(WireModel):
 
     observed_generation: int | None = Field(default=None, description="The spec generation last validated.")
     conditions: list[Condition] = Field(
-        default_factory=list, description="Ready, StorageHealthy, JobSourceReachable, MinFreeSpaceApplied."
+        default_factory=list,
+        description="Ready, StorageHealthy, JobSourceReachable, MinFreeSpaceApplied, JobStatusesRecognized.",
     )
     health: Health | None = Field(default=None, description="Healthy, Warning or Critical.")
     usage_percent: float | None = Field(default=None, description="Used space, percent.")
@@ -58,6 +61,15 @@ class PolicyStatus(WireModel):
     archived_blobs_size_bytes: int | None = Field(default=None, description="Bytes of archive-tier blobs.")
     cleanup_needed: bool | None = Field(default=None, description="True when an emergency cleanup is due.")
     job_source_error: str | None = Field(default=None, description="Why job status could not be read.")
+    files_kept_unrecognized_status: int | None = Field(
+        default=None,
+        description="Files of jobs whose status is in none of the three status lists: kept, never deleted.",
+    )
+    unrecognized_job_statuses: list[str] | None = Field(
+        default=None,
+        description="Those statuses (normalized): add each to activeStatuses, finishedStatuses or "
+        "failedStatuses.",
+    )
     effective_min_free_space_bytes: int | None = Field(
         default=None,
         description="The free-space floor applied, in bytes: spec.thresholds.minFreeSpace or the inherited "
@@ -96,6 +108,9 @@ class CleanupRunStatus(WireModel):
     conditions: list[Condition] = Field(default_factory=list, description="Standard conditions (Complete).")
     phase: RunPhase | None = Field(default=None, description="Pending, Running, Succeeded or Failed.")
     message: str | None = Field(default=None, description="One line saying what happened.")
+    reason: RunReason | None = Field(
+        default=None, description="Why it failed, when the cause has a name (BlastRadiusExceeded)."
+    )
     trigger: RunType | None = Field(default=None, description="The scenario that ran.")
     start_time: datetime | None = Field(default=None, description="When the cleanup started.")
     end_time: datetime | None = Field(default=None, description="When it ended.")
@@ -130,6 +145,10 @@ class CleanupRunStatus(WireModel):
     would_delete_by_reason: dict[str, int] | None = Field(default=None, description="Dry runs: per reason.")
     limit_reached: bool | None = Field(default=None, description="maxFilesPerRun stopped the run.")
     job_queries: int | None = Field(default=None, description="Queries sent to the job source.")
+    files_kept_unrecognized_status: int | None = Field(
+        default=None, description="Files kept because their job's status is in none of the status lists."
+    )
+    unrecognized_job_statuses: list[str] | None = Field(default=None, description="Those statuses.")
     effective_min_free_space_bytes: int | None = Field(
         default=None, description="Emergency and Scheduled: the free-space floor applied, in bytes."
     )
