@@ -50,6 +50,14 @@ class _Outcome:
     after: Usage | None = None
     files_scanned: int = 0
     planned: frozenset[str] = frozenset()  # paths an emergency phase already chose
+    near_misses: int = 0  # files kept because a name on their path looks like a job's but does not parse
+    near_miss_examples: tuple[str, ...] = ()
+
+    def saw(self, inventory: Inventory) -> None:
+        """Take the scan's counts from a finished inventory pass."""
+        self.files_scanned = inventory.files_scanned
+        self.near_misses = inventory.near_miss_count
+        self.near_miss_examples = tuple(inventory.near_miss_examples)
 
 
 def run_cleanup(ctx: CleanupContext, spec: CleanupRunSpec) -> RunStatus:
@@ -61,6 +69,9 @@ def run_cleanup(ctx: CleanupContext, spec: CleanupRunSpec) -> RunStatus:
     queries_before = ctx.jobs.query_count if ctx.jobs is not None else 0
     scenario = _SCENARIOS[spec.type]
     try:
+        problem = ctx.policy.run_id_problem(spec.job_id, spec.chunk_id)
+        if problem:
+            raise RunFailed(f"{problem}; no file can carry it, nothing deleted")
         outcome = scenario(ctx, spec, clock, applier)
     except (RunFailed, StorageError, JobSourceError) as exc:
         outcome = _Outcome(note=str(exc), failed=True)
@@ -93,6 +104,8 @@ def run_cleanup(ctx: CleanupContext, spec: CleanupRunSpec) -> RunStatus:
         would_delete_by_reason=dict(tally.would_by_reason),
         limit_reached=tally.limit_reached,
         job_queries=(ctx.jobs.query_count - queries_before) if ctx.jobs is not None else 0,
+        near_miss_files=outcome.near_misses,
+        near_miss_examples=list(outcome.near_miss_examples),
     )
 
 
@@ -119,6 +132,11 @@ def _summary(kind: RunType, tally: Tally, outcome: _Outcome, dry_run: bool) -> s
         parts.append(f"{tally.error_count} errors")
     if tally.limit_reached:
         parts.append("stopped at maxFilesPerRun")
+    if outcome.near_misses:
+        parts.append(
+            f"kept {outcome.near_misses} files whose path looks like a job's but does not parse under "
+            f"spec.naming (e.g. {outcome.near_miss_examples[0]})"
+        )
     if outcome.note:
         parts.append(outcome.note)
     return f"{kind.value}: " + "; ".join(parts)
@@ -145,7 +163,8 @@ def _measure_around(
         after = ctx.storage.filesystem_usage() or before
     else:
         after = before.after_freeing(applier.tally.bytes_freed - freed_before)
-    outcome = _Outcome(before=before, after=after, files_scanned=inventory.files_scanned)
+    outcome = _Outcome(before=before, after=after)
+    outcome.saw(inventory)
     if resolver.error:
         outcome.failed = True
         outcome.note = f"job status unavailable, files of jobs were kept: {resolver.error}"
@@ -203,7 +222,8 @@ def _emergency(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, applier:
     for problem in ctx.storage.scan_errors():
         applier.tally.add_error(problem)
     before = ctx.usage(inventory.bytes_total)
-    outcome = _Outcome(before=before, after=before, files_scanned=inventory.files_scanned)
+    outcome = _Outcome(before=before, after=before)
+    outcome.saw(inventory)
     if not emergency_needed(before, ctx.policy):
         outcome.note = (
             f"usage {before.percent:.1f}% is below {ctx.policy.emergency_percent:g}% with "
@@ -259,6 +279,8 @@ def _scheduled(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, applier:
         before=first.before,
         after=second.after,
         files_scanned=max(first.files_scanned, second.files_scanned),
+        near_misses=second.near_misses,
+        near_miss_examples=second.near_miss_examples,
     )
 
 

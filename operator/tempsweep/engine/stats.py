@@ -58,4 +58,5 @@ def compute_stats(ctx: CleanupContext) -> StorageStats:
         cleanup_needed=emergency_needed(usage, policy),
         health=health_of(usage.percent, policy),
         job_source_error=job_error,
+        near_miss_files_count=inventory.near_miss_count,
     )

@@ -52,6 +52,11 @@ class PolicyStatus(WireModel):
     archived_blobs_size_bytes: int | None = Field(default=None, description="Bytes of archive-tier blobs.")
     cleanup_needed: bool | None = Field(default=None, description="True when an emergency cleanup is due.")
     job_source_error: str | None = Field(default=None, description="Why job status could not be read.")
+    near_miss_files_count: int | None = Field(
+        default=None,
+        description="Files kept because their name, or a directory on their path, looks like a job's but "
+        "does not parse under spec.naming.",
+    )
     last_stats_time: datetime | None = Field(
         default=None, description="When statistics were last written (on any change, else every 5 minutes)."
     )
@@ -104,4 +109,8 @@ class CleanupRunStatus(WireModel):
     would_delete_by_reason: dict[str, int] | None = Field(default=None, description="Dry runs: per reason.")
     limit_reached: bool | None = Field(default=None, description="maxFilesPerRun stopped the run.")
     job_queries: int | None = Field(default=None, description="Queries sent to the job source.")
+    near_miss_files: int | None = Field(
+        default=None, description="Files kept because a name on their path looks like a job's but does not parse."
+    )
+    near_miss_examples: list[str] | None = Field(default=None, description="The first few of those paths.")
     progress: RunProgress | None = Field(default=None, description="Progress while Running.")

@@ -16,12 +16,15 @@ from pydantic import (
 
 from tempsweep.models.base import WireModel
 from tempsweep.models.enums import RunType
-from tempsweep.models.naming import ID_RE, is_plain_name
+from tempsweep.models.idchars import universe_problem
+from tempsweep.models.naming import is_plain_name
 
 
 def _check_id(value: str) -> str:
-    if not ID_RE.match(value):
-        raise ValueError(f"{value!r} is not an id: use letters, digits and '-'")
+    # the policy's naming.idCharacters narrows this further; the run is checked against it when it runs
+    problem = universe_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
