@@ -199,9 +199,7 @@ LITERAL_ALPHABET = "ab9-_.~+"
 def namings(draw: st.DrawFn) -> tuple[str, str, str]:
     """A random id alphabet and random job and chunk templates (many of them ambiguous or inconsistent)."""
     parts = draw(st.lists(st.sampled_from(ID_PARTS), min_size=1, max_size=4, unique=True))
-    if parts[0] == "-" and len(parts) > 1:  # keep a leading '-' from turning into a range
-        parts.append(parts.pop(0))
-    ids = "".join(parts)
+    ids = "".join(sorted(parts, key=lambda part: part == "-"))  # a '-' last stands for itself
     text = st.text(alphabet=LITERAL_ALPHABET, max_size=3)
     job = draw(text) + "{job_id}" + draw(text)
     if draw(st.integers(0, 5)) > 0:
@@ -218,7 +216,7 @@ def _build(ids: str, job: str, chunk: str) -> Naming | None:
         return None
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(naming=namings(), data=st.data())
 def test_no_accepted_pattern_ever_misreads_a_name_made_from_it(naming: tuple[str, str, str], data: Any) -> None:
     built = _build(*naming)
