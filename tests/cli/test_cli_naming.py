@@ -40,8 +40,14 @@ def _arguments(workspace: Workspace, run: dict[str, Any], **policy: Any) -> list
             "spec.naming.jobPattern: '-' right after {job_id} may also occur inside an id",
         ),
         ({"idCharacters": "A-Za-z0-9_-"}, "spec.naming.jobPattern: '_' right after {job_id}"),
-        ({"chunkPattern": "chunk_{chunk_id}_job_{job_id}_"}, "spec.naming.chunkPattern: must start with the job pattern"),
-        ({"jobPattern": "job_{job_id}", "chunkPattern": "job_{job_id}_c{chunk_id}_"}, "spec.naming.jobPattern: the pattern ends"),
+        (
+            {"chunkPattern": "chunk_{chunk_id}_job_{job_id}_"},
+            "spec.naming.chunkPattern: must start with the job pattern",
+        ),
+        (
+            {"jobPattern": "job_{job_id}", "chunkPattern": "job_{job_id}_c{chunk_id}_"},
+            "spec.naming.jobPattern: the pattern ends",
+        ),
     ],
     ids=["issue-example-dash-separators", "underscore-allowed-in-ids", "chunk-pattern-not-under-job", "ends-with-id"],
 )

@@ -35,8 +35,12 @@ def jobs(now: datetime) -> MemoryJobSource:
 
 def _run(tree: Tree, jobs: MemoryJobSource, now: datetime, kind: str, naming: dict | None = None, **fields):
     policy = effective_policy(
-        tree.root, jobs=JOBS, failedJobs={"cleanupAfterHours": 1}, naming=naming or {},
-        thresholds={"emergencyPercent": 1, "warningPercent": 0.5}, storage={"volume": {"capacity": 100}},
+        tree.root,
+        jobs=JOBS,
+        failedJobs={"cleanupAfterHours": 1},
+        naming=naming or {},
+        thresholds={"emergencyPercent": 1, "warningPercent": 0.5},
+        storage={"volume": {"capacity": 100}},
     )
     return execute(policy, VolumeStorage(str(tree.root)), run_spec(kind, **fields), jobs=jobs, now=now)
 
@@ -192,7 +196,7 @@ def test_a_run_id_the_policy_cannot_name_fails_and_deletes_nothing(
     status = _run(tree, jobs, now, "ChunkCompletion", **fields)
 
     assert status.phase is RunPhase.FAILED
-    assert status.message.startswith(f"ChunkCompletion: deleted 0 files")
+    assert status.message.startswith("ChunkCompletion: deleted 0 files")
     assert f"{field}: " in status.message and "naming.idCharacters" in status.message
     assert tree.files() == {"job_42_chunk_7_a.jpg"}
 
@@ -218,7 +222,9 @@ def test_blob_style_virtual_folders_follow_the_same_rule(jobs: MemoryJobSource, 
     old = now.timestamp() - OLD * 3600
     for path in ("job_41/frames/0001.png", "job_44/frames/0001.png", "job_4.1/x.png", "runs//job_41/y.png"):
         storage.put(path, 10, old)
-    policy = effective_policy("/data/tmp", jobs=JOBS, failedJobs={"cleanupAfterHours": 1}, storage={"volume": {"capacity": 10_000}})
+    policy = effective_policy(
+        "/data/tmp", jobs=JOBS, failedJobs={"cleanupAfterHours": 1}, storage={"volume": {"capacity": 10_000}}
+    )
 
     execute(policy, storage, run_spec(kind), jobs=jobs, now=now)
 

@@ -136,9 +136,7 @@ def _policy(naming: dict[str, Any]) -> None:
         "slash-in-id-characters",
     ],
 )
-def test_an_ambiguous_or_inconsistent_naming_is_refused_naming_the_field(
-    naming: dict[str, Any], expected: str
-) -> None:
+def test_an_ambiguous_or_inconsistent_naming_is_refused_naming_the_field(naming: dict[str, Any], expected: str) -> None:
     with pytest.raises(InputError) as raised:
         _policy(naming)
     assert str(raised.value).startswith(f"policy.yaml: {expected}"), str(raised.value)
@@ -161,7 +159,13 @@ def test_the_refusal_says_how_to_fix_it() -> None:
         {"idCharacters": "a-f0-9-", "jobPattern": "{job_id}_", "chunkPattern": "{job_id}_{chunk_id}_"},
         {"idCharacters": "0-9", "jobPattern": "j{job_id}x", "chunkPattern": "j{job_id}xc{chunk_id}."},
     ],
-    ids=["defaults", "dot-separators", "dash-separators-with-digit-ids", "uuid-ids-leading-id", "letters-as-separators"],
+    ids=[
+        "defaults",
+        "dot-separators",
+        "dash-separators-with-digit-ids",
+        "uuid-ids-leading-id",
+        "letters-as-separators",
+    ],
 )
 def test_an_unambiguous_naming_is_accepted(naming: dict[str, Any]) -> None:
     _policy(naming)

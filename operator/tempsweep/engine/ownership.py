@@ -48,7 +48,7 @@ class OwnershipReader:
         directory_jobs, directory_miss = self._directory(directory) if directory else ((), False)
         if name_job is None and not directory_jobs and not (name_miss or directory_miss):
             return _NOBODY
-        jobs = (name_job,) if name_job is not None else ()
+        jobs: tuple[str, ...] = (name_job,) if name_job is not None else ()
         jobs += tuple(job for job in directory_jobs if job != name_job)
         return Ownership(jobs, name_miss or directory_miss)
 

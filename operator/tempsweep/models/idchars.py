@@ -83,7 +83,7 @@ def universe_problem(value: str) -> str | None:
     for char in value:
         if char not in UNIVERSE:
             return (
-                f"{value!r} is not an id: it contains {char!r}, and ids are printable ASCII without space, '/', '\\', '[', ']' "
-                "or '^' (the policy's naming.idCharacters may allow fewer)"
+                f"{value!r} is not an id: it contains {char!r}, and ids are printable ASCII without space, "
+                "'/', '\\', '[', ']' or '^' (the policy's naming.idCharacters may allow fewer)"
             )
     return None

@@ -55,10 +55,12 @@ class CleanupRunSpec(WireModel):
     job_id: JobId | None = Field(
         default=None,
         description="ChunkCompletion: the job (required). CrashRecovery: one failed job, or every failed job "
-        "when left out.",
+        "when left out. Only characters the policy's naming.idCharacters allows (checked when the run starts; "
+        "a run with any other id fails with InvalidSpec and deletes nothing).",
     )
     chunk_id: JobId | None = Field(
-        default=None, description="ChunkCompletion: the completed chunk (required)."
+        default=None,
+        description="ChunkCompletion: the completed chunk (required); the same id characters as jobId.",
     )
     completed_files: Annotated[list[FileName], AfterValidator(_check_names)] | None = Field(
         default=None,
