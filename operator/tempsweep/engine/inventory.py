@@ -137,6 +137,7 @@ class Inventory:
         self.archived_bytes = 0
         self.near_miss_count = 0
         self.near_miss_examples: list[str] = []
+        self._resolved: dict[tuple[str, ...], tuple[Owner, ...]] = {}
 
     def __iter__(self) -> Iterator[ScannedFile]:
         excluded = exclusion_matcher(self._policy.exclude)
@@ -160,28 +161,37 @@ class Inventory:
                     continue
             self.files_scanned += 1
             self.bytes_scanned += entry.size
-            owned = reader.read(entry.path)
-            if owned.near_miss:
+            job_ids, near_miss = reader.read(entry.path)
+            if near_miss:
                 if count_near_misses:
                     self.near_miss_count += 1
                     if len(self.near_miss_examples) < NEAR_MISS_EXAMPLES:
                         self.near_miss_examples.append(entry.path)
                 # kept by every job rule whatever its owners' states: no lookup needed
-                yield ScannedFile(entry, tuple(Owner(job_id) for job_id in owned.job_ids), True)
-            elif not owned.job_ids or not with_jobs:
-                yield ScannedFile(entry, tuple(Owner(job_id) for job_id in owned.job_ids))
-            elif all(resolver.known(job_id) for job_id in owned.job_ids):
-                yield ScannedFile(entry, self._owners(owned.job_ids))
+                yield ScannedFile(entry, tuple(Owner(job_id) for job_id in job_ids), True)
+            elif not job_ids:
+                yield ScannedFile(entry)
+            elif not with_jobs:
+                yield ScannedFile(entry, tuple(Owner(job_id) for job_id in job_ids))
+            elif (owners := self._resolved.get(job_ids)) is not None:
+                yield ScannedFile(entry, owners)
+            elif all(resolver.known(job_id) for job_id in job_ids):
+                yield ScannedFile(entry, self._owners(job_ids))
             else:
-                pending.append((entry, owned.job_ids))
-                unresolved.update(job_id for job_id in owned.job_ids if not resolver.known(job_id))
+                pending.append((entry, job_ids))
+                unresolved.update(job_id for job_id in job_ids if not resolver.known(job_id))
                 if len(unresolved) >= LOOKUP_BATCH or len(pending) >= MAX_PENDING_FILES:
                     yield from self._flush(pending, unresolved)
                     pending, unresolved = [], set()
         yield from self._flush(pending, unresolved)
 
     def _owners(self, job_ids: tuple[str, ...]) -> tuple[Owner, ...]:
-        return tuple(Owner(job_id, *self._resolver.get(job_id)) for job_id in job_ids)
+        """The resolved owners of a combination of ids, made once per run (files share them: read-only)."""
+        owners = self._resolved.get(job_ids)
+        if owners is None:
+            owners = tuple(Owner(job_id, *self._resolver.get(job_id)) for job_id in job_ids)
+            self._resolved[job_ids] = owners
+        return owners
 
     def _flush(
         self, pending: list[tuple[FileEntry, tuple[str, ...]]], unresolved: set[str]

@@ -16,23 +16,17 @@ cached, since a scan yields the files of one directory together. Pure: no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from tempsweep.models.naming import Naming
 
 #: directories remembered per run; the cache is simply emptied when full (scans are mostly depth-first)
 DIRECTORY_CACHE = 4096
 
 
-@dataclass(frozen=True, slots=True)
-class Ownership:
-    """The jobs named on a path (the file name's first, then directories nearest first, no repeats)."""
+#: the jobs named on a path (the file name's first, then directories nearest first, no repeats), and
+#: whether a segment is a near miss; a plain tuple because it is made for every scanned file
+Ownership = tuple[tuple[str, ...], bool]
 
-    job_ids: tuple[str, ...]
-    near_miss: bool
-
-
-_NOBODY = Ownership((), False)
+_NOBODY: Ownership = ((), False)
 
 
 class OwnershipReader:
@@ -46,11 +40,13 @@ class OwnershipReader:
         directory, _, name = path.rpartition("/")
         name_job, name_miss = self._naming.job_of_segment(name)
         directory_jobs, directory_miss = self._directory(directory) if directory else ((), False)
-        if name_job is None and not directory_jobs and not (name_miss or directory_miss):
-            return _NOBODY
+        if not directory_jobs:
+            if name_job is None:
+                return _NOBODY if not (name_miss or directory_miss) else ((), True)
+            return (name_job,), name_miss or directory_miss
         jobs: tuple[str, ...] = (name_job,) if name_job is not None else ()
         jobs += tuple(job for job in directory_jobs if job != name_job)
-        return Ownership(jobs, name_miss or directory_miss)
+        return jobs, name_miss or directory_miss
 
     def _directory(self, directory: str) -> tuple[tuple[str, ...], bool]:
         cached = self._directories.get(directory)
