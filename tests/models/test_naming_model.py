@@ -7,6 +7,7 @@ and file-name tails and check that no accepted pattern ever reads a generated na
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -213,6 +214,28 @@ def namings(draw: st.DrawFn) -> tuple[str, str, str]:
     return ids, job, chunk
 
 
+def readings(template: str, chars: frozenset[str], name: str) -> list[dict[str, str]]:
+    """Every way ``name`` can start with ``template`` (an exhaustive search, independent of the regexes)."""
+    pieces = re.split(r"\{(job_id|chunk_id)\}", template)
+    found: list[dict[str, str]] = []
+
+    def walk(index: int, position: int, values: dict[str, str]) -> None:
+        if index == len(pieces):
+            found.append(dict(values))
+            return
+        if index % 2 == 0:
+            if name.startswith(pieces[index], position):
+                walk(index + 1, position + len(pieces[index]), values)
+            return
+        end = position
+        while end < len(name) and name[end] in chars:
+            end += 1
+            walk(index + 1, end, {**values, pieces[index]: name[position:end]})
+
+    walk(0, 0, {})
+    return found
+
+
 def _build(ids: str, job: str, chunk: str) -> Naming | None:
     try:
         return Naming.build(job, chunk, ids)
@@ -232,10 +255,12 @@ def test_no_accepted_pattern_ever_misreads_a_name_made_from_it(naming: tuple[str
     tail = data.draw(st.text(alphabet=LITERAL_ALPHABET + alphabet, max_size=6))
 
     job_name = built.job.prefix_for(job_id=job_id) + tail
+    assert readings(built.job.template, built.ids.chars, job_name) == [{"job_id": job_id}], "exactly one reading"
     assert built.job.ids(job_name) == {"job_id": job_id}
     assert built.job_of_segment(job_name) == (job_id, False)
 
     chunk_name = built.chunk.prefix_for(job_id=job_id, chunk_id=chunk_id) + tail
+    assert readings(built.chunk.template, built.ids.chars, chunk_name) == [{"job_id": job_id, "chunk_id": chunk_id}]
     assert built.chunk.ids(chunk_name) == {"job_id": job_id, "chunk_id": chunk_id}
     assert built.job_of_segment(chunk_name) == (job_id, False), "a chunk's file is its job's file"
 
@@ -262,3 +287,19 @@ def test_a_name_made_from_the_pattern_with_a_bad_id_is_never_taken_for_a_file_wi
     assert job is not None or near_miss, "parsed as some job, or kept as a near miss; never an orphan"
     if job is not None:
         assert built.ids.first_outside(job) is None
+
+
+@pytest.mark.parametrize(
+    ("template", "ids", "name"),
+    [
+        ("job-{job_id}-", "A-Za-z0-9-", "job-12-chunk-3-data"),
+        ("job_{job_id}", "A-Za-z0-9-", "job_41abc"),
+        ("job_{job_id}_", "A-Za-z0-9_", "job_41_a_x"),
+        ("job_{job_id}{chunk_id}_", "0-9", "job_123_x"),
+    ],
+    ids=["issue-example", "ends-with-placeholder", "underscore-in-ids", "adjacent-placeholders"],
+)
+def test_what_validation_refuses_really_has_names_with_several_readings(template: str, ids: str, name: str) -> None:
+    assert len(readings(template, IdCharacters.parse(ids).chars, name)) > 1
+    with pytest.raises(ValueError):
+        Naming.build(template if "chunk_id" not in template else "job_{job_id}_", template, ids)
