@@ -3,9 +3,9 @@
 Order, as the original service defines it: (1) orphans older than ``emergencyMaxAgeHours``,
 (2) files of failed jobs, (3) the oldest remaining files of jobs that are not active. Files of
 active jobs, files whose job status is unavailable, and near-miss names are never candidates; a
-file named by several jobs (name and directory) is a candidate only when none of them forbids it. Selection stops as
-soon as usage would be below ``emergencyPercent - emergencyBufferPercent`` with at least
-``minFreeSpace`` free.
+file named by several jobs (name and directory) is a candidate only when none of them forbids it.
+Selection stops as soon as usage would be below ``emergencyPercent - emergencyBufferPercent`` with
+at least ``minFreeSpace`` free.
 
 Only the oldest ``maxFilesPerRun`` candidates of each phase are kept while the scan streams past
 (a bounded heap), because no run may delete more than that anyway. Pure: no I/O.
