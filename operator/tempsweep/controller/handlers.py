@@ -22,6 +22,7 @@ from tempsweep.controller.schedule import cron_due, due_cron_slot, interval_due,
 from tempsweep.controller.shared import POLICIES, TICK_SECONDS, iso, now_utc, post_run_event, settings
 from tempsweep.engine import StorageError
 from tempsweep.models import GROUP, VERSION, EffectivePolicy, Health, RunPhase, RunType
+from tempsweep.models.effective import min_free_for
 from tempsweep.models.quantities import format_bytes
 from tempsweep.models.status import RunStatus, StorageStats
 
@@ -117,6 +118,17 @@ def _ready_conditions(
             now=now,
             generation=gen,
         )
+    if stats is not None and stats.effective_min_free_space_bytes is not None:
+        floor = min_free_for(runtime.policy, stats.total_bytes)
+        conditions = set_condition(
+            conditions,
+            type="MinFreeSpaceApplied",
+            status=floor.applied,
+            reason="Applied" if floor.applied else "MinFreeSpaceNotApplied",
+            message=floor.note or f"emergency cleanup keeps at least {format_bytes(floor.bytes)} free",
+            now=now,
+            generation=gen,
+        )
     if stats is not None:
         healthy = stats.health is not Health.CRITICAL
         conditions = set_condition(
@@ -170,6 +182,16 @@ def _job_source_events(
         kopf.event(body, type="Normal", reason="JobSourceRecovered", message="job status readable again")
 
 
+def _min_free_event(body: kopf.Body, before: list[dict[str, Any]] | None, after: list[dict[str, Any]]) -> None:
+    """One Warning when the inherited minFreeSpace stops being applied (validation, not every tick)."""
+    def applied(conditions: list[dict[str, Any]] | None) -> dict[str, Any] | None:
+        return next((c for c in conditions or [] if c.get("type") == "MinFreeSpaceApplied"), None)
+
+    old, new = applied(before), applied(after)
+    if new is not None and new.get("status") == "False" and (old or {}).get("status") != "False":
+        kopf.event(body, type="Warning", reason=str(new.get("reason")), message=str(new.get("message")))
+
+
 @kopf.on.resume(GROUP, VERSION, POLICIES)
 @kopf.on.create(GROUP, VERSION, POLICIES)
 @kopf.on.update(GROUP, VERSION, POLICIES, field="spec")
@@ -190,6 +212,7 @@ def policy_changed(body: kopf.Body, status: kopf.Status, meta: kopf.Meta, patch:
     _write_stats(patch, body, dict(status), stats, now)
     patch.status["conditions"] = _ready_conditions(dict(status), runtime, stats, now, gen)
     _job_source_events(body, dict(status).get("conditions"), patch.status["conditions"])
+    _min_free_event(body, dict(status).get("conditions"), patch.status["conditions"])
     patch.status["observedGeneration"] = gen
     probes.record(runtime.namespace, runtime.name, "validated", now)
 

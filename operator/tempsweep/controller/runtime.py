@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from tempsweep.controller import kube
-from tempsweep.controller.security import volume_path_refusal
 from tempsweep.engine import CleanupContext, JobSourceError, StorageError
 from tempsweep.engine.ports import JobSource, StorageProvider
 from tempsweep.jobs.factory import open_job_source
 from tempsweep.models import EffectivePolicy, InputError, OperatorSettings, parse_policy, resolve_policy
+from tempsweep.models.effective import min_free_for
+from tempsweep.models.roots import volume_path_refusal
 from tempsweep.storage.factory import open_storage
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ def build_runtime(
         storage = open_storage(policy, azure_connection_string=blob_secret)
     except StorageError as exc:
         raise PolicyNotReady("StorageUnavailable", str(exc), condition="StorageHealthy") from None
+    _check_min_free(policy, storage)
     runtime = PolicyRuntime(namespace, name, policy, storage, None)
     if policy.database is not None and need_jobs:
         identity = (str(meta.get("uid") or ""), int(meta.get("generation") or 0))
@@ -117,6 +119,25 @@ def build_runtime(
                 with _job_sources_guard:
                     _job_sources[(namespace, name)] = (identity, time.monotonic(), runtime.jobs)
     return runtime
+
+
+def _check_min_free(policy: EffectivePolicy, storage: StorageProvider) -> None:
+    """An explicit minFreeSpace the filesystem can never satisfy makes the policy not ready.
+
+    With a capacity, ``resolve_policy`` has already refused it; the filesystem's size is only known
+    here. A storage whose usage cannot be read is left to the statistics, which report it as they always
+    have; the engine refuses an emergency on such a floor anyway.
+    """
+    if policy.capacity_bytes is not None:
+        return
+    try:
+        usage = storage.filesystem_usage()
+    except StorageError:
+        return
+    if usage is not None:
+        floor = min_free_for(policy, usage.total)
+        if floor.unsatisfiable:
+            raise PolicyNotReady("MinFreeSpaceUnsatisfiable", f"{floor.note}; the policy is not cleaned")
 
 
 def _reusable_jobs(namespace: str, name: str, identity: tuple[str, int]) -> JobSource | None:

@@ -30,7 +30,7 @@ class EffectivePolicy:
     warning_percent: float
     emergency_percent: float
     emergency_buffer_percent: float
-    min_free_bytes: int
+    min_free_bytes: int  # as configured; what applies to a storage of a given size: ``min_free_for``
     orphan_max_age_hours: float
     emergency_orphan_max_age_hours: float
     failed_cleanup_after_hours: float
@@ -45,6 +45,8 @@ class EffectivePolicy:
     orphaned_cron: str
     emergency_check_seconds: float
     stats_seconds: float
+    # minFreeSpace came from TEMP_STORAGE_CLEANUP_MIN_FREE_SPACE_GB, not from the spec
+    min_free_inherited: bool = False
 
     @property
     def include_archived(self) -> bool:
@@ -108,14 +110,10 @@ def resolve_policy(name: str, spec: CleanupPolicySpec, settings: OperatorSetting
         if thresholds.min_free_space is not None
         else settings.min_free_space_bytes
     )
-    if capacity is not None and min_free >= capacity:
-        # free = capacity - used would always be below the floor: a permanent emergency deleting everything
-        inherited = thresholds.min_free_space is None
-        origin = " (from TEMP_STORAGE_CLEANUP_MIN_FREE_SPACE_GB)" if inherited else ""
-        raise ValueError(
-            f"spec.thresholds.minFreeSpace ({format_bytes(min_free)}{origin}) must be smaller than the "
-            f"capacity ({format_bytes(capacity)})"
-        )
+    if capacity is not None and thresholds.min_free_space is not None and min_free >= capacity:
+        # free = capacity - used would always be below the floor: a permanent emergency deleting everything.
+        # An inherited default is only not applied (see ``min_free_for``); the user's own value is refused.
+        raise ValueError(unsatisfiable_message(min_free, capacity, "capacity"))
     database = spec.jobs.database if spec.jobs else None
     database_url = None
     if database is not None:
@@ -147,6 +145,7 @@ def resolve_policy(name: str, spec: CleanupPolicySpec, settings: OperatorSetting
         emergency_percent=emergency,
         emergency_buffer_percent=thresholds.emergency_buffer_percent,
         min_free_bytes=min_free,
+        min_free_inherited=thresholds.min_free_space is None,
         orphan_max_age_hours=(
             spec.orphans.max_age_hours
             if spec.orphans.max_age_hours is not None
@@ -170,3 +169,47 @@ def resolve_policy(name: str, spec: CleanupPolicySpec, settings: OperatorSetting
         emergency_check_seconds=emergency_check,
         stats_seconds=parse_duration(spec.schedule.stats_interval),
     )
+
+
+# -- minFreeSpace against the size of the storage --------------------------------------------------
+
+MIN_FREE_SETTING = "TEMP_STORAGE_CLEANUP_MIN_FREE_SPACE_GB"
+
+
+@dataclass(frozen=True)
+class MinFree:
+    """The free-space floor that applies to a storage of a given size, and why.
+
+    ``applied`` is False when an inherited default is not below the size: a floor that can never be met
+    would make every check an emergency that deletes everything it may, so it is dropped (``bytes`` 0)
+    and ``note`` says so. ``unsatisfiable`` is set when the user's own value can never be met: nothing
+    may then run an emergency for the policy (``note`` is the refusal).
+    """
+
+    bytes: int
+    applied: bool = True
+    unsatisfiable: bool = False
+    note: str | None = None
+
+
+def unsatisfiable_message(min_free: int, size: int, what: str) -> str:
+    return (
+        f"spec.thresholds.minFreeSpace ({format_bytes(min_free)}) must be smaller than the {what} "
+        f"({format_bytes(size)}): that much can never be free"
+    )
+
+
+def min_free_for(policy: EffectivePolicy, size: int) -> MinFree:
+    """The floor for a storage of ``size`` bytes: the capacity, or the filesystem's size (used + available)."""
+    configured = policy.min_free_bytes
+    if configured < size:
+        return MinFree(configured)
+    what = "capacity" if policy.capacity_bytes is not None else "filesystem size"
+    if policy.min_free_inherited:
+        return MinFree(
+            0,
+            applied=False,
+            note=f"{MIN_FREE_SETTING} ({format_bytes(configured)}) is not below the {what} "
+            f"({format_bytes(size)}); minFreeSpace is not applied to this policy",
+        )
+    return MinFree(0, applied=False, unsatisfiable=True, note=unsatisfiable_message(configured, size, what))

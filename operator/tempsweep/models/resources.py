@@ -19,7 +19,7 @@ from tempsweep.models.enums import Health, RunPhase, RunType
 class Condition(WireModel):
     """A standard Kubernetes condition."""
 
-    type: str = Field(description="Ready, StorageHealthy or JobSourceReachable.")
+    type: str = Field(description="Ready, StorageHealthy, JobSourceReachable or MinFreeSpaceApplied.")
     status: str = Field(description="True, False or Unknown.")
     reason: str = Field(description="A CamelCase reason, e.g. PathNotAllowed.")
     message: str = Field(default="", description="What happened, for people.")
@@ -32,7 +32,7 @@ class PolicyStatus(WireModel):
 
     observed_generation: int | None = Field(default=None, description="The spec generation last validated.")
     conditions: list[Condition] = Field(
-        default_factory=list, description="Ready, StorageHealthy, JobSourceReachable."
+        default_factory=list, description="Ready, StorageHealthy, JobSourceReachable, MinFreeSpaceApplied."
     )
     health: Health | None = Field(default=None, description="Healthy, Warning or Critical.")
     usage_percent: float | None = Field(default=None, description="Used space, percent.")
@@ -56,6 +56,12 @@ class PolicyStatus(WireModel):
         default=None,
         description="Files kept because their name, or a directory on their path, looks like a job's but "
         "does not parse under spec.naming.",
+    )
+    effective_min_free_space_bytes: int | None = Field(
+        default=None,
+        description="The free-space floor applied, in bytes: spec.thresholds.minFreeSpace or the inherited "
+        "TEMP_STORAGE_CLEANUP_MIN_FREE_SPACE_GB; 0 when that default is not below the storage's size "
+        "(condition MinFreeSpaceApplied=False, reason MinFreeSpaceNotApplied).",
     )
     last_stats_time: datetime | None = Field(
         default=None, description="When statistics were last written (on any change, else every 5 minutes)."
@@ -113,4 +119,7 @@ class CleanupRunStatus(WireModel):
         default=None, description="Files kept because a name on their path looks like a job's but does not parse."
     )
     near_miss_examples: list[str] | None = Field(default=None, description="The first few of those paths.")
+    effective_min_free_space_bytes: int | None = Field(
+        default=None, description="Emergency and Scheduled: the free-space floor applied, in bytes."
+    )
     progress: RunProgress | None = Field(default=None, description="Progress while Running.")

@@ -42,6 +42,12 @@ class StorageStats(WireModel):
         "like a job's but does not parse under spec.naming (e.g. job_4.2_x when ids cannot contain '.'). "
         "Rename them, widen naming.idCharacters, or exclude them.",
     )
+    effective_min_free_space_bytes: int | None = Field(
+        default=None,
+        description="The free-space floor applied to this storage, in bytes: spec.thresholds.minFreeSpace, "
+        "or the inherited TEMP_STORAGE_CLEANUP_MIN_FREE_SPACE_GB; 0 when the inherited default is not below "
+        "the capacity or filesystem size and so is not applied (condition MinFreeSpaceApplied says so).",
+    )
 
 
 class RunStatus(WireModel):
@@ -81,4 +87,9 @@ class RunStatus(WireModel):
     )
     near_miss_examples: list[str] = Field(
         default_factory=list, description="The first few of those paths."
+    )
+    effective_min_free_space_bytes: int | None = Field(
+        default=None,
+        description="Emergency and Scheduled runs: the free-space floor applied, in bytes (0 when an "
+        "inherited TEMP_STORAGE_CLEANUP_MIN_FREE_SPACE_GB is not below the storage's size and is not applied).",
     )
