@@ -19,7 +19,15 @@ from tempsweep.controller.cleanups import refresh_stats, run_locked, timer_spec
 from tempsweep.controller.conditions import set_condition
 from tempsweep.controller.runtime import PolicyNotReady, PolicyRuntime, build_runtime, forget_job_source, resolve
 from tempsweep.controller.schedule import cron_due, due_cron_slot, interval_due, parse_time
-from tempsweep.controller.shared import POLICIES, TICK_SECONDS, iso, now_utc, post_run_event, settings
+from tempsweep.controller.shared import (
+    POLICIES,
+    TICK_SECONDS,
+    WORKER_THREADS,
+    iso,
+    now_utc,
+    post_run_event,
+    settings,
+)
 from tempsweep.engine import StorageError
 from tempsweep.models import GROUP, VERSION, EffectivePolicy, Health, RunPhase, RunType
 from tempsweep.models.effective import min_free_for
@@ -41,7 +49,7 @@ def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         prefix=GROUP, key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING  # our own events carry the numbers; Kopf's would be noise
-    settings.execution.max_workers = 16
+    settings.execution.max_workers = WORKER_THREADS
     # A deleted object keeps our finalizer until its timers have exited. A timer that is mid-tick when the
     # deletion arrives (the TTL timer deletes its own run) is polled again only after this long: Kopf's
     # default of 60 s left expired runs and deleted policies hanging for a minute.

@@ -11,6 +11,7 @@ import logging
 import threading
 from typing import Any
 
+from tempsweep.controller.shared import WORKER_THREADS
 from tempsweep.models.documents import GROUP, VERSION
 
 log = logging.getLogger(__name__)
@@ -27,12 +28,17 @@ def _api(kind: str) -> Any:
         if not _clients:
             import kubernetes
 
+            configuration = kubernetes.client.Configuration()
             try:
-                kubernetes.config.load_incluster_config()  # type: ignore[no-untyped-call]
+                kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
             except kubernetes.config.ConfigException:
-                kubernetes.config.load_kube_config()  # type: ignore[no-untyped-call]
-            _clients["custom"] = kubernetes.client.CustomObjectsApi()
-            _clients["core"] = kubernetes.client.CoreV1Api()
+                kubernetes.config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            # The default pool is cpu_count * 5 (10 on two cores): fewer than Kopf's worker threads.
+            configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize, WORKER_THREADS)
+            client = kubernetes.client.ApiClient(configuration)
+            _clients["client"] = client
+            _clients["custom"] = kubernetes.client.CustomObjectsApi(client)
+            _clients["core"] = kubernetes.client.CoreV1Api(client)
         return _clients[kind]
 
 

@@ -15,6 +15,9 @@ TICK_SECONDS = float(os.environ.get("TEMPSWEEP_TICK_SECONDS", "10"))
 #: How often each finished run checks its ttlSecondsAfterFinished.
 TTL_CHECK_SECONDS = float(os.environ.get("TEMPSWEEP_TTL_CHECK_SECONDS", "60"))
 POLICIES, RUNS = "cleanuppolicies", "cleanupruns"
+#: Kopf's worker threads for sync handlers; the Kubernetes client's connection pool is at least this large,
+#: so a thread never waits for a connection another one holds (nor is a connection thrown away after use).
+WORKER_THREADS = 16
 
 _settings: OperatorSettings | None = None
 
