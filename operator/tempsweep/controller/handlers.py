@@ -33,12 +33,14 @@ from tempsweep.models import GROUP, VERSION, EffectivePolicy, Health, RunPhase, 
 from tempsweep.models.effective import min_free_for
 from tempsweep.models.quantities import format_bytes
 from tempsweep.models.status import RunStatus, StorageStats
+from tempsweep.models.statuses import unrecognized_advice
 
 #: Statistics are recomputed every statsInterval but written to status only when a figure changed, or at
 #: least this often: every write is a PATCH plus a watch event to process, for every policy, and with
 #: a hundred quiet policies those writes were most of an idle operator's CPU.
 STATS_REWRITE_SECONDS = 300.0
 _stats_computed: dict[str, datetime] = {}  # policy uid -> when its statistics were last computed
+UNRECOGNIZED_REASON = "UnrecognizedJobStatus"
 
 
 @kopf.on.startup()
@@ -91,6 +93,11 @@ def _write_stats(
 ) -> None:
     patch.status.update(stats.model_dump(mode="json", by_alias=True))
     patch.status["lastStatsTime"] = iso(now)
+    # "new" is judged against the statuses already stored on the object, so a restart posts nothing twice
+    known = set(status.get("unrecognizedJobStatuses") or [])
+    new = [name for name in stats.unrecognized_job_statuses if name not in known]
+    if new:
+        kopf.event(body, type="Warning", reason=UNRECOGNIZED_REASON, message=unrecognized_advice(new))
     previous = status.get("health")
     if stats.health is Health.CRITICAL and previous != Health.CRITICAL.value:
         kopf.event(
@@ -137,6 +144,8 @@ def _ready_conditions(
             now=now,
             generation=gen,
         )
+    if stats is not None and runtime.policy.has_job_source and not stats.job_source_error:
+        conditions = _statuses_condition(conditions, stats, now, gen)
     if stats is not None:
         healthy = stats.health is not Health.CRITICAL
         conditions = set_condition(
@@ -149,6 +158,24 @@ def _ready_conditions(
             generation=gen,
         )
     return conditions
+
+
+def _statuses_condition(
+    conditions: list[dict[str, Any]], stats: StorageStats, now: datetime, gen: int
+) -> list[dict[str, Any]]:
+    """JobStatusesRecognized: False while files are kept because their job's status is in no list."""
+    names = stats.unrecognized_job_statuses
+    return set_condition(
+        conditions,
+        type="JobStatusesRecognized",
+        status=not names,
+        reason=UNRECOGNIZED_REASON if names else "AllRecognized",
+        message=unrecognized_advice(names, stats.files_kept_unrecognized_status)
+        if names
+        else "every job status met is in activeStatuses, failedStatuses or finishedStatuses",
+        now=now,
+        generation=gen,
+    )
 
 
 def _storage_unusable(

@@ -163,7 +163,7 @@ def _run_to_completion(body: kopf.Body, namespace: str, name: str, gen: int) -> 
                 None,
                 type="Complete",
                 status=result.phase is RunPhase.SUCCEEDED,
-                reason=result.phase.value,
+                reason=result.reason.value if result.reason is not None else result.phase.value,
                 message=result.message,
                 now=now,
             ),

@@ -45,7 +45,9 @@ def iso(moment: datetime) -> str:
 
 
 def post_run_event(body: kopf.Body, result: RunStatus) -> None:
+    """One event per finished cleanup; a failure with a named cause (BlastRadiusExceeded) uses that reason."""
     if result.phase is RunPhase.FAILED:
-        kopf.event(body, type="Warning", reason="CleanupFailed", message=result.message)
+        reason = result.reason.value if result.reason is not None else "CleanupFailed"
+        kopf.event(body, type="Warning", reason=reason, message=result.message)
     else:
         kopf.event(body, type="Normal", reason="CleanupFinished", message=result.message)

@@ -46,6 +46,8 @@ def failed_past_wait(record: JobRecord | None, policy: EffectivePolicy, clock: C
 def orphan_rule(policy: EffectivePolicy, clock: Clock, max_age_hours: float) -> Rule:
     """Orphaned: older than the age, and no job, an unknown job, a finished job or a failed job past its wait.
 
+    "Unknown" means the job table has no such job, as in the original service. A job that exists with a
+    status in none of the policy's lists (UNRECOGNIZED_STATUS) is kept like an active one.
     A file named by several jobs (its name and a directory) is an orphan only when it is one for each
     of them; a near-miss name is never one (it may be a job's file whose name did not parse).
     """
@@ -59,7 +61,7 @@ def orphan_rule(policy: EffectivePolicy, clock: Clock, max_age_hours: float) -> 
             return DeletionReason.ORPHAN_FINISHED_JOB
         if owner.state is JobState.FAILED and failed_past_wait(owner.record, policy, clock):
             return DeletionReason.ORPHAN_FAILED_JOB
-        return None  # active, failed too recently, or status unavailable
+        return None  # active, unrecognized status, failed too recently, or status unavailable
 
     def decide(item: ScannedFile) -> DeletionReason | None:
         if item.entry.mtime >= oldest_kept:

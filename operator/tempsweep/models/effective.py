@@ -12,6 +12,7 @@ from tempsweep.models.naming import Naming
 from tempsweep.models.policy import CleanupPolicySpec, DatabaseSpec, check_volume_path
 from tempsweep.models.quantities import format_bytes, parse_duration, parse_quantity
 from tempsweep.models.settings import OperatorSettings, scheduled_cron
+from tempsweep.models.statuses import StatusClass, normalize_status, normalized_set
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class EffectivePolicy:
     max_files_per_run: int
     parallelism: int
     exclude: tuple[str, ...]
+    remove_empty_directories: bool
     dry_run: bool
     keep_for_debugging: bool
     suspend: bool
@@ -60,12 +62,53 @@ class EffectivePolicy:
         return self.database is not None
 
     @property
+    def max_delete_percent(self) -> float:
+        """The blast-radius guard of every run but ChunkCompletion (and emergencies)."""
+        return self.spec.limits.max_delete_percent
+
+    @property
+    def emergency_max_delete_percent(self) -> float:
+        """The blast-radius guard of Emergency runs and of Scheduled's emergency phase."""
+        return self.spec.limits.emergency_max_delete_percent
+
+    @property
     def active_statuses(self) -> frozenset[str]:
-        return frozenset(self.database.active_statuses) if self.database else frozenset()
+        """Normalized (see ``statuses.normalize_status``), like the other two lists."""
+        return self._status_sets[0]
 
     @property
     def failed_statuses(self) -> frozenset[str]:
-        return frozenset(self.database.failed_statuses) if self.database else frozenset()
+        return self._status_sets[1]
+
+    @property
+    def finished_statuses(self) -> frozenset[str]:
+        return self._status_sets[2]
+
+    @property
+    def _status_sets(self) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+        cached: tuple[frozenset[str], frozenset[str], frozenset[str]] | None = self.__dict__.get("_sets")
+        if cached is None:
+            db = self.database
+            cached = (
+                (normalized_set(db.active_statuses), normalized_set(db.failed_statuses),
+                 normalized_set(db.finished_statuses))
+                if db
+                else (frozenset(), frozenset(), frozenset())
+            )
+            object.__setattr__(self, "_sets", cached)  # frozen dataclass: computed once, on first use
+        return cached
+
+    def classify_status(self, status: str) -> StatusClass:
+        """Which list a job status is in, compared ignoring case and surrounding whitespace."""
+        normal = normalize_status(status)
+        active, failed, finished = self._status_sets
+        if normal in active:
+            return StatusClass.ACTIVE
+        if normal in failed:
+            return StatusClass.FAILED
+        if normal in finished:
+            return StatusClass.FINISHED
+        return StatusClass.UNRECOGNIZED
 
     def run_id_problem(self, job_id: str | None, chunk_id: str | None) -> str | None:
         """Why a CleanupRun's jobId or chunkId can never name a file under this policy, or None.
@@ -161,6 +204,7 @@ def resolve_policy(name: str, spec: CleanupPolicySpec, settings: OperatorSetting
         max_files_per_run=limits.max_files_per_run or settings.max_files_per_cleanup,
         parallelism=limits.parallelism,
         exclude=tuple(spec.exclude),
+        remove_empty_directories=spec.remove_empty_directories,
         dry_run=bool(spec.dry_run) or settings.cleanup_dry_run,
         keep_for_debugging=bool(spec.keep_for_debugging) or settings.keep_temp_files_for_debugging,
         suspend=spec.suspend,

@@ -13,13 +13,15 @@ from datetime import datetime
 from pydantic import Field
 
 from tempsweep.models.base import WireModel
-from tempsweep.models.enums import Health, RunPhase, RunType
+from tempsweep.models.enums import Health, RunPhase, RunReason, RunType
 
 
 class Condition(WireModel):
     """A standard Kubernetes condition."""
 
-    type: str = Field(description="Ready, StorageHealthy, JobSourceReachable or MinFreeSpaceApplied.")
+    type: str = Field(
+        description="Ready, StorageHealthy, JobSourceReachable, MinFreeSpaceApplied or JobStatusesRecognized."
+    )
     status: str = Field(description="True, False or Unknown.")
     reason: str = Field(description="A CamelCase reason, e.g. PathNotAllowed.")
     message: str = Field(default="", description="What happened, for people.")
@@ -32,7 +34,8 @@ class PolicyStatus(WireModel):
 
     observed_generation: int | None = Field(default=None, description="The spec generation last validated.")
     conditions: list[Condition] = Field(
-        default_factory=list, description="Ready, StorageHealthy, JobSourceReachable, MinFreeSpaceApplied."
+        default_factory=list,
+        description="Ready, StorageHealthy, JobSourceReachable, MinFreeSpaceApplied, JobStatusesRecognized.",
     )
     health: Health | None = Field(default=None, description="Healthy, Warning or Critical.")
     usage_percent: float | None = Field(default=None, description="Used space, percent.")
@@ -48,6 +51,11 @@ class PolicyStatus(WireModel):
         default=None, description="Files an Orphaned run would delete now."
     )
     orphaned_files_size_bytes: int | None = Field(default=None, description="Bytes of those files.")
+    files_skipped_in_use: int | None = Field(
+        default=None,
+        description="Directories the statistics scan did not enter because another process holds a BSD flock "
+        "on them (their files are not counted).",
+    )
     archived_blobs_count: int | None = Field(default=None, description="Archive-tier blobs (Azure).")
     archived_blobs_size_bytes: int | None = Field(default=None, description="Bytes of archive-tier blobs.")
     cleanup_needed: bool | None = Field(default=None, description="True when an emergency cleanup is due.")
@@ -56,6 +64,15 @@ class PolicyStatus(WireModel):
         default=None,
         description="Files kept because their name, or a directory on their path, looks like a job's but "
         "does not parse under spec.naming.",
+    )
+    files_kept_unrecognized_status: int | None = Field(
+        default=None,
+        description="Files of jobs whose status is in none of the three status lists: kept, never deleted.",
+    )
+    unrecognized_job_statuses: list[str] | None = Field(
+        default=None,
+        description="Those statuses (normalized): add each to activeStatuses, finishedStatuses or "
+        "failedStatuses.",
     )
     effective_min_free_space_bytes: int | None = Field(
         default=None,
@@ -92,6 +109,9 @@ class CleanupRunStatus(WireModel):
     conditions: list[Condition] = Field(default_factory=list, description="Standard conditions (Complete).")
     phase: RunPhase | None = Field(default=None, description="Pending, Running, Succeeded or Failed.")
     message: str | None = Field(default=None, description="One line saying what happened.")
+    reason: RunReason | None = Field(
+        default=None, description="Why it failed, when the cause has a name (BlastRadiusExceeded)."
+    )
     trigger: RunType | None = Field(default=None, description="The scenario that ran.")
     start_time: datetime | None = Field(default=None, description="When the cleanup started.")
     end_time: datetime | None = Field(default=None, description="When it ended.")
@@ -102,6 +122,17 @@ class CleanupRunStatus(WireModel):
     files_deleted: int | None = Field(default=None, description="Files deleted.")
     files_skipped: int | None = Field(
         default=None, description="Planned files left alone because they changed."
+    )
+    files_skipped_in_use: int | None = Field(
+        default=None,
+        description="Files and directories kept because another process holds a BSD flock on them "
+        "(a locked directory counts once and is not entered).",
+    )
+    directories_removed: int | None = Field(
+        default=None, description="Directories removed because the run emptied them (removeEmptyDirectories)."
+    )
+    would_remove_directories: int | None = Field(
+        default=None, description="Dry runs: directories that would be removed."
     )
     bytes_freed: int | None = Field(default=None, description="Bytes freed.")
     storage_before_percent: float | None = Field(default=None, description="Usage % before.")
@@ -119,6 +150,10 @@ class CleanupRunStatus(WireModel):
         default=None, description="Files kept because a name on their path looks like a job's but does not parse."
     )
     near_miss_examples: list[str] | None = Field(default=None, description="The first few of those paths.")
+    files_kept_unrecognized_status: int | None = Field(
+        default=None, description="Files kept because their job's status is in none of the status lists."
+    )
+    unrecognized_job_statuses: list[str] | None = Field(default=None, description="Those statuses.")
     effective_min_free_space_bytes: int | None = Field(
         default=None, description="Emergency and Scheduled: the free-space floor applied, in bytes."
     )
