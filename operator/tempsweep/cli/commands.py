@@ -198,6 +198,9 @@ def run(args: argparse.Namespace) -> int:
             )
         spec = run_doc.spec.model_copy(update={"dry_run": True}) if args.dry_run else run_doc.spec
         with _context(args) as ctx:
+            problem = ctx.policy.run_id_problem(spec.job_id, spec.chunk_id)
+            if problem:
+                raise InputError(f"{args.filename}: {problem}")
             status = run_cleanup(ctx, spec)
             _record_history(ctx, run_doc.metadata.name, status)
     except InputError as exc:
