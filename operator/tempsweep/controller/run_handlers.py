@@ -109,6 +109,11 @@ def _run_to_completion(body: kopf.Body, namespace: str, name: str, gen: int) -> 
     except PolicyNotReady as exc:
         kopf.event(body, type="Warning", reason=exc.reason, message=str(exc))
         return _failed(exc.reason, str(exc), now_utc(), gen)
+    problem = runtime.policy.run_id_problem(run.spec.job_id, run.spec.chunk_id)
+    if problem:  # an id the policy's naming.idCharacters does not allow: no file could carry it
+        message = f"CleanupRun {namespace}/{name}: {problem}"
+        kopf.event(body, type="Warning", reason="InvalidSpec", message=message)
+        return _failed("InvalidSpec", message, now_utc(), gen)
 
     last_report = [0.0]
     planned = [0]

@@ -75,11 +75,16 @@ class _Outcome:
     min_free: MinFree | None = None  # the free-space floor an emergency check applied
     unrecognized_files: int = 0
     unrecognized: set[str] = field(default_factory=set)
+    near_misses: int = 0  # files kept because a name on their path looks like a job's but does not parse
+    near_miss_examples: tuple[str, ...] = ()
 
     def saw(self, inventory: Inventory, resolver: JobResolver) -> None:
-        """Take over what a scan met: files kept for an unrecognized job status, and those statuses."""
+        """Take over what a scan met: files kept for an unrecognized job status or a near-miss name."""
         self.unrecognized_files = max(self.unrecognized_files, inventory.unrecognized_files)
         self.unrecognized |= resolver.unrecognized
+        if inventory.near_miss_count >= self.near_misses:
+            self.near_misses = inventory.near_miss_count
+            self.near_miss_examples = tuple(inventory.near_miss_examples)
 
     def blocked(self, message: str | None) -> None:
         """The guard stopped the plan: the run fails, and says why before anything else."""
@@ -98,6 +103,9 @@ def run_cleanup(ctx: CleanupContext, spec: CleanupRunSpec) -> RunStatus:
     queries_before = ctx.jobs.query_count if ctx.jobs is not None else 0
     scenario = _SCENARIOS[spec.type]
     try:
+        problem = ctx.policy.run_id_problem(spec.job_id, spec.chunk_id)
+        if problem:
+            raise RunFailed(f"{problem}; no file can carry it, nothing deleted")
         outcome = scenario(ctx, spec, clock, applier)
     except (RunFailed, StorageError, JobSourceError) as exc:
         outcome = _Outcome(note=str(exc), failed=True)
@@ -136,6 +144,8 @@ def run_cleanup(ctx: CleanupContext, spec: CleanupRunSpec) -> RunStatus:
         job_queries=(ctx.jobs.query_count - queries_before) if ctx.jobs is not None else 0,
         files_kept_unrecognized_status=outcome.unrecognized_files,
         unrecognized_job_statuses=sorted(outcome.unrecognized),
+        near_miss_files=outcome.near_misses,
+        near_miss_examples=list(outcome.near_miss_examples),
         effective_min_free_space_bytes=outcome.min_free.bytes if outcome.min_free else None,
     )
 
@@ -172,6 +182,11 @@ def _summary(kind: RunType, tally: Tally, outcome: _Outcome, dry_run: bool) -> s
     if outcome.unrecognized_files:
         statuses = ", ".join(repr(status) for status in sorted(outcome.unrecognized))
         parts.append(f"{outcome.unrecognized_files} files kept: job status {statuses} is in no status list")
+    if outcome.near_misses:
+        parts.append(
+            f"kept {outcome.near_misses} files whose path looks like a job's but does not parse under "
+            f"spec.naming (e.g. {outcome.near_miss_examples[0]})"
+        )
     if outcome.note:
         parts.append(outcome.note)
     if outcome.reason is not None:  # the reason first: it is why nothing was deleted

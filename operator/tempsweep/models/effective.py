@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tempsweep.models.naming import NamePattern, compile_pattern
+from tempsweep.models.naming import Naming
 from tempsweep.models.policy import CleanupPolicySpec, DatabaseSpec, check_volume_path
 from tempsweep.models.quantities import format_bytes, parse_duration, parse_quantity
 from tempsweep.models.settings import OperatorSettings, scheduled_cron
@@ -21,8 +21,7 @@ class EffectivePolicy:
 
     name: str
     spec: CleanupPolicySpec
-    job_pattern: NamePattern
-    chunk_pattern: NamePattern
+    naming: Naming
     database: DatabaseSpec | None
     database_url: str | None = field(repr=False)
     # the blob container's connection string when it is not the operator's to read from a Secret
@@ -111,6 +110,18 @@ class EffectivePolicy:
             return StatusClass.FINISHED
         return StatusClass.UNRECOGNIZED
 
+    def run_id_problem(self, job_id: str | None, chunk_id: str | None) -> str | None:
+        """Why a CleanupRun's jobId or chunkId can never name a file under this policy, or None.
+
+        The run's own validation knows only the widest id alphabet; this applies the policy's
+        ``naming.idCharacters``, so a jobId no file could carry is refused instead of matching nothing.
+        """
+        for field_name, value in (("jobId", job_id), ("chunkId", chunk_id)):
+            problem = self.naming.id_problem(value) if value is not None else None
+            if problem:
+                return f"spec.{field_name}: {problem} in policy {self.name}"
+        return None
+
 
 def resolve_policy(name: str, spec: CleanupPolicySpec, settings: OperatorSettings) -> EffectivePolicy:
     """Fill the spec's gaps from the settings; raises ValueError naming a field if they conflict."""
@@ -167,8 +178,7 @@ def resolve_policy(name: str, spec: CleanupPolicySpec, settings: OperatorSetting
     return EffectivePolicy(
         name=name,
         spec=spec,
-        job_pattern=compile_pattern(spec.naming.job_pattern),
-        chunk_pattern=compile_pattern(spec.naming.chunk_pattern, require=("job_id", "chunk_id")),
+        naming=Naming.build(spec.naming.job_pattern, spec.naming.chunk_pattern, spec.naming.id_characters),
         database=database,
         database_url=database_url,
         azure_connection_string=azure_connection_string,

@@ -14,6 +14,7 @@ from pydantic import Field
 
 from tempsweep.models.base import WireModel
 from tempsweep.models.enums import Health, RunPhase, RunReason, RunType
+from tempsweep.models.prediction import Prediction
 
 
 class Condition(WireModel):
@@ -60,6 +61,11 @@ class PolicyStatus(WireModel):
     archived_blobs_size_bytes: int | None = Field(default=None, description="Bytes of archive-tier blobs.")
     cleanup_needed: bool | None = Field(default=None, description="True when an emergency cleanup is due.")
     job_source_error: str | None = Field(default=None, description="Why job status could not be read.")
+    near_miss_files_count: int | None = Field(
+        default=None,
+        description="Files kept because their name, or a directory on their path, looks like a job's but "
+        "does not parse under spec.naming.",
+    )
     files_kept_unrecognized_status: int | None = Field(
         default=None,
         description="Files of jobs whose status is in none of the three status lists: kept, never deleted.",
@@ -86,6 +92,9 @@ class PolicyStatus(WireModel):
     last_cleanup_time: datetime | None = Field(default=None, description="When a cleanup last finished.")
     last_cleanup_message: str | None = Field(default=None, description="Its one-line summary.")
     last_cleanup_phase: RunPhase | None = Field(default=None, description="Its phase.")
+    prediction: Prediction | None = Field(
+        default=None, description="When the storage fills up at its recent rate (since the last cleanup)."
+    )
 
 
 class RunProgress(WireModel):
@@ -141,6 +150,10 @@ class CleanupRunStatus(WireModel):
     would_delete_by_reason: dict[str, int] | None = Field(default=None, description="Dry runs: per reason.")
     limit_reached: bool | None = Field(default=None, description="maxFilesPerRun stopped the run.")
     job_queries: int | None = Field(default=None, description="Queries sent to the job source.")
+    near_miss_files: int | None = Field(
+        default=None, description="Files kept because a name on their path looks like a job's but does not parse."
+    )
+    near_miss_examples: list[str] | None = Field(default=None, description="The first few of those paths.")
     files_kept_unrecognized_status: int | None = Field(
         default=None, description="Files kept because their job's status is in none of the status lists."
     )
