@@ -85,6 +85,22 @@ def _cases(workspace: Workspace) -> dict[str, Callable[[], tuple[list[str], list
             _run_cli(workspace, _policy(workspace, exclude=["stale.tmp\nnested"])),
             [policy_file, "spec.exclude.0", "line break"],
         ),
+        "exclude-dot-slash": lambda: (
+            _run_cli(workspace, _policy(workspace, exclude=["./nested"])),
+            [policy_file, "spec.exclude.0", "'.'"],
+        ),
+        "exclude-parent-segment": lambda: (
+            _run_cli(workspace, _policy(workspace, exclude=["../volume/nested"])),
+            [policy_file, "spec.exclude.0", "'..'"],
+        ),
+        "exclude-double-slash": lambda: (
+            _run_cli(workspace, _policy(workspace, exclude=["nested//old.tmp"])),
+            [policy_file, "spec.exclude.0", "empty"],
+        ),
+        "exclude-absolute-volume-path": lambda: (
+            _run_cli(workspace, _policy(workspace, exclude=[f"{workspace.tree.root}/nested"])),
+            [policy_file, "spec: exclude.0", "relative to the volume root", "'/nested'"],
+        ),
         "infinite-age-in-policy": lambda: (
             _run_cli(workspace, _policy(workspace, orphans={"maxAgeHours": float("inf")})),
             [policy_file, "spec.orphans.maxAgeHours", "finite"],
@@ -201,6 +217,10 @@ CASE_NAMES = [
     "exclude-two-lines-in-one",
     "infinite-age-in-policy",
     "nan-limit-in-policy",
+    "exclude-dot-slash",
+    "exclude-parent-segment",
+    "exclude-double-slash",
+    "exclude-absolute-volume-path",
 ]
 
 

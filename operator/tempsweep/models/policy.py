@@ -76,6 +76,16 @@ def _check_exclude(value: str) -> str:
             f"{value!r} is a comment in .gitignore syntax and would protect nothing; "
             f"write '\\{value}' for a name that starts with '#'"
         )
+    body = value[1:] if value.startswith("!") else value
+    segments = body.strip("/").split("/")
+    odd = next((segment for segment in segments if segment in {".", ".."}), None)
+    if odd is not None:
+        raise ValueError(
+            f"{value!r} has a {odd!r} segment, which no path relative to the volume root has, so it would "
+            "protect nothing: write 'keep', or '/keep' for the root's own"
+        )
+    if body.strip("/") and "" in segments:
+        raise ValueError(f"{value!r} has an empty segment ('//'), so it would protect nothing")
     try:
         pathspec.GitIgnoreSpec.from_lines([value])
     except (ValueError, re.error) as exc:  # GitIgnorePatternError is a ValueError
@@ -436,3 +446,17 @@ class CleanupPolicySpec(WireModel):
         "TEMP_STORAGE_CLEANUP_KEEP_TEMP_FILES_FOR_DEBUGGING (false).",
     )
     suspend: StrictBool = Field(default=False, description="Pause every timer of this policy.")
+
+    @model_validator(mode="after")
+    def _exclude_is_relative(self) -> CleanupPolicySpec:
+        """An exclude line spelled with the volume's own path matches nothing (patterns are relative)."""
+        volume = self.storage.volume.path.rstrip("/") if self.storage.volume is not None else ""
+        for index, pattern in enumerate(self.exclude):
+            body = pattern[1:] if pattern.startswith("!") else pattern
+            if volume and (body.rstrip("/") == volume or body.startswith(volume + "/")):
+                relative = "/" + body[len(volume) :].strip("/")
+                raise ValueError(
+                    f"exclude.{index} {pattern!r} starts with the volume path, but patterns are matched "
+                    f"relative to the volume root, so it would protect nothing: write {relative!r}"
+                )
+        return self
