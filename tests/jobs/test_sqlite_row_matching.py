@@ -51,6 +51,7 @@ def _database(path: Path, rows: list[tuple[object, object, object]], *, id_type:
         pytest.param("", [("7", "running", None)], "job_7_x.tmp", id="typeless-column-text-value"),
         pytest.param("INTEGER", [("abc", "running", None)], "job_abc_x.tmp", id="integer-column-text-value"),
         pytest.param("INTEGER", [(7, "running", None)], "job_007_x.tmp", id="integer-column-zero-padded-file"),
+        pytest.param("REAL", [(7.0, "running", None)], "job_7_x.tmp", id="real-column"),
         pytest.param(
             "INTEGER",
             [(7, "failed", OLD.isoformat()), (7, "processing", None), (7, "done", None)],
@@ -73,6 +74,20 @@ def test_a_job_the_database_has_a_keeping_row_for_keeps_its_files(
     assert file in files_under(volume), status.model_dump_json()
     if kind != "CrashRecovery":
         assert "job_gone_x.tmp" not in files_under(volume), "a job absent from the table is still an orphan"
+
+
+def test_a_text_id_sqlite_reads_as_a_number_neither_fails_the_lookup_nor_borrows_that_job(tmp_path: Path) -> None:
+    # SQLite converts the text '1e3' to 1000.0 when comparing it with an INTEGER column, so the row of job 1000
+    # comes back for the file job_1e3_x; that row is not job 1e3's, and it must not fail the whole batch either
+    url = _database(tmp_path / "jobs.db", [(1000, "completed", None), (41, "running", None)], id_type="INTEGER")
+    volume = tmp_path / "volume"
+    make_files(volume, {"job_1e3_x.tmp": 500, "job_41_x.tmp": 500, "job_9_x.tmp": 500}, NOW)
+    policy = make_policy(volume, url)
+
+    status = execute(policy, run_spec("Orphaned"), SqlJobSource(policy.database, url), NOW)
+
+    assert status.errors == [] and "unavailable" not in status.message, status.message
+    assert files_under(volume) == {"job_41_x.tmp"}
 
 
 _STATUSES = ["running", "pending", "failed", "completed", "done", "queued", "RUNNING ", None]

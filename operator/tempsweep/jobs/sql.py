@@ -294,12 +294,14 @@ class SqlJobSource:
         self, row_id: object, wanted: Mapping[Hashable, list[str]], folded: Mapping[str, list[str]]
     ) -> list[str]:
         """The looked-up ids a returned row belongs to; JobSourceError when the row matches none of them."""
-        if self._key_of is not _text_key:
-            owners = wanted.get(self._row_key(row_id))
-        else:  # text: every id the row may have matched, not only the one it equals
-            owners = folded.get(_fold(str(row_id)))
-            if self._loose and isinstance(row_id, int) and not isinstance(row_id, bool):
-                owners = sorted({*(owners or ()), *wanted.get(row_id, ())}) or None
+        # text: every id the row may have matched, not only the one it equals
+        text = self._key_of is _text_key
+        owners = folded.get(_fold(str(row_id))) if text else wanted.get(self._row_key(row_id))
+        if self._loose and isinstance(row_id, int | float) and not isinstance(row_id, bool):
+            # SQLite compared a number: it belongs to the integer ids of that value; a text id SQLite merely
+            # read as a number ('1e3' for 1000) is a different job, and that is no reason to fail the batch
+            number = int(row_id) if float(row_id).is_integer() else None
+            return sorted({*(owners or ()), *wanted.get(number, ())})
         if owners is None:
             raise JobSourceError(
                 f"job database {self.safe_url}: table {self.database.table!r} answered a lookup with id "
