@@ -12,6 +12,7 @@ import pytest
 
 from sweep_helpers import JOBS, Tree, effective_policy, execute, job, run_spec
 from tempsweep.engine import CleanupContext, compute_stats
+from tempsweep.engine.ownership import MAX_PATH_JOBS, OwnershipReader
 from tempsweep.jobs import MemoryJobSource
 from tempsweep.models import RunPhase
 from tempsweep.storage import MemoryStorage, VolumeStorage
@@ -229,3 +230,36 @@ def test_blob_style_virtual_folders_follow_the_same_rule(jobs: MemoryJobSource, 
     execute(policy, storage, run_spec(kind), jobs=jobs, now=now)
 
     assert storage.paths() == {"job_41/frames/0001.png", "job_4.1/x.png", "runs//job_41/y.png"}
+
+
+@pytest.mark.parametrize(
+    ("depth", "kept"),
+    [(MAX_PATH_JOBS, False), (MAX_PATH_JOBS + 1, True)],
+    ids=["as-many-jobs-as-checked", "one-job-too-many"],
+)
+@pytest.mark.parametrize("kind", ["Orphaned", "Scheduled", "CrashRecovery"])
+def test_a_path_naming_more_jobs_than_are_checked_is_kept_as_a_near_miss(
+    tree: Tree, now: datetime, depth: int, kept: bool, kind: str
+) -> None:
+    # Anyone who can write to the volume can nest job directories; checking every job on such a path made
+    # the scan quadratic (or worse) in the depth. Beyond MAX_PATH_JOBS jobs the file is kept, not checked.
+    ids = [str(1000 + level) for level in range(depth)]
+    path = "/".join(f"job_{job_id}" for job_id in ids) + "/x.bin"
+    tree.file(path, age_hours=OLD)
+    jobs = MemoryJobSource([job(job_id, "failed", 50, now) for job_id in ids])
+
+    status = _run(tree, jobs, now, kind)
+
+    assert (path in tree.files()) is kept, status.message
+    assert status.near_miss_files == (1 if kept else 0)
+
+
+def test_reading_a_deep_chain_of_job_directories_holds_a_bounded_number_of_jobs_per_path() -> None:
+    naming = effective_policy("/tmp/unused", jobs=JOBS).naming
+    reader = OwnershipReader(naming)
+    path = ""
+    for level in range(3000):
+        path = f"{path}/job_{level}" if path else f"job_{level}"
+        job_ids, near_miss = reader.read(f"{path}/f")
+        assert len(job_ids) <= MAX_PATH_JOBS
+        assert near_miss is (level + 1 > MAX_PATH_JOBS)

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from tempsweep.engine.applier import Applier
 from tempsweep.engine.context import CleanupContext
 from tempsweep.engine.inventory import JobResolver, JobState, Owner, ScannedFile
+from tempsweep.engine.ownership import MAX_PATH_JOBS
 from tempsweep.engine.ports import DirectoryEntry, FileEntry, FilesystemStorage, Outcome
 from tempsweep.engine.rules import Clock, Rule
 from tempsweep.models.effective import EffectivePolicy
@@ -70,7 +71,9 @@ class PathJobs:
     def _component(self, part: str, ids: tuple[str, ...]) -> tuple[str, ...] | None:
         job_id, near_miss = self._naming.job_of_segment(part)  # the same rule as for files' paths
         if job_id is not None:
-            return ids if job_id in ids else (*ids, job_id)
+            if job_id in ids:
+                return ids
+            return (*ids, job_id) if len(ids) < MAX_PATH_JOBS else None  # too many jobs to check: kept
         return None if near_miss else ids
 
 

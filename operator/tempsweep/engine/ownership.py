@@ -11,7 +11,13 @@ job rules keep such files and the run counts them.
 
 Paths are '/'-separated and relative to the storage root for every backend (blob names after the
 prefix included, whose folders are virtual), so this is backend-neutral. Directory results are
-cached, since a scan yields the files of one directory together. Pure: no I/O.
+cached, since a scan yields the files of one directory together, and each directory's result is
+built from its parent's, so a directory costs one segment, not its whole path. Pure: no I/O.
+
+A path that names more than ``MAX_PATH_JOBS`` different jobs is read as a near miss (kept and
+counted, its jobs not looked up): nobody nests that many jobs on purpose, and anyone able to write to
+the volume could otherwise nest thousands of job directories and make every file below them cost a
+check of every job above it (quadratic time and memory in the depth, a run-long stall per timer).
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ from tempsweep.models.naming import Naming
 
 #: directories remembered per run; the cache is simply emptied when full (scans are mostly depth-first)
 DIRECTORY_CACHE = 4096
+#: the most different jobs one path may name; a path naming more is a near miss (kept, not checked)
+MAX_PATH_JOBS = 16
 
 
 #: the jobs named on a path (the file name's first, then directories nearest first, no repeats), and
@@ -52,15 +60,31 @@ class OwnershipReader:
         cached = self._directories.get(directory)
         if cached is not None:
             return cached
-        jobs: list[str] = []
-        near_miss = False
-        for segment in reversed(directory.split("/")):
-            job, miss = self._naming.job_of_segment(segment)
-            near_miss = near_miss or miss
-            if job is not None and job not in jobs:
-                jobs.append(job)
-        if len(self._directories) >= DIRECTORY_CACHE:
-            self._directories.clear()
-        result = (tuple(jobs), near_miss)
-        self._directories[directory] = result
+        below: list[str] = []  # directories under the nearest one already known, deepest first
+        known = directory
+        result: tuple[tuple[str, ...], bool] = ((), False)
+        while known:
+            hit = self._directories.get(known)
+            if hit is not None:
+                result = hit
+                break
+            below.append(known)
+            known = known.rpartition("/")[0]
+        for path in reversed(below):
+            result = self._extend(result, path.rpartition("/")[2])
+            if len(self._directories) >= DIRECTORY_CACHE:
+                self._directories.clear()
+            self._directories[path] = result
         return result
+
+    def _extend(self, parent: tuple[tuple[str, ...], bool], segment: str) -> tuple[tuple[str, ...], bool]:
+        """A directory's jobs (nearest first) and near-miss flag, from its parent's and its own name."""
+        jobs, near_miss = parent
+        job, miss = self._naming.job_of_segment(segment)
+        if job is None:
+            return jobs, near_miss or miss
+        if job in jobs:  # nearest first: the job moves to the front
+            return (job, *(other for other in jobs if other != job)), near_miss or miss
+        if len(jobs) >= MAX_PATH_JOBS:
+            return jobs, True  # too many jobs on one path to check: kept as a near miss
+        return (job, *jobs), near_miss or miss
