@@ -101,6 +101,14 @@ def _cases(workspace: Workspace) -> dict[str, Callable[[], tuple[list[str], list
             _run_cli(workspace, _policy(workspace, exclude=[f"{workspace.tree.root}/nested"])),
             [policy_file, "spec: exclude.0", "relative to the volume root", "'/nested'"],
         ),
+        "cron-with-seconds": lambda: (
+            _run_cli(workspace, _policy(workspace, schedule={"scheduled": "*/5 * * * * *"})),
+            [policy_file, "spec.schedule.scheduled", "five fields"],
+        ),
+        "cron-with-year": lambda: (
+            _run_cli(workspace, _policy(workspace, schedule={"orphaned": "0 * * * * 0 2020"})),
+            [policy_file, "spec.schedule.orphaned", "five fields"],
+        ),
         "infinite-age-in-policy": lambda: (
             _run_cli(workspace, _policy(workspace, orphans={"maxAgeHours": float("inf")})),
             [policy_file, "spec.orphans.maxAgeHours", "finite"],
@@ -221,6 +229,8 @@ CASE_NAMES = [
     "exclude-parent-segment",
     "exclude-double-slash",
     "exclude-absolute-volume-path",
+    "cron-with-seconds",
+    "cron-with-year",
 ]
 
 

@@ -55,7 +55,10 @@ def _check_duration(value: str) -> str:
 
 
 def _check_cron(value: str) -> str:
-    if not croniter.is_valid(value):
+    # croniter also takes a sixth field (seconds: '*/5 * * * * *' fires every five seconds) and a seventh
+    # (years); Kubernetes CronJobs and the documentation mean five, so only five (or a macro) are accepted
+    fields = len(value.split())
+    if not croniter.is_valid(value) or (not value.strip().startswith("@") and fields != 5):
         raise ValueError(f"{value!r} is not a cron expression (five fields, e.g. '0 * * * *')")
     return value
 
