@@ -331,8 +331,9 @@ class SqlJobSource:
             folded.setdefault(_fold(job_id), []).append(job_id)
         found: dict[str, JobRecord] = {}
         started = time.monotonic()
-        for start in range(0, len(keys), IN_LIST_LIMIT):
-            chunk = keys[start : start + IN_LIST_LIMIT]
+        per_query = IN_LIST_LIMIT * (2 if self._loose else 1)  # SQLite: two spellings of each integer id
+        for start in range(0, len(keys), per_query):
+            chunk = keys[start : start + per_query]
             statement = select(id_col, status_col, updated_col).where(self._id_in(id_col, chunk))
             rows = self._run(partial(_fetch_all, statement))
             for row_id, status, updated_at in rows:
@@ -341,7 +342,7 @@ class SqlJobSource:
         log.debug(
             "looked up %d job ids in %d queries (%.1f ms)",
             len(job_ids),
-            -(-len(keys) // IN_LIST_LIMIT),
+            -(-len(keys) // per_query),
             1000 * (time.monotonic() - started),
         )
         return found
