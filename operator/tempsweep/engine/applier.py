@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from tempsweep.engine.ports import DeleteResult, FileEntry, FilesystemStorage, Outcome, StorageProvider
 from tempsweep.models.effective import EffectivePolicy
 from tempsweep.models.enums import DeletionReason
-from tempsweep.models.status import MAX_ERRORS, MAX_WOULD_DELETE
+from tempsweep.models.status import MAX_ERRORS, MAX_SHOWN_MESSAGE, MAX_WOULD_DELETE, shortened
 
 
 @dataclass(slots=True, eq=False)
@@ -62,7 +62,7 @@ class Tally:
     def add_error(self, message: str) -> None:
         self.error_count += 1
         if len(self.errors) < MAX_ERRORS:
-            self.errors.append(message)
+            self.errors.append(shortened(message, MAX_SHOWN_MESSAGE))
 
 
 ProgressCallback = Callable[[Tally], None]
@@ -155,7 +155,7 @@ class Applier:
         tally.would_bytes += decision.entry.size
         tally.would_by_reason[decision.reason.value] += 1
         if len(tally.would_delete) < MAX_WOULD_DELETE:
-            tally.would_delete.append(decision.entry.path)
+            tally.would_delete.append(shortened(decision.entry.path))
         if self._progress and tally.would_count % 1000 == 0:
             self._progress(tally)
 

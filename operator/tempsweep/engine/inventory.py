@@ -15,6 +15,7 @@ from tempsweep.engine.exclusion import exclusion_matcher
 from tempsweep.engine.ownership import OwnershipReader
 from tempsweep.engine.ports import FileEntry, JobRecord, JobSource, JobSourceError
 from tempsweep.models.effective import EffectivePolicy
+from tempsweep.models.status import shortened
 from tempsweep.models.statuses import MAX_UNRECOGNIZED_STATUSES, StatusClass, shown_status
 
 LOOKUP_BATCH = 1000
@@ -176,7 +177,7 @@ class Inventory:
                 if count_near_misses:
                     self.near_miss_count += 1
                     if len(self.near_miss_examples) < NEAR_MISS_EXAMPLES:
-                        self.near_miss_examples.append(entry.path)
+                        self.near_miss_examples.append(shortened(entry.path))
                 # kept by every job rule whatever its owners' states: no lookup needed
                 yield ScannedFile(entry, tuple(Owner(job_id) for job_id in job_ids), True)
             elif not job_ids:

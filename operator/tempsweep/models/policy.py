@@ -453,7 +453,7 @@ class CleanupPolicySpec(WireModel):
     @model_validator(mode="after")
     def _exclude_is_relative(self) -> CleanupPolicySpec:
         """An exclude line spelled with the volume's own path matches nothing (patterns are relative)."""
-        volume = self.storage.volume.path.rstrip("/") if self.storage.volume is not None else ""
+        volume = (self.storage.volume.path or "").rstrip("/") if self.storage.volume is not None else ""
         for index, pattern in enumerate(self.exclude):
             body = pattern[1:] if pattern.startswith("!") else pattern
             if volume and (body.rstrip("/") == volume or body.startswith(volume + "/")):

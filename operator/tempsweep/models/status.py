@@ -12,6 +12,20 @@ from tempsweep.models.statuses import MAX_UNRECOGNIZED_STATUSES
 
 MAX_ERRORS = 50
 MAX_WOULD_DELETE = 20
+#: the longest path (or error message) a status lists: file names may hold control characters, which JSON
+#: writes as six-character escapes, and a status larger than etcd's 1.5 MiB can never be written
+MAX_SHOWN_PATH = 512
+MAX_SHOWN_MESSAGE = 1024
+_SHOWN_TAIL = 256  # a file name has at most 255 bytes: the tail shows which file it is
+
+
+def shortened(text: str, limit: int = MAX_SHOWN_PATH) -> str:
+    """``text`` cut in the middle to at most ``limit`` characters, keeping its start and its end."""
+    if len(text) <= limit:
+        return text
+    marker = f"...({len(text)} characters)..."
+    tail = min(_SHOWN_TAIL, limit // 2)
+    return text[: limit - tail - len(marker)] + marker + text[-tail:]
 
 
 class StorageStats(WireModel):
