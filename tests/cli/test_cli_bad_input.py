@@ -101,6 +101,10 @@ def _cases(workspace: Workspace) -> dict[str, Callable[[], tuple[list[str], list
             _run_cli(workspace, _policy(workspace, exclude=[f"{workspace.tree.root}/nested"])),
             [policy_file, "spec: exclude.0", "relative to the volume root", "'/nested'"],
         ),
+        "exclude-negation-first": lambda: (
+            _run_cli(workspace, _policy(workspace, exclude=["!stale.tmp", "*.lock"])),
+            [policy_file, "spec: exclude.0", "write 'stale.tmp'"],
+        ),
         "cron-with-seconds": lambda: (
             _run_cli(workspace, _policy(workspace, schedule={"scheduled": "*/5 * * * * *"})),
             [policy_file, "spec.schedule.scheduled", "five fields"],
@@ -231,6 +235,7 @@ CASE_NAMES = [
     "exclude-absolute-volume-path",
     "cron-with-seconds",
     "cron-with-year",
+    "exclude-negation-first",
 ]
 
 

@@ -452,10 +452,16 @@ class CleanupPolicySpec(WireModel):
 
     @model_validator(mode="after")
     def _exclude_is_relative(self) -> CleanupPolicySpec:
-        """An exclude line spelled with the volume's own path matches nothing (patterns are relative)."""
+        """Exclude lines that protect nothing: a leading '!' line, or one spelled with the volume's own path."""
         volume = (self.storage.volume.path or "").rstrip("/") if self.storage.volume is not None else ""
         for index, pattern in enumerate(self.exclude):
             body = pattern[1:] if pattern.startswith("!") else pattern
+            if pattern.startswith("!") and all(earlier.startswith("!") for earlier in self.exclude[:index]):
+                raise ValueError(
+                    f"exclude.{index} {pattern!r} re-includes what an earlier line excluded, but no earlier line "
+                    f"excludes anything, so it protects nothing ('!' is not 'never delete'): to keep those "
+                    f"files write {body!r}"
+                )
             if volume and (body.rstrip("/") == volume or body.startswith(volume + "/")):
                 relative = "/" + body[len(volume) :].strip("/")
                 raise ValueError(
