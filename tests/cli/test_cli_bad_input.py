@@ -105,6 +105,12 @@ def _cases(workspace: Workspace) -> dict[str, Callable[[], tuple[list[str], list
             _run_cli(workspace, _policy(workspace, exclude=["!stale.tmp", "*.lock"])),
             [policy_file, "spec: exclude.0", "write 'stale.tmp'"],
         ),
+        "base-60-number": lambda: (
+            _run_cli(
+                workspace, yaml.safe_dump(_policy(workspace, orphans={"maxAgeHours": 999})).replace("999", "1:30")
+            ),
+            [policy_file, "spec.orphans.maxAgeHours", "base-60"],
+        ),
         "cron-with-seconds": lambda: (
             _run_cli(workspace, _policy(workspace, schedule={"scheduled": "*/5 * * * * *"})),
             [policy_file, "spec.schedule.scheduled", "five fields"],
@@ -236,6 +242,7 @@ CASE_NAMES = [
     "cron-with-seconds",
     "cron-with-year",
     "exclude-negation-first",
+    "base-60-number",
 ]
 
 

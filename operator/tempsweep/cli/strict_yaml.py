@@ -11,7 +11,8 @@ naming the file, the line and the field:
   aliases is the "billion laughs" attack (a 106 KB file took minutes and 10 GB), and Kubernetes
   manifests have no need for them (kubectl's own JSON is alias-free); refusing is simpler to state and
   to check than a bound that still lets some sharing through;
-* nesting deeper than ``MAX_DEPTH`` is refused (PyYAML composes recursively).
+* nesting deeper than ``MAX_DEPTH`` is refused (PyYAML composes recursively);
+* YAML 1.1's base-60 numbers (``1:30`` is 90) are refused: kubectl reads them as text.
 
 PyYAML's SafeLoader does the parsing; the checks hook into its composer, so each node is checked once,
 before anything is constructed from it.
@@ -29,6 +30,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 MAX_MANIFEST_BYTES = 3 * 2**19
 MAX_DEPTH = 64
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
 
 class ManifestError(ValueError):
@@ -70,6 +72,11 @@ def _check_keys(node: Node, path: str) -> None:
         current, where = stack.pop()
         if isinstance(current, SequenceNode):
             stack.extend((item, f"{where}[{i}]") for i, item in enumerate(current.value))
+        elif isinstance(current, ScalarNode) and current.tag in _NUMBER_TAGS and ":" in current.value:
+            raise ManifestError(
+                f"{_where(current.start_mark)}: {where}: {current.value!r} is a base-60 number in YAML 1.1 "
+                "(1:30 is 90), which kubectl reads as text; write the number itself, or quote it if it is text"
+            )
         elif isinstance(current, MappingNode):
             seen: dict[str, Any] = {}
             for key, value in current.value:
