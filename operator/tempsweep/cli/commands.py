@@ -52,7 +52,7 @@ def _terminal_progress() -> Callable[[Progress], None] | None:
             return
         last[0] = now
         sys.stderr.write(
-            f"\r{progress.files_scanned} planned, {progress.files_deleted} deleted, "
+            f"\r{progress.files_planned} planned, {progress.files_deleted} deleted, "
             f"{format_bytes(progress.bytes_freed)} freed"
         )
         sys.stderr.flush()

@@ -23,9 +23,6 @@ log = logging.getLogger(__name__)
 _locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
 _locks_guard = threading.Lock()
 
-#: How many cleanups are running right now per storage key (for tests and the probe).
-active: defaultdict[str, int] = defaultdict(int)
-
 
 def storage_lock(key: str) -> threading.Lock:
     with _locks_guard:
@@ -85,10 +82,8 @@ def run_locked(
             on_wait()
         lock.acquire()
     try:
-        active[runtime.lock_key] += 1
         status = run_cleanup(runtime.context(progress=progress), spec)
     finally:
-        active[runtime.lock_key] -= 1
         lock.release()
     if runtime.job_error and runtime.policy.has_job_source:
         status = status.model_copy(

@@ -114,7 +114,7 @@ def _run_to_completion(body: kopf.Body, namespace: str, name: str, gen: int) -> 
     planned = [0]
 
     def progress(report: Any) -> None:
-        planned[0] = report.files_scanned
+        planned[0] = report.files_planned
         if time.monotonic() - last_report[0] < PROGRESS_EVERY_SECONDS:
             return
         last_report[0] = time.monotonic()
@@ -124,7 +124,7 @@ def _run_to_completion(body: kopf.Body, namespace: str, name: str, gen: int) -> 
             name,
             {
                 "progress": {
-                    "filesPlanned": report.files_scanned,
+                    "filesPlanned": report.files_planned,
                     "filesDeleted": report.files_deleted,
                     "bytesFreed": report.bytes_freed,
                     "updatedTime": iso(now_utc()),

@@ -16,7 +16,7 @@ from tempsweep.models.effective import EffectivePolicy
 class Progress:
     """A progress report for long runs (the CLI prints it on a terminal, the operator patches status)."""
 
-    files_scanned: int
+    files_planned: int  # files the applier has taken on so far (deleted, skipped or failed)
     files_deleted: int
     bytes_freed: int
 

@@ -28,10 +28,6 @@ class NamePattern:
         found = self.regex.match(name)
         return found.groupdict() if found else None
 
-    def prefix_for(self, **values: str) -> str:
-        """The literal prefix for given ids, e.g. ``job_42_chunk_7_``."""
-        return self.template.format(**values)
-
 
 def compile_pattern(template: str, *, require: tuple[str, ...] = ("job_id",)) -> NamePattern:
     """Compile a naming template; ValueError names the problem when it is not usable."""
