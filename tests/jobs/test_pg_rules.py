@@ -106,7 +106,7 @@ def now(moment: datetime) -> datetime:
 
 
 def _source(url: str, policy) -> SqlJobSource:
-    source = SqlJobSource(policy.database, url)
+    source = SqlJobSource(policy.backend.database, url)
     source.check()
     return source
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from support.azurite_server import AzuriteServer, BlobContainer
-from tempsweep.engine import CleanupContext, JobRecord
+from tempsweep.engine import CleanupContext, JobRecord, RunRequest
 from tempsweep.engine.ports import JobSource
 from tempsweep.jobs import MemoryJobSource
 from tempsweep.models import CleanupRunSpec, EffectivePolicy, load_settings, parse_policy, resolve_policy
@@ -59,8 +59,8 @@ def effective(document: dict[str, Any]) -> EffectivePolicy:
     return resolve_policy(policy.metadata.name, policy.spec, load_settings({}))
 
 
-def run_spec(kind: str, **fields: Any) -> CleanupRunSpec:
-    return CleanupRunSpec.model_validate({"policyRef": {"name": "blobs"}, "type": kind, **fields})
+def run_spec(kind: str, **fields: Any) -> RunRequest:
+    return RunRequest.from_spec(CleanupRunSpec.model_validate({"policyRef": {"name": "blobs"}, "type": kind, **fields}))
 
 
 def upload(container: BlobContainer, names: Iterable[str], data: bytes = b"x" * 100) -> None:

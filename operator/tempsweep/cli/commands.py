@@ -17,6 +17,7 @@ from tempsweep.engine import (
     CleanupContext,
     JobSourceError,
     Progress,
+    RunRequest,
     StorageError,
     compute_stats,
     run_cleanup,
@@ -75,12 +76,12 @@ def _context(args: argparse.Namespace) -> Iterator[CleanupContext]:
         policy = resolve_policy(policy_doc.metadata.name, policy_doc.spec, settings)
     except ValueError as exc:
         raise InputError(f"{args.policy}: {exc}") from None
-    if policy.volume_path is not None and not os.path.isdir(policy.volume_path):
+    if policy.backend.volume_path is not None and not os.path.isdir(policy.backend.volume_path):
         where = "--path" if args.path else f"{args.policy}: spec.storage.volume.path"
-        raise InputError(f"{where}: {policy.volume_path} does not exist or is not a directory")
+        raise InputError(f"{where}: {policy.backend.volume_path} does not exist or is not a directory")
     try:
-        storage = open_storage(policy)
-        jobs = open_job_source(policy)
+        storage = open_storage(policy.backend)
+        jobs = open_job_source(policy.backend)  # a database that does not answer is an unavailable source
     except (StorageError, JobSourceError) as exc:
         raise InputError(f"{args.policy}: {exc}") from None
     try:
@@ -104,7 +105,7 @@ def scan(args: argparse.Namespace) -> int:
     except InputError as exc:
         return _fail(str(exc))
     print(json.dumps(stats.to_wire(), indent=2))
-    return EXIT_OK
+    return EXIT_FAILED if stats.job_source_error else EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:
@@ -117,9 +118,9 @@ def run(args: argparse.Namespace) -> int:
                 f"{args.filename}: spec.policyRef.name is {run_doc.spec.policy_ref.name!r} but "
                 f"{args.policy} is policy {policy_name!r}"
             )
-        spec = run_doc.spec.model_copy(update={"dry_run": True}) if args.dry_run else run_doc.spec
+        request = RunRequest.from_spec(run_doc.spec, dry_run=args.dry_run)
         with _context(args) as ctx:
-            status = run_cleanup(ctx, spec)
+            status = run_cleanup(ctx, request)
             _record_history(ctx, run_doc.metadata.name, status)
     except InputError as exc:
         return _fail(str(exc))
@@ -133,12 +134,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _record_history(ctx: CleanupContext, run_name: str, status: RunStatus) -> None:
     """Append the run to the policy's history table when it has one; a failure is only a warning."""
-    database = ctx.policy.database
-    if database is None or not database.history_table or not ctx.policy.database_url:
-        return
-    from tempsweep.jobs.history import record_history
+    from tempsweep.history import open_history
 
-    problem = record_history(ctx.policy, ctx.policy.database_url, run_name, status)
+    history = open_history(ctx.policy.backend, ctx.policy.name)
+    problem = history.record(run_name, status) if history is not None else None
     if problem:
         print(f"tempsweep: warning: {problem}", file=sys.stderr)
 

@@ -43,11 +43,12 @@ def run_operator(*, namespaces: list[str], liveness: str | None, peering: str | 
         return 2
     import kopf
 
-    from tempsweep.controller import handlers, run_handlers, shared
+    from tempsweep.controller import policies, run_handlers
+    from tempsweep.controller.state import OperatorState
 
-    assert handlers and run_handlers  # imported for their Kopf registrations
-    shared.configure(settings)
+    assert policies and run_handlers  # imported for their Kopf registrations
     kopf.run(
+        memo=kopf.Memo(state=OperatorState(settings)),
         standalone=peering is None,
         peering_name=peering,
         clusterwide=not namespaces,

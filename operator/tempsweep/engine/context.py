@@ -38,13 +38,13 @@ class CleanupContext:
 
     def inventory(self, *, resolve_jobs: bool = True) -> tuple[Inventory, JobResolver]:
         """A fresh single-pass inventory of the storage, with its job resolver."""
-        resolver = JobResolver(self.policy, self.jobs if self.policy.has_job_source else None)
+        resolver = JobResolver(self.policy, self.jobs if self.policy.rules.has_job_source else None)
         return Inventory(self.storage.scan(), self.policy, resolver, resolve_jobs=resolve_jobs), resolver
 
     def usage(self, bytes_total: int) -> Usage:
         """Usage against the capacity when one is set, else the filesystem's own figures."""
-        if self.policy.capacity_bytes is not None:
-            return Usage(used=bytes_total, total=self.policy.capacity_bytes)
+        if self.policy.rules.capacity_bytes is not None:
+            return Usage(used=bytes_total, total=self.policy.rules.capacity_bytes)
         measured = self.storage.filesystem_usage()
         if measured is None:
             raise StorageError(

@@ -26,13 +26,13 @@ from tempsweep.models.enums import DeletionReason
 
 def emergency_needed(usage: Usage, policy: EffectivePolicy) -> bool:
     """Usage at or over the emergency threshold, or less free space than the minimum."""
-    return usage.percent >= policy.emergency_percent or usage.free < policy.min_free_bytes
+    return usage.percent >= policy.rules.emergency_percent or usage.free < policy.rules.min_free_bytes
 
 
 def relieved(usage: Usage, policy: EffectivePolicy) -> bool:
     """Usage below the threshold minus the buffer, with the minimum free space available."""
-    target = policy.emergency_percent - policy.emergency_buffer_percent
-    return usage.percent < target and usage.free >= policy.min_free_bytes
+    target = policy.rules.emergency_percent - policy.rules.emergency_buffer_percent
+    return usage.percent < target and usage.free >= policy.rules.min_free_bytes
 
 
 @dataclass
@@ -70,8 +70,8 @@ class EmergencyPlanner:
 
     def __init__(self, policy: EffectivePolicy, clock: Clock) -> None:
         self._policy = policy
-        limit = policy.max_files_per_run
-        self._orphan = orphan_rule(policy, clock, policy.emergency_orphan_max_age_hours)
+        limit = policy.rules.max_files_per_run
+        self._orphan = orphan_rule(policy, clock, policy.rules.emergency_orphan_max_age_hours)
         self._phases = (
             (DeletionReason.EMERGENCY_ORPHAN, _OldestHeap(limit)),
             (DeletionReason.EMERGENCY_FAILED_JOB, _OldestHeap(limit)),

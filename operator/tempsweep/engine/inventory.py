@@ -58,9 +58,9 @@ class JobResolver:
     def state_of(self, record: JobRecord | None) -> JobState:
         if record is None:
             return JobState.UNKNOWN
-        if record.status in self._policy.active_statuses:
+        if record.status in self._policy.rules.active_statuses:
             return JobState.ACTIVE
-        if record.status in self._policy.failed_statuses:
+        if record.status in self._policy.rules.failed_statuses:
             return JobState.FAILED
         return JobState.FINISHED
 
@@ -108,7 +108,7 @@ class Inventory:
         self._entries = entries
         self._policy = policy
         self._resolver = resolver
-        self._resolve_jobs = resolve_jobs and policy.has_job_source
+        self._resolve_jobs = resolve_jobs and policy.rules.has_job_source
         self.files_scanned = 0
         self.bytes_scanned = 0
         self.bytes_total = 0  # excluded and archived files included: they take space too
@@ -116,9 +116,9 @@ class Inventory:
         self.archived_bytes = 0
 
     def __iter__(self) -> Iterator[ScannedFile]:
-        excluded = exclusion_matcher(self._policy.exclude)
-        pattern = self._policy.job_pattern
-        include_archived = self._policy.include_archived
+        excluded = exclusion_matcher(self._policy.rules.exclude)
+        pattern = self._policy.rules.job_pattern
+        include_archived = self._policy.rules.include_archived
         with_jobs = self._resolve_jobs
         resolver = self._resolver
         # Files whose job is not known yet wait here until LOOKUP_BATCH distinct new ids have gathered, so

@@ -40,7 +40,7 @@ def failed_past_wait(record: JobRecord | None, policy: EffectivePolicy, clock: C
     if record is None or record.updated_at is None:
         return False
     waited = (clock.now - record.updated_at).total_seconds() / 3600.0
-    return waited >= policy.failed_cleanup_after_hours
+    return waited >= policy.rules.failed_cleanup_after_hours
 
 
 def orphan_rule(policy: EffectivePolicy, clock: Clock, max_age_hours: float) -> Rule:
@@ -51,7 +51,7 @@ def orphan_rule(policy: EffectivePolicy, clock: Clock, max_age_hours: float) -> 
     def decide(item: ScannedFile) -> DeletionReason | None:
         if item.entry.mtime >= oldest_kept:
             return None
-        if not policy.has_job_source:
+        if not policy.rules.has_job_source:
             return DeletionReason.EXPIRED
         if item.job_id is None:
             return DeletionReason.ORPHAN_NO_JOB_ID
@@ -83,7 +83,7 @@ def chunk_rule(policy: EffectivePolicy, job_id: str, chunk_id: str, completed: f
     This is the one rule that may delete files of an active job: the caller states that these
     exact files of a finished chunk are done with, which is the scenario's whole purpose.
     """
-    pattern = policy.chunk_pattern
+    pattern = policy.rules.chunk_pattern
 
     def decide(item: ScannedFile) -> DeletionReason | None:
         found = pattern.regex.match(item.entry.name)

@@ -19,6 +19,7 @@ from tempsweep.engine.context import CleanupContext, Progress
 from tempsweep.engine.emergency import EmergencyPlanner, emergency_needed
 from tempsweep.engine.inventory import Inventory, JobResolver, ScannedFile
 from tempsweep.engine.ports import JobSourceError, StorageError, Usage
+from tempsweep.engine.request import RunRequest
 from tempsweep.engine.rules import (
     Clock,
     Rule,
@@ -30,10 +31,13 @@ from tempsweep.engine.rules import (
 )
 from tempsweep.models.enums import DeletionReason, RunPhase, RunType
 from tempsweep.models.quantities import format_bytes
-from tempsweep.models.run import CleanupRunSpec
 from tempsweep.models.status import RunStatus
 
 log = logging.getLogger(__name__)
+
+
+#: How every run says that a job-source outage kept files (the CLI, the operator and the history agree).
+JOB_STATUS_UNAVAILABLE = "job status unavailable, files of jobs were kept"
 
 
 class RunFailed(Exception):
@@ -52,18 +56,20 @@ class _Outcome:
     planned: frozenset[str] = frozenset()  # paths an emergency phase already chose
 
 
-def run_cleanup(ctx: CleanupContext, spec: CleanupRunSpec) -> RunStatus:
+def run_cleanup(ctx: CleanupContext, spec: RunRequest) -> RunStatus:
     """Execute one CleanupRun against the context's storage; never raises for storage or job problems."""
     clock = ctx.clock()
     started = time.monotonic()
-    dry_run = bool(spec.dry_run) or ctx.policy.dry_run or ctx.policy.keep_for_debugging
+    dry_run = spec.dry_run or ctx.policy.rules.dry_run or ctx.policy.rules.keep_for_debugging
     applier = Applier(ctx.storage, ctx.policy, dry_run=dry_run, progress=_progress_adapter(ctx))
     queries_before = ctx.jobs.query_count if ctx.jobs is not None else 0
     scenario = _SCENARIOS[spec.type]
     try:
         outcome = scenario(ctx, spec, clock, applier)
-    except (RunFailed, StorageError, JobSourceError) as exc:
+    except (RunFailed, StorageError) as exc:
         outcome = _Outcome(note=str(exc), failed=True)
+    except JobSourceError as exc:
+        outcome = _Outcome(note=f"{JOB_STATUS_UNAVAILABLE}: {exc}", failed=True)
     tally = applier.tally
     duration = time.monotonic() - started
     # a file someone else deleted first is in ``errors`` but does not fail the run; anything else does
@@ -135,41 +141,40 @@ def _measure_around(
     ctx: CleanupContext, applier: Applier, inventory: Inventory, rule: Rule, resolver: JobResolver
 ) -> _Outcome:
     """Apply one streamed plan and measure usage before and after it."""
-    fs_before = ctx.storage.filesystem_usage() if ctx.policy.capacity_bytes is None else None
+    fs_before = ctx.storage.filesystem_usage() if ctx.policy.rules.capacity_bytes is None else None
     freed_before = applier.tally.bytes_freed  # an earlier phase (Scheduled's emergency) freed these already
     applier.apply(_plan(inventory, rule))
     for problem in ctx.storage.scan_errors():
         applier.tally.add_error(problem)
     before = fs_before or ctx.usage(inventory.bytes_total)
-    if ctx.policy.capacity_bytes is None:
+    if ctx.policy.rules.capacity_bytes is None:
         after = ctx.storage.filesystem_usage() or before
     else:
         after = before.after_freeing(applier.tally.bytes_freed - freed_before)
     outcome = _Outcome(before=before, after=after, files_scanned=inventory.files_scanned)
     if resolver.error:
         outcome.failed = True
-        outcome.note = f"job status unavailable, files of jobs were kept: {resolver.error}"
+        outcome.note = f"{JOB_STATUS_UNAVAILABLE}: {resolver.error}"
     return outcome
 
 
-def _chunk_completion(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, applier: Applier) -> _Outcome:
+def _chunk_completion(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> _Outcome:
     assert spec.job_id is not None and spec.chunk_id is not None  # guaranteed by the spec's validation
-    completed = frozenset(spec.completed_files) if spec.completed_files is not None else None
     inventory, resolver = ctx.inventory(resolve_jobs=False)
-    rule = chunk_rule(ctx.policy, spec.job_id, spec.chunk_id, completed)
+    rule = chunk_rule(ctx.policy, spec.job_id, spec.chunk_id, spec.completed_files)
     return _measure_around(ctx, applier, inventory, rule, resolver)
 
 
 def _failed_ids(ctx: CleanupContext, clock: Clock, job_id: str | None) -> tuple[frozenset[str], str]:
     """Ids of failed jobs past their wait, and a note explaining an empty answer."""
-    if ctx.jobs is None or not ctx.policy.has_job_source:
+    if ctx.jobs is None or not ctx.policy.rules.has_job_source:
         raise RunFailed("crash recovery needs job status: the policy has no jobs.database")
-    wait = f"{ctx.policy.failed_cleanup_after_hours:g} h"
+    wait = f"{ctx.policy.rules.failed_cleanup_after_hours:g} h"
     if job_id is not None:
         record = ctx.jobs.lookup([job_id]).get(job_id)
         if record is None:
             return frozenset(), f"job {job_id} is not in the job table; nothing deleted"
-        if record.status not in ctx.policy.failed_statuses:
+        if record.status not in ctx.policy.rules.failed_statuses:
             return frozenset(), f"job {job_id} is {record.status!r}, not failed; nothing deleted"
         if not failed_past_wait(record, ctx.policy, clock):
             return frozenset(), (
@@ -180,7 +185,7 @@ def _failed_ids(ctx: CleanupContext, clock: Clock, job_id: str | None) -> tuple[
     return ready, "" if ready else f"no failed job is older than {wait}"
 
 
-def _crash_recovery(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, applier: Applier) -> _Outcome:
+def _crash_recovery(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> _Outcome:
     failed, note = _failed_ids(ctx, clock, spec.job_id)
     if not failed:
         return _Outcome(note=note)
@@ -190,13 +195,13 @@ def _crash_recovery(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, app
     return outcome
 
 
-def _orphaned(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, applier: Applier) -> _Outcome:
-    max_age = spec.max_age_hours or ctx.policy.orphan_max_age_hours
+def _orphaned(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> _Outcome:
+    max_age = spec.max_age_hours or ctx.policy.rules.orphan_max_age_hours
     inventory, resolver = ctx.inventory()
     return _measure_around(ctx, applier, inventory, orphan_rule(ctx.policy, clock, max_age), resolver)
 
 
-def _emergency(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, applier: Applier) -> _Outcome:
+def _emergency(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> _Outcome:
     inventory, resolver = ctx.inventory()
     planner = EmergencyPlanner(ctx.policy, clock)
     planner.offer_all(inventory)
@@ -206,7 +211,7 @@ def _emergency(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, applier:
     outcome = _Outcome(before=before, after=before, files_scanned=inventory.files_scanned)
     if not emergency_needed(before, ctx.policy):
         outcome.note = (
-            f"usage {before.percent:.1f}% is below {ctx.policy.emergency_percent:g}% with "
+            f"usage {before.percent:.1f}% is below {ctx.policy.rules.emergency_percent:g}% with "
             f"{format_bytes(before.free)} free; no emergency"
         )
         return outcome
@@ -214,37 +219,37 @@ def _emergency(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, applier:
     outcome.planned = frozenset(decision.entry.path for decision in plan.decisions)
     applier.apply(plan.decisions)
     applier.tally.limit_reached = applier.tally.limit_reached or plan.limited
-    if ctx.policy.capacity_bytes is None:
+    if ctx.policy.rules.capacity_bytes is None:
         outcome.after = ctx.storage.filesystem_usage() or before
     else:
         outcome.after = before.after_freeing(applier.tally.bytes_freed)
     if resolver.error:
         outcome.failed = True
-        outcome.note = f"job status unavailable, files of jobs were kept: {resolver.error}; "
+        outcome.note = f"{JOB_STATUS_UNAVAILABLE}: {resolver.error}; "
     if not plan.sufficient:
         outcome.failed = True
-        target = ctx.policy.emergency_percent - ctx.policy.emergency_buffer_percent
+        target = ctx.policy.rules.emergency_percent - ctx.policy.rules.emergency_buffer_percent
         outcome.note += (
             f"could not bring usage below {target:g}% "
-            f"with {format_bytes(ctx.policy.min_free_bytes)} free (projected {plan.projected.percent:.1f}%)"
+            f"with {format_bytes(ctx.policy.rules.min_free_bytes)} free (projected {plan.projected.percent:.1f}%)"
         )
     else:
         outcome.note += f"emergency at {before.percent:.1f}%"
     return outcome
 
 
-def _scheduled(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, applier: Applier) -> _Outcome:
+def _scheduled(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> _Outcome:
     """The emergency check first, then orphans and crashed jobs in one pass; one combined record."""
     first = _emergency(ctx, spec, clock, applier)
     notes = [first.note] if first.planned or first.failed else []
     failed: frozenset[str] = frozenset()
-    if ctx.policy.has_job_source and ctx.jobs is not None:
+    if ctx.policy.rules.has_job_source and ctx.jobs is not None:
         try:
             failed, _ = _failed_ids(ctx, clock, None)
         except JobSourceError as exc:
             notes.append(f"crash recovery skipped: {exc}")
             first.failed = True
-    regular = first_of(orphan_rule(ctx.policy, clock, ctx.policy.orphan_max_age_hours), crash_rule(failed))
+    regular = first_of(orphan_rule(ctx.policy, clock, ctx.policy.rules.orphan_max_age_hours), crash_rule(failed))
 
     def rule(item: ScannedFile) -> DeletionReason | None:
         # a dry run leaves the emergency's files in place: do not count them twice
@@ -262,7 +267,7 @@ def _scheduled(ctx: CleanupContext, spec: CleanupRunSpec, clock: Clock, applier:
     )
 
 
-_SCENARIOS: dict[RunType, Callable[[CleanupContext, CleanupRunSpec, Clock, Applier], _Outcome]] = {
+_SCENARIOS: dict[RunType, Callable[[CleanupContext, RunRequest, Clock, Applier], _Outcome]] = {
     RunType.CHUNK_COMPLETION: _chunk_completion,
     RunType.CRASH_RECOVERY: _crash_recovery,
     RunType.ORPHANED: _orphaned,

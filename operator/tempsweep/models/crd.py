@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from tempsweep.models.documents import GROUP, VERSION
 from tempsweep.models.policy import CleanupPolicySpec
-from tempsweep.models.resources import CleanupRunStatus, PolicyStatus
+from tempsweep.models.resources import INLINE_KEY, CleanupRunStatus, PolicyStatus
 from tempsweep.models.run import CleanupRunSpec
 
 _DROP = {"title", "additionalProperties", "$defs"}
@@ -107,10 +107,7 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], name: str | None = None
         if key in _DROP or (key == "default" and value is None):
             continue
         if key == "properties":
-            result["properties"] = {
-                prop: {**_convert(schema, defs), **PROPERTY_RULES.get(prop, {})}
-                for prop, schema in value.items()
-            }
+            result["properties"] = _properties(value, defs)
         elif key == "items":
             result["items"] = _convert(value, defs)
         elif key in ("exclusiveMinimum", "exclusiveMaximum"):
@@ -126,6 +123,19 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], name: str | None = None
     if name in CEL_RULES:
         result["x-kubernetes-validations"] = CEL_RULES[name]
     return result
+
+
+def _properties(properties: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """Converted properties; an INLINE property's own properties are merged in flat (see resources.py)."""
+    converted: dict[str, Any] = {}
+    inlined: dict[str, Any] = {}
+    for prop, schema in properties.items():
+        if schema.get(INLINE_KEY):
+            plain = {key: value for key, value in schema.items() if key != INLINE_KEY}
+            inlined.update(_convert(plain, defs).get("properties", {}))
+        else:
+            converted[prop] = {**_convert(schema, defs), **PROPERTY_RULES.get(prop, {})}
+    return {**converted, **{prop: schema for prop, schema in inlined.items() if prop not in converted}}
 
 
 def _annotations(node: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,118 @@
+"""What a policy's status says, built as ``PolicyStatus`` parts: conditions, statistics, and the events
+that go with their changes. Pure apart from the events; the caller writes the combined status once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+
+from tempsweep.controller.conditions import condition, find_condition, read_conditions, set_condition
+from tempsweep.controller.runtime import PolicyNotReady, PolicyRuntime
+from tempsweep.controller.schedule import Observed, parse_time
+from tempsweep.controller.state import PolicyMemory
+from tempsweep.models import Health, StorageStats
+from tempsweep.models.quantities import format_bytes
+from tempsweep.models.resources import Condition, PolicyStatus
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def combine(*parts: PolicyStatus) -> PolicyStatus:
+    """One status from several parts; a later part's fields win."""
+    fields: dict[str, Any] = {}
+    for part in parts:
+        fields.update({name: value for name in PolicyStatus.model_fields if (value := getattr(part, name)) is not None})
+    return PolicyStatus(**fields)
+
+
+def observe(body: Any, memory: PolicyMemory) -> Observed:
+    """What the tick needs from the object; statistics count as computed at the later of the time in
+    status and the one in memory (they are rewritten only on change or every few minutes)."""
+    status, meta, spec = body.get("status") or {}, body.get("metadata") or {}, body.get("spec") or {}
+    conditions = read_conditions(status.get("conditions"))
+    ready, jobs = find_condition(conditions, "Ready"), find_condition(conditions, "JobSourceReachable")
+    stats_times = [t for t in (parse_time(status.get("lastStatsTime")), memory.stats_computed) if t]
+    return Observed(
+        generation=int(meta.get("generation") or 0),
+        observed_generation=status.get("observedGeneration"),
+        created=parse_time(meta.get("creationTimestamp")) or now_utc(),
+        suspended=bool(spec.get("suspend")),
+        ready=ready is not None and ready.status == "True",
+        job_source_ok=jobs is None or jobs.status == "True",
+        last_stats=max(stats_times) if stats_times else None,
+        last_emergency_check=parse_time(status.get("lastEmergencyCheckTime")),
+        last_scheduled=parse_time(status.get("lastScheduledTime")),
+        last_orphaned=parse_time(status.get("lastOrphanedTime")),
+    )
+
+
+def not_ready(current: list[Condition], exc: PolicyNotReady, now: datetime, gen: int) -> PolicyStatus:
+    """Ready=False (and the condition the problem belongs to) for ``exc``."""
+    conditions = set_condition(current, _at(condition("Ready", False, exc.reason, str(exc), now), gen))
+    if exc.condition != "Ready":
+        conditions = set_condition(conditions, _at(condition(exc.condition, False, exc.reason, str(exc), now), gen))
+    return PolicyStatus(conditions=conditions, observed_generation=gen)
+
+
+def ready(
+    current: list[Condition], runtime: PolicyRuntime, stats: StorageStats | None, now: datetime
+) -> list[Condition]:
+    """Ready=True, and JobSourceReachable / StorageHealthy from what was learned."""
+    gen = runtime.generation
+    conditions = set_condition(
+        current, _at(condition("Ready", True, "Validated", f"cleaning {runtime.storage.description}", now), gen)
+    )
+    if runtime.policy.rules.has_job_source:
+        outage = runtime.job_outage
+        error = outage.message if outage else (stats.job_source_error if stats else None)
+        reason = outage.reason if outage else "QueryFailed"
+        reachable = condition(
+            "JobSourceReachable", error is None, reason if error else "Reachable", error or "job table readable", now
+        )
+        conditions = set_condition(conditions, _at(reachable, gen))
+    if stats is not None:
+        healthy = stats.health is not Health.CRITICAL
+        storage = condition("StorageHealthy", healthy, stats.health.value, f"usage {stats.usage_percent:.1f}%", now)
+        conditions = set_condition(conditions, _at(storage, gen))
+    return conditions
+
+
+def _at(item: Condition, generation: int) -> Condition:
+    return item.model_copy(update={"observed_generation": generation})
+
+
+def stats_part(body: Any, previous_health: Any, stats: StorageStats, now: datetime) -> PolicyStatus:
+    """The statistics and their time; one Warning when health turns Critical."""
+    if stats.health is Health.CRITICAL and previous_health != Health.CRITICAL.value:
+        kopf.event(
+            body,
+            type="Warning",
+            reason="StorageCritical",
+            message=f"usage {stats.usage_percent:.1f}% >= {stats.emergency_threshold:g}% "
+            f"({stats.temp_files_count} files, {format_bytes(stats.temp_files_size_bytes)})",
+        )
+    return PolicyStatus(stats=stats, last_stats_time=now)
+
+
+def job_source_events(body: Any, memory: PolicyMemory, before: list[Condition], after: list[Condition]) -> None:
+    """One Warning when job status becomes unreadable and one Normal when it is back: per outage, not per tick."""
+    old, new = find_condition(before, "JobSourceReachable"), find_condition(after, "JobSourceReachable")
+    # the create handler and a timer tick may both see the same transition from a stale status
+    previous = memory.job_source_announced or (old.status if old else None)
+    if new is None or previous == new.status:
+        return
+    memory.job_source_announced = new.status
+    if new.status == "False":
+        kopf.event(
+            body,
+            type="Warning",
+            reason="JobSourceUnreachable",
+            message=f"{new.message}; files of jobs are kept until job status can be read",
+        )
+    elif old is not None:
+        kopf.event(body, type="Normal", reason="JobSourceRecovered", message="job status readable again")
