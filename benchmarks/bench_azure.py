@@ -151,7 +151,7 @@ def fill(azurite: Azurite, container: str, blobs: int) -> Any:
 
 
 def storage_for(policy: Any) -> AzureBlobStorage:
-    return AzureBlobStorage.from_spec(policy.spec.storage.azure_blob)
+    return AzureBlobStorage.from_spec(policy.backend.azure_blob)
 
 
 def listing(azurite: Azurite, policy: Any) -> tuple[float, list[Any]]:

@@ -101,7 +101,7 @@ class Blobs:
 
     def storage(self, policy: EffectivePolicy, **options: Any) -> AzureBlobStorage:
         options.setdefault("backoff", FAST_BACKOFF)
-        blob = policy.spec.storage.azure_blob
+        blob = policy.backend.azure_blob
         assert blob is not None
         return AzureBlobStorage.from_spec(blob, **options)
 

@@ -9,6 +9,7 @@ field descriptions kept so ``kubectl explain`` is useful, and cross-field rules 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -151,18 +152,23 @@ def structural_schema(model: type[BaseModel]) -> dict[str, Any]:
     return _convert(schema, schema.get("$defs", {}), model.__name__)
 
 
-def _crd(
-    *,
-    kind: str,
-    plural: str,
-    short_names: list[str],
-    spec: type[BaseModel],
-    status: type[BaseModel],
-    description: str,
-    columns: list[dict[str, Any]],
-) -> dict[str, Any]:
-    spec_schema = structural_schema(spec)
-    status_schema = structural_schema(status)
+@dataclass(frozen=True)
+class _Resource:
+    """One custom resource: its names, its models and how ``kubectl get`` shows it."""
+
+    kind: str
+    plural: str
+    short_names: list[str]
+    spec: type[BaseModel]
+    status: type[BaseModel]
+    description: str
+    columns: list[dict[str, Any]]
+
+
+def _crd(resource: _Resource) -> dict[str, Any]:
+    kind, plural, description = resource.kind, resource.plural, resource.description
+    spec_schema = structural_schema(resource.spec)
+    status_schema = structural_schema(resource.status)
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -175,7 +181,7 @@ def _crd(
                 "listKind": f"{kind}List",
                 "plural": plural,
                 "singular": kind.lower(),
-                "shortNames": short_names,
+                "shortNames": resource.short_names,
                 "categories": ["tempsweep"],
             },
             "versions": [
@@ -184,7 +190,7 @@ def _crd(
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": columns,
+                    "additionalPrinterColumns": resource.columns,
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
@@ -214,37 +220,41 @@ def custom_resource_definitions() -> dict[str, dict[str, Any]]:
     age = _column("Age", ".metadata.creationTimestamp", "date")
     return {
         f"{GROUP}_cleanuppolicies.yaml": _crd(
-            kind="CleanupPolicy",
-            plural="cleanuppolicies",
-            short_names=["ctp", "cleanpol"],
-            spec=CleanupPolicySpec,
-            status=PolicyStatus,
-            description="Which temp storage to keep from overflowing, how its files are named, where job "
-            "status lives, and the thresholds, schedules and limits of its cleanups.",
-            columns=[
-                _column("Health", ".status.health"),
-                _column("Usage", ".status.usagePercent", "number", format="float"),
-                _column("Files", ".status.tempFilesCount", "integer"),
-                _column("Orphaned", ".status.orphanedFilesCount", "integer"),
-                _column("Last Cleanup", ".status.lastCleanupTime", "date"),
-                age,
-            ],
+            _Resource(
+                kind="CleanupPolicy",
+                plural="cleanuppolicies",
+                short_names=["ctp", "cleanpol"],
+                spec=CleanupPolicySpec,
+                status=PolicyStatus,
+                description="Which temp storage to keep from overflowing, how its files are named, where job "
+                "status lives, and the thresholds, schedules and limits of its cleanups.",
+                columns=[
+                    _column("Health", ".status.health"),
+                    _column("Usage", ".status.usagePercent", "number", format="float"),
+                    _column("Files", ".status.tempFilesCount", "integer"),
+                    _column("Orphaned", ".status.orphanedFilesCount", "integer"),
+                    _column("Last Cleanup", ".status.lastCleanupTime", "date"),
+                    age,
+                ],
+            )
         ),
         f"{GROUP}_cleanupruns.yaml": _crd(
-            kind="CleanupRun",
-            plural="cleanupruns",
-            short_names=["ctr", "cleanrun"],
-            spec=CleanupRunSpec,
-            status=CleanupRunStatus,
-            description="One manual cleanup of a policy's storage: ChunkCompletion, CrashRecovery, Emergency, "
-            "Orphaned or Scheduled. Its status records what it did.",
-            columns=[
-                _column("Policy", ".spec.policyRef.name"),
-                _column("Type", ".spec.type"),
-                _column("Phase", ".status.phase"),
-                _column("Deleted", ".status.filesDeleted", "integer"),
-                _column("Freed", ".status.bytesFreed", "integer"),
-                age,
-            ],
+            _Resource(
+                kind="CleanupRun",
+                plural="cleanupruns",
+                short_names=["ctr", "cleanrun"],
+                spec=CleanupRunSpec,
+                status=CleanupRunStatus,
+                description="One manual cleanup of a policy's storage: ChunkCompletion, CrashRecovery, Emergency, "
+                "Orphaned or Scheduled. Its status records what it did.",
+                columns=[
+                    _column("Policy", ".spec.policyRef.name"),
+                    _column("Type", ".spec.type"),
+                    _column("Phase", ".status.phase"),
+                    _column("Deleted", ".status.filesDeleted", "integer"),
+                    _column("Freed", ".status.bytesFreed", "integer"),
+                    age,
+                ],
+            )
         ),
     }
