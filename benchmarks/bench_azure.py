@@ -151,7 +151,9 @@ def fill(azurite: Azurite, container: str, blobs: int) -> Any:
 
 
 def storage_for(policy: Any) -> AzureBlobStorage:
-    return AzureBlobStorage.from_spec(policy.backend.azure_blob)
+    return AzureBlobStorage.from_spec(
+        policy.backend.azure_blob, connection_string=policy.backend.azure_connection_string
+    )
 
 
 def listing(azurite: Azurite, policy: Any) -> tuple[float, list[Any]]:
@@ -164,7 +166,7 @@ def listing(azurite: Azurite, policy: Any) -> tuple[float, list[Any]]:
 def batched(azurite: Azurite, policy: Any, client: Any, blobs: int) -> Phase:
     storage = storage_for(policy)
     newest = max(blob.last_modified for blob in client.list_blobs(results_per_page=5000))
-    ctx = CleanupContext(policy=policy, storage=storage, now=newest + timedelta(hours=2), log_summary=False)
+    ctx = CleanupContext(policy=policy, storage=storage, now=newest + timedelta(hours=2))
     cpu, own, started = azurite.cpu_seconds(), time.process_time(), time.perf_counter()
     status = run_cleanup(ctx, RunRequest(RunType.ORPHANED))
     seconds = time.perf_counter() - started

@@ -99,6 +99,8 @@ def test_every_key_of_a_policys_status_is_in_the_crd() -> None:
     patch = status_patch(every_field) | status_patch(PolicyStatus.last_cleanup(result))
 
     assert {"usagePercent", "jobSourceError", "lastCleanupPhase", "conditions"} <= set(patch)
+    assert patch["jobSourceError"] is None, "statistics are written whole: a recovered job source clears the error"
+    assert "lastCleanupTime" not in status_patch(every_field), "a field left None is not part of the patch"
     assert undeclared(patch, status_schema("cleanuppolicies")) == []
 
 

@@ -103,6 +103,7 @@ class Blobs:
         options.setdefault("backoff", FAST_BACKOFF)
         blob = policy.backend.azure_blob
         assert blob is not None
+        options.setdefault("connection_string", policy.backend.azure_connection_string)
         return AzureBlobStorage.from_spec(blob, **options)
 
     def context(
@@ -121,7 +122,6 @@ class Blobs:
             storage=storage if storage is not None else self.storage(policy, **options),
             jobs=job_source,
             now=now,
-            log_summary=False,
         )
 
     def upload(self, names: Iterable[str], data: bytes = b"x" * 100) -> None:

@@ -22,7 +22,15 @@ from tempsweep.engine import (
     compute_stats,
     run_cleanup,
 )
-from tempsweep.models import InputError, RunPhase, RunStatus, SettingsError, load_settings, resolve_policy
+from tempsweep.models import (
+    InputError,
+    OperatorSettings,
+    RunPhase,
+    RunStatus,
+    SettingsError,
+    load_settings,
+    resolve_policy,
+)
 from tempsweep.models.quantities import format_bytes
 
 log = logging.getLogger("tempsweep")
@@ -62,7 +70,7 @@ def _terminal_progress() -> Callable[[Progress], None] | None:
 
 
 @contextmanager
-def _context(args: argparse.Namespace) -> Iterator[CleanupContext]:
+def _context(args: argparse.Namespace) -> Iterator[tuple[CleanupContext, OperatorSettings]]:
     """Settings, policy, storage and job source from the arguments; InputError for anything wrong."""
     from tempsweep.jobs.factory import open_job_source
     from tempsweep.storage.factory import open_storage
@@ -85,9 +93,7 @@ def _context(args: argparse.Namespace) -> Iterator[CleanupContext]:
     except (StorageError, JobSourceError) as exc:
         raise InputError(f"{args.policy}: {exc}") from None
     try:
-        ctx = CleanupContext(policy=policy, storage=storage, jobs=jobs, progress=_terminal_progress())
-        ctx.log_summary = settings.log_cleanup_stats
-        yield ctx
+        yield CleanupContext(policy=policy, storage=storage, jobs=jobs, progress=_terminal_progress()), settings
     finally:
         close = getattr(jobs, "close", None)
         if close:
@@ -97,7 +103,7 @@ def _context(args: argparse.Namespace) -> Iterator[CleanupContext]:
 def scan(args: argparse.Namespace) -> int:
     _configure_logging(args.verbose)
     try:
-        with _context(args) as ctx:
+        with _context(args) as (ctx, _):
             try:
                 stats = compute_stats(ctx)
             except StorageError as exc:
@@ -119,14 +125,14 @@ def run(args: argparse.Namespace) -> int:
                 f"{args.policy} is policy {policy_name!r}"
             )
         request = RunRequest.from_spec(run_doc.spec, dry_run=args.dry_run)
-        with _context(args) as ctx:
+        with _context(args) as (ctx, settings):
             status = run_cleanup(ctx, request)
             _record_history(ctx, run_doc.metadata.name, status)
     except InputError as exc:
         return _fail(str(exc))
     if ctx.progress is not None:
         sys.stderr.write("\n")
-    if ctx.log_summary:
+    if settings.log_cleanup_stats:
         print(f"tempsweep: {status.message}", file=sys.stderr)
     print(json.dumps(status.to_wire(), indent=2))
     return EXIT_OK if status.phase is RunPhase.SUCCEEDED else EXIT_FAILED

@@ -61,6 +61,8 @@ def run_locked(
         status = run_cleanup(runtime.context(progress=observer.progress if observer else None), request)
     finally:
         lock.release()
+    if runtime.log_summary:
+        log.info("%s/%s: %s", runtime.namespace, runtime.name, status.message)
     if runtime.history is not None:
         problem = runtime.history.record(observer.name if observer else f"timer-{request.type.value}", status)
         if problem:

@@ -50,6 +50,7 @@ class PolicyRuntime:
     storage: StorageProvider
     jobs: JobSource | None
     history: HistoryRecorder | None = None
+    log_summary: bool = True  # TEMP_STORAGE_CLEANUP_LOG_CLEANUP_STATS: log each run's one-line summary
 
     @property
     def lock_key(self) -> str:
@@ -115,7 +116,7 @@ def build_runtime(body: dict[str, Any], state: OperatorState, memory: PolicyMemo
         if memory is not None and jobs is not None and not isinstance(jobs, UnavailableJobSource):
             memory.job_source = ReusedJobSource(generation, time.monotonic(), jobs, policy.backend.database_url)
     history = open_history(policy.backend, name, namespace)
-    return PolicyRuntime(namespace, name, generation, policy, storage, jobs, history)
+    return PolicyRuntime(namespace, name, generation, policy, storage, jobs, history, state.settings.log_cleanup_stats)
 
 
 def _secret(kube: Kube, namespace: str, ref: Any) -> str | None:

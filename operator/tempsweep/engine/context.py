@@ -30,7 +30,6 @@ class CleanupContext:
     jobs: JobSource | None = None
     now: datetime | None = None
     progress: Callable[[Progress], None] | None = None
-    log_summary: bool = True
 
     def clock(self) -> Clock:
         now = self.now or datetime.now(UTC)

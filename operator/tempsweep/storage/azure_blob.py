@@ -127,10 +127,11 @@ class AzureBlobStorage:
         self._errors: list[str] = []
 
     @classmethod
-    def from_spec(cls, spec: Any, *, connection_string: str | None = None, **options: Any) -> AzureBlobStorage:
+    def from_spec(cls, spec: Any, *, connection_string: str | None, **options: Any) -> AzureBlobStorage:
         """Storage for a policy's ``spec.storage.azureBlob``.
 
-        ``connection_string`` (the operator passes the secret's value) wins over the spec's own;
+        ``connection_string`` is the resolved one (``Backend.azure_connection_string``: the Secret's value,
+        the spec's own, or the offline setting); it is used as given, with no fallback of its own;
         ``options`` are the fields of ``BlobTuning`` (page_size, batch_limit, backoff, ...) and the
         client's connection_timeout / read_timeout.
         """
@@ -140,7 +141,7 @@ class AzureBlobStorage:
             "connection_timeout": options.pop("connection_timeout", CONNECTION_TIMEOUT_S),
             "read_timeout": options.pop("read_timeout", READ_TIMEOUT_S),
         }
-        conn = connection_string or spec.connection_string
+        conn = connection_string
         from azure.storage.blob import ContainerClient
 
         if conn:
