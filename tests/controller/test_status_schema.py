@@ -17,6 +17,7 @@ from tempsweep.controller.run_status import RunReporter
 from tempsweep.controller.writer import RUNS, ObjectRef, StatusWriter
 from tempsweep.engine import CleanupContext, Progress, RunRequest, compute_stats, run_cleanup
 from tempsweep.models import RunType, load_settings, parse_policy, resolve_policy
+from tempsweep.models.base import WireModel
 from tempsweep.models.resources import PolicyStatus, RunProgress, status_patch
 from tempsweep.storage.memory import MemoryStorage
 
@@ -51,8 +52,8 @@ class Recorder:
     def __init__(self) -> None:
         self.patches: list[dict[str, Any]] = []
 
-    def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
-        self.patches.append(status)
+    def patch_status(self, plural: str, namespace: str, name: str, status: WireModel) -> None:
+        self.patches.append(status_patch(status))
 
 
 def engine_results() -> tuple[Any, Any]:

@@ -11,7 +11,9 @@ import logging
 import threading
 from typing import Any
 
+from tempsweep.models.base import WireModel
 from tempsweep.models.documents import GROUP, VERSION
+from tempsweep.models.resources import status_patch
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +80,17 @@ class Kube:
     def get_run(self, namespace: str, name: str) -> dict[str, Any]:
         return self._get_custom("cleanupruns", "CleanupRun", namespace, name)
 
-    def patch_status(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
-        """Merge-patch the status subresource; a failure is logged (the object may be gone), never raised."""
+    def patch_status(self, plural: str, namespace: str, name: str, status: WireModel) -> None:
+        """Merge-patch the status subresource with ``status_patch(status)`` (nothing when it is empty); a
+        failure is logged (the object may be gone), never raised."""
         from kubernetes.client.exceptions import ApiException
 
+        patch = status_patch(status)
+        if not patch:
+            return
         try:
             self._api("custom").patch_namespaced_custom_object_status(
-                GROUP, VERSION, namespace, plural, name, {"status": status}
+                GROUP, VERSION, namespace, plural, name, {"status": patch}
             )
         except ApiException as exc:
             if not _not_found(exc):

@@ -1,7 +1,7 @@
 """The one status writer: each object's status is written through a ``StatusWriter`` and nothing else.
 
 A handler builds one status model for what it learned (``PolicyStatus`` or ``CleanupRunStatus``),
-and the writer turns it into a merge patch with ``status_patch`` and sends it. Writing through the API
+and the writer sends it; it becomes a merge patch (``status_patch``) only at the API call. Writing through the API
 rather than through Kopf's ``patch`` keeps a failed write from stopping a timer for good (Kopf #642)
 and lets a CleanupRun report progress while its handler is still running.
 
@@ -16,7 +16,6 @@ from typing import Any
 
 from tempsweep.controller.kube import Kube
 from tempsweep.models.base import WireModel
-from tempsweep.models.resources import status_patch
 
 POLICIES, RUNS = "cleanuppolicies", "cleanupruns"
 
@@ -48,6 +47,5 @@ class StatusWriter:
     ref: ObjectRef
 
     def write(self, status: WireModel) -> None:
-        patch = status_patch(status)
-        if patch:
-            self.kube.patch_status(self.ref.plural, self.ref.namespace, self.ref.name, patch)
+        """Send ``status`` as a merge patch (``status_patch`` in ``Kube.patch_status``: one serialiser)."""
+        self.kube.patch_status(self.ref.plural, self.ref.namespace, self.ref.name, status)
