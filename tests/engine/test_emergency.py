@@ -192,15 +192,39 @@ def test_max_files_per_run_bounds_an_emergency_and_the_status_says_so(
     assert status.phase is RunPhase.FAILED
 
 
-def test_on_a_filesystem_without_capacity_usage_comes_from_the_disk(tree: Tree, now: datetime) -> None:
-    """No capacity: the real filesystem's figures; a free-space floor above the disk cannot be met."""
+def test_on_a_filesystem_a_floor_above_the_disk_is_refused_and_nothing_is_deleted(
+    tree: Tree, now: datetime
+) -> None:
+    """No capacity: the real filesystem's figures; an explicit free-space floor above the disk can never
+    be met, so no emergency runs on it at all (it used to delete every file it could)."""
     tree.file("b.tmp", age_hours=3)
     tree.file("a.tmp", age_hours=5)
     policy = effective_policy(tree.root, thresholds={"minFreeSpace": "1Ei"})
 
-    status = execute(policy, VolumeStorage(str(tree.root)), run_spec("Emergency"), now=now)
+    for kind in ("Emergency", "Scheduled"):
+        status = execute(policy, VolumeStorage(str(tree.root)), run_spec(kind), now=now)
 
-    assert tree.files() == set()
-    assert status.phase is RunPhase.FAILED
-    assert "could not bring usage below" in status.message
-    assert 0 < status.storage_before_percent <= 100
+        assert tree.files() == {"a.tmp", "b.tmp"}
+        assert status.phase is RunPhase.FAILED
+        assert status.files_deleted == 0
+        assert "spec.thresholds.minFreeSpace (" in status.message
+        assert "filesystem size" in status.message and "nothing deleted" in status.message
+
+
+@pytest.mark.parametrize("kind", ["Emergency", "Scheduled"])
+def test_an_inherited_floor_larger_than_the_capacity_starts_no_emergency(tree: Tree, now: datetime, kind: str) -> None:
+    """The reproduction: with the default 1 GiB floor on a small storage every check was an emergency that
+    deleted every file it could, however new. The default is not applied there; nothing new is deleted."""
+    for index in range(5):
+        tree.file(f"fresh{index}.tmp", age_hours=0.1, size=SIZE)
+    policy = effective_policy(
+        tree.root, storage={"volume": {"capacity": "1Mi"}}, thresholds=None, orphans={"emergencyMaxAgeHours": 1}
+    )
+    assert policy.rules.min_free_inherited and policy.rules.min_free_bytes == 2**30
+
+    status = execute(policy, VolumeStorage(str(tree.root)), run_spec(kind), now=now)
+
+    assert status.phase is RunPhase.SUCCEEDED, status.message
+    assert tree.files() == {f"fresh{index}.tmp" for index in range(5)}
+    assert status.effective_min_free_space_bytes == 0
+    assert "TEMP_STORAGE_CLEANUP_MIN_FREE_SPACE_GB (1.0GiB) is not below the capacity (1.0MiB)" in status.message

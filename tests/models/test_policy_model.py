@@ -9,6 +9,7 @@ import pytest
 
 from sweep_helpers import effective_policy, merge, policy_document
 from tempsweep.models import CleanupPolicy, InputError, parse_policy
+from tempsweep.models.effective import MinFree, min_free_for
 
 VOLUME = "/data/tempsweep/volume"
 
@@ -232,13 +233,16 @@ def test_a_document_that_is_not_an_object_is_refused(document: object) -> None:
             {"storage": {"volume": {"capacity": "1Mi"}}, "thresholds": {"minFreeSpace": "2Mi"}},
             "spec.thresholds.minFreeSpace",
         ),
-        ({"storage": {"volume": {"capacity": "500Mi"}}, "thresholds": None}, "spec.thresholds.minFreeSpace"),
+        (
+            {"storage": {"volume": {"capacity": "1Mi"}}, "thresholds": {"minFreeSpace": "1Mi"}},
+            "spec.thresholds.minFreeSpace (1.0MiB) must be smaller than the capacity (1.0MiB)",
+        ),
         ({"thresholds": {"warningPercent": 96}}, "spec.thresholds: warningPercent (96) must be below"),
     ],
     ids=[
         "zero-capacity",
         "free-space-above-capacity",
-        "inherited-free-space-above-capacity",
+        "free-space-equal-to-capacity",
         "warning-vs-setting",
     ],
 )
@@ -248,6 +252,29 @@ def test_a_policy_that_cannot_work_with_the_settings_is_refused(
     with pytest.raises(ValueError) as raised:
         effective_policy(tmp_path, **overrides)
     assert expected in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("capacity", "env"),
+    [("500Mi", {}), ("1Gi", {}), ("20Mi", {"TEMP_STORAGE_CLEANUP_MIN_FREE_SPACE_GB": "0.5"})],
+    ids=["default-above", "default-equal", "setting-above"],
+)
+def test_an_inherited_free_space_floor_the_capacity_cannot_meet_is_not_applied(
+    tmp_path: Path, capacity: str, env: dict[str, str]
+) -> None:
+    """The policy never wrote minFreeSpace: the operator's default is dropped for it, not turned into an
+    error (or a permanent emergency), and the reason is given."""
+    policy = effective_policy(tmp_path, env=env, storage={"volume": {"capacity": capacity}}, thresholds=None)
+    assert policy.rules.capacity_bytes is not None
+    floor = min_free_for(policy.rules, policy.rules.capacity_bytes)
+    assert (floor.bytes, floor.applied, floor.unsatisfiable) == (0, False, False)
+    assert floor.note is not None
+    assert "TEMP_STORAGE_CLEANUP_MIN_FREE_SPACE_GB" in floor.note and "not applied" in floor.note
+
+
+def test_an_inherited_floor_below_the_capacity_applies(tmp_path: Path) -> None:
+    policy = effective_policy(tmp_path, storage={"volume": {"capacity": "2Gi"}}, thresholds=None)
+    assert min_free_for(policy.rules, 2 * 2**30) == MinFree(2**30)
 
 
 @pytest.mark.parametrize(

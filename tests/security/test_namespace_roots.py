@@ -14,9 +14,9 @@ import pytest
 from security.trees import OLD
 from sweep_helpers import Tree, policy_document
 from tempsweep.controller.runtime import PolicyNotReady, build_runtime
-from tempsweep.controller.security import volume_path_refusal
 from tempsweep.controller.state import OperatorState
 from tempsweep.models import OperatorSettings, SettingsError, load_settings
+from tempsweep.models.roots import volume_path_refusal
 
 VARIABLE = "TEMP_STORAGE_CLEANUP_NAMESPACE_ROOTS"
 

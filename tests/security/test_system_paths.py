@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from tempsweep.controller.security import volume_path_refusal
 from tempsweep.models import load_settings
 from tempsweep.models.policy import SYSTEM_PATHS, check_volume_path
+from tempsweep.models.roots import volume_path_refusal
 
 
 def refusal(path: str, allowed: str) -> str | None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from blob_helpers import Blobs, jobs, newest_upload, run_spec
 
-from tempsweep.engine import FileEntry, compute_stats, run_cleanup
+from tempsweep.engine import FileEntry, Progress, compute_stats, run_cleanup
 from tempsweep.jobs import MemoryJobSource
 from tempsweep.models import EffectivePolicy, RunPhase
 from tempsweep.storage.azure_blob import AzureBlobStorage
@@ -155,6 +155,23 @@ def test_emergency_that_cannot_be_relieved_says_so(blobs: Blobs) -> None:
     assert status.phase is RunPhase.FAILED
     assert "could not bring usage below" in status.message
     assert blobs.names() == set(ACTIVE)
+
+
+def test_emergency_success_is_a_new_listing_not_the_deleted_sizes_subtracted(crawl: Blobs) -> None:
+    """A job uploading while the emergency deletes: the new listing sees its blob, the run does not claim
+    a relief it did not get, and the message gives the measured figures."""
+    ctx = crawl.context(policy(crawl, capacity="1000"), hours_later=HOURS_LATER, job_source=job_table(crawl))
+
+    def writer(progress: Progress) -> None:
+        crawl.upload(["tmp/written-meanwhile.bin"])
+
+    ctx.progress = writer
+    status = run_cleanup(ctx, run_spec("Emergency"))
+
+    assert status.files_deleted == 2 and status.bytes_freed == 200
+    assert status.storage_after_percent == 90.0  # 10 - 2 + 1 blobs of 100 bytes, not 80 %
+    assert status.phase is RunPhase.FAILED
+    assert "100B freed (measured)" in status.message and "more must go" in status.message
 
 
 def test_scheduled_runs_the_emergency_check_orphans_and_crash_recovery_in_one_record(crawl: Blobs) -> None:

@@ -6,21 +6,26 @@
 
 Everything mounted is unmounted on exit (lazily if busy). Where this process may not mount (no
 CAP_SYS_ADMIN, no mount command) the test is skipped with the reason; nothing else is skipped.
+``Mounts(required=True)`` fails instead where the tmpfs is the point of the test and the process is root
+or in CI (``CI=true``), so a machine that should mount cannot quietly skip it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 from pathlib import Path
 from types import TracebackType
+from typing import NoReturn
 
 import pytest
 
 
 class Mounts:
-    def __init__(self) -> None:
+    def __init__(self, *, required: bool = False) -> None:
         self.mounted: list[Path] = []
+        self.required = required and (os.geteuid() == 0 or os.environ.get("CI") == "true")
 
     def __enter__(self) -> Mounts:
         return self
@@ -30,8 +35,8 @@ class Mounts:
     ) -> None:
         self.unmount_all()
 
-    def tmpfs(self, target: Path) -> Path:
-        return self._mount(target, ["-t", "tmpfs", "-o", "size=4m", "tempsweep-test"])
+    def tmpfs(self, target: Path, size: str = "4m") -> Path:
+        return self._mount(target, ["-t", "tmpfs", "-o", f"size={size}", "tempsweep-test"])
 
     def bind(self, source: Path, target: Path) -> Path:
         return self._mount(target, ["--bind", str(source)])
@@ -41,11 +46,16 @@ class Mounts:
         try:
             result = subprocess.run(["mount", *args, str(target)], capture_output=True, text=True, timeout=30)
         except FileNotFoundError:
-            pytest.skip("mount is not permitted here: no mount command")
+            self._cannot("mount is not permitted here: no mount command")
         if result.returncode != 0:
-            pytest.skip(f"mount is not permitted here: {result.stderr.strip() or f'exit {result.returncode}'}")
+            self._cannot(f"mount is not permitted here: {result.stderr.strip() or f'exit {result.returncode}'}")
         self.mounted.append(target)
         return target
+
+    def _cannot(self, reason: str) -> NoReturn:
+        if self.required:
+            pytest.fail(f"{reason} (root or CI: this test must run)")
+        pytest.skip(reason)
 
     def unmount_all(self) -> None:
         while self.mounted:

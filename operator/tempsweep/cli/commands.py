@@ -22,7 +22,10 @@ from tempsweep.engine import (
     compute_stats,
     run_cleanup,
 )
+from tempsweep.engine.ports import StorageProvider
 from tempsweep.models import (
+    CleanupPolicy,
+    EffectivePolicy,
     InputError,
     OperatorSettings,
     RunPhase,
@@ -31,7 +34,9 @@ from tempsweep.models import (
     load_settings,
     resolve_policy,
 )
+from tempsweep.models.effective import min_free_for
 from tempsweep.models.quantities import format_bytes
+from tempsweep.models.roots import volume_path_refusal
 
 log = logging.getLogger("tempsweep")
 
@@ -84,11 +89,13 @@ def _context(args: argparse.Namespace) -> Iterator[tuple[CleanupContext, Operato
         policy = resolve_policy(policy_doc.metadata.name, policy_doc.spec, settings)
     except ValueError as exc:
         raise InputError(f"{args.policy}: {exc}") from None
+    _check_allowed_roots(args, policy_doc, policy, settings)
     if policy.backend.volume_path is not None and not os.path.isdir(policy.backend.volume_path):
         where = "--path" if args.path else f"{args.policy}: spec.storage.volume.path"
         raise InputError(f"{where}: {policy.backend.volume_path} does not exist or is not a directory")
     try:
         storage = open_storage(policy.backend)
+        _check_min_free(args, policy, storage)
         jobs = open_job_source(policy.backend)  # a database that does not answer is an unavailable source
     except (StorageError, JobSourceError) as exc:
         raise InputError(f"{args.policy}: {exc}") from None
@@ -98,6 +105,41 @@ def _context(args: argparse.Namespace) -> Iterator[tuple[CleanupContext, Operato
         close = getattr(jobs, "close", None)
         if close:
             close()
+
+
+def _check_allowed_roots(
+    args: argparse.Namespace, document: CleanupPolicy, policy: EffectivePolicy, settings: OperatorSettings
+) -> None:
+    """The operator's allowed roots bind the CLI too, once the admin has set them on this machine.
+
+    Only when TEMP_STORAGE_CLEANUP_ALLOWED_ROOTS or NAMESPACE_ROOTS is set: the default root (the storage
+    path) is the operator's, and the CLI has always cleaned the directory it is given. The namespace is
+    the policy's ``metadata.namespace`` (``default`` without one, as the operator assumes). Offline this
+    guards against mistakes; it is no security boundary (whoever runs the CLI can unset the variable).
+    """
+    path = policy.backend.volume_path
+    if path is None or (settings.allowed_roots is None and settings.namespace_roots is None):
+        return
+    field = "--path" if args.path else f"{args.policy}: spec.storage.volume.path"
+    refusal = volume_path_refusal(path, document.metadata.namespace or "default", settings, field=field)
+    if refusal is not None:
+        raise InputError(refusal)
+
+
+def _check_min_free(args: argparse.Namespace, policy: EffectivePolicy, storage: StorageProvider) -> None:
+    """The cluster's minFreeSpace rule offline: an explicit floor the storage can never satisfy is bad
+    input (exit 2); an inherited one is not applied, with a warning (the JSON shows the effective value)."""
+    size = policy.rules.capacity_bytes
+    if size is None:
+        usage = storage.filesystem_usage()
+        size = usage.total if usage is not None else None
+    if size is None:
+        return
+    floor = min_free_for(policy.rules, size)
+    if floor.unsatisfiable:
+        raise InputError(f"{args.policy}: {floor.note}")
+    if floor.note:
+        print(f"tempsweep: warning: {args.policy}: {floor.note}", file=sys.stderr)
 
 
 def scan(args: argparse.Namespace) -> int:

@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import yaml
-
+from tempsweep.cli.strict_yaml import ManifestError, load_manifest
 from tempsweep.models import CleanupPolicy, CleanupRun, InputError, parse_policy, parse_run
 from tempsweep.models.policy import check_volume_path
 
 
 def load_document(path: str) -> Any:
-    """The single YAML document in ``path``."""
-    file = Path(path)
+    """The single YAML document in ``path``, read strictly (``strict_yaml``): size, duplicates, aliases."""
     try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: cannot be read: {exc}") from None
-    try:
-        documents = [doc for doc in yaml.safe_load_all(text) if doc is not None]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise InputError(f"{path}: not valid YAML{where}: {problem}") from None
-    if len(documents) != 1:
-        raise InputError(f"{path}: expected exactly one YAML document, found {len(documents)}")
-    return documents[0]
+        return load_manifest(path)
+    except ManifestError as exc:
+        raise InputError(f"{path}: {exc}") from None
 
 
 def load_policy(path: str, override_path: str | None = None) -> CleanupPolicy:

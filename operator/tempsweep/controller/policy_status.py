@@ -14,6 +14,7 @@ from tempsweep.controller.runtime import PolicyNotReady, PolicyRuntime
 from tempsweep.controller.schedule import Observed, parse_time
 from tempsweep.controller.state import PolicyMemory
 from tempsweep.models import Health, StorageStats
+from tempsweep.models.effective import min_free_for
 from tempsweep.models.quantities import format_bytes
 from tempsweep.models.resources import Condition, PolicyStatus
 
@@ -62,24 +63,45 @@ def not_ready(current: list[Condition], exc: PolicyNotReady, now: datetime, gen:
 def ready(
     current: list[Condition], runtime: PolicyRuntime, stats: StorageStats | None, now: datetime
 ) -> list[Condition]:
-    """Ready=True, and JobSourceReachable / StorageHealthy from what was learned."""
-    gen = runtime.generation
-    conditions = set_condition(
-        current, _at(condition("Ready", True, "Validated", f"cleaning {runtime.storage.description}", now), gen)
-    )
+    """Ready=True, and the conditions of what was learned: JobSourceReachable, MinFreeSpaceApplied and
+    StorageHealthy (the last two only with statistics)."""
+    learned = [condition("Ready", True, "Validated", f"cleaning {runtime.storage.description}", now)]
     if runtime.policy.rules.has_job_source:
-        outage = runtime.job_outage
-        error = outage.message if outage else (stats.job_source_error if stats else None)
-        reason = outage.reason if outage else "QueryFailed"
-        reachable = condition(
-            "JobSourceReachable", error is None, reason if error else "Reachable", error or "job table readable", now
-        )
-        conditions = set_condition(conditions, _at(reachable, gen))
+        learned.append(_job_source(runtime, stats, now))
     if stats is not None:
+        if stats.effective_min_free_space_bytes is not None:
+            learned.append(_min_free(runtime, stats, now))
         healthy = stats.health is not Health.CRITICAL
-        storage = condition("StorageHealthy", healthy, stats.health.value, f"usage {stats.usage_percent:.1f}%", now)
-        conditions = set_condition(conditions, _at(storage, gen))
+        learned.append(
+            condition("StorageHealthy", healthy, stats.health.value, f"usage {stats.usage_percent:.1f}%", now)
+        )
+    conditions = current
+    for item in learned:
+        conditions = set_condition(conditions, _at(item, runtime.generation))
     return conditions
+
+
+def _job_source(runtime: PolicyRuntime, stats: StorageStats | None, now: datetime) -> Condition:
+    outage = runtime.job_outage
+    error = outage.message if outage else (stats.job_source_error if stats else None)
+    reason = outage.reason if outage else "QueryFailed"
+    return condition(
+        "JobSourceReachable", error is None, reason if error else "Reachable", error or "job table readable", now
+    )
+
+
+def _min_free(runtime: PolicyRuntime, stats: StorageStats, now: datetime) -> Condition:
+    floor = min_free_for(runtime.policy.rules, stats.total_bytes)
+    reason = "Applied" if floor.applied else "MinFreeSpaceNotApplied"
+    message = floor.note or f"emergency cleanup keeps at least {format_bytes(floor.bytes)} free"
+    return condition("MinFreeSpaceApplied", floor.applied, reason, message, now)
+
+
+def min_free_event(body: Any, before: list[Condition], after: list[Condition]) -> None:
+    """One Warning when the inherited minFreeSpace stops being applied (on validation, not every tick)."""
+    old, new = find_condition(before, "MinFreeSpaceApplied"), find_condition(after, "MinFreeSpaceApplied")
+    if new is not None and new.status == "False" and (old is None or old.status != "False"):
+        kopf.event(body, type="Warning", reason=new.reason, message=new.message)
 
 
 def _at(item: Condition, generation: int) -> Condition:

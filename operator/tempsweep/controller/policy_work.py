@@ -72,6 +72,7 @@ def validate(body: Any, state: OperatorState, memory: PolicyMemory, now: datetim
     before = read_conditions(status.get("conditions"))
     conditions = ps.ready(before, runtime, stats, now)
     ps.job_source_events(body, memory, before, conditions)
+    ps.min_free_event(body, before, conditions)
     state.timers.record(_key(runtime), "validated", now)
     return ps.combine(*parts, PolicyStatus(conditions=conditions, observed_generation=runtime.generation))
 

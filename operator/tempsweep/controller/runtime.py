@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from tempsweep.controller.kube import Kube, NotFound
-from tempsweep.controller.security import volume_path_refusal
 from tempsweep.controller.state import OperatorState, PolicyMemory, ReusedJobSource
 from tempsweep.engine import CleanupContext, JobSourceError, StorageError
 from tempsweep.engine.ports import HistoryRecorder, JobSource, StorageProvider
@@ -22,6 +21,8 @@ from tempsweep.history import open_history
 from tempsweep.jobs.factory import open_job_source
 from tempsweep.jobs.unavailable import UnavailableJobSource
 from tempsweep.models import EffectivePolicy, InputError, OperatorSettings, parse_policy, resolve_policy
+from tempsweep.models.effective import min_free_for
+from tempsweep.models.roots import volume_path_refusal
 from tempsweep.storage.factory import open_storage
 
 #: A policy timer reuses its job source (secret read once, table checked once) for this long, as long as
@@ -103,6 +104,7 @@ def build_runtime(body: dict[str, Any], state: OperatorState, memory: PolicyMemo
         storage = open_storage(policy.backend)
     except StorageError as exc:
         raise PolicyNotReady("StorageUnavailable", str(exc), condition="StorageHealthy") from None
+    _check_min_free(policy, storage)
     generation = int(meta.get("generation") or 0)
     reused = _reused_jobs(memory, generation) if memory is not None else None
     jobs: JobSource | None = None
@@ -117,6 +119,25 @@ def build_runtime(body: dict[str, Any], state: OperatorState, memory: PolicyMemo
             memory.job_source = ReusedJobSource(generation, time.monotonic(), jobs, policy.backend.database_url)
     history = open_history(policy.backend, name, namespace)
     return PolicyRuntime(namespace, name, generation, policy, storage, jobs, history, state.settings.log_cleanup_stats)
+
+
+def _check_min_free(policy: EffectivePolicy, storage: StorageProvider) -> None:
+    """An explicit minFreeSpace the filesystem can never satisfy makes the policy not ready.
+
+    With a capacity, ``resolve_policy`` has already refused it; the filesystem's size is only known
+    here. A storage whose usage cannot be read is left to the statistics, which report it as they always
+    have; the engine refuses an emergency on such a floor anyway.
+    """
+    if policy.rules.capacity_bytes is not None:
+        return
+    try:
+        usage = storage.filesystem_usage()
+    except StorageError:
+        return
+    if usage is not None:
+        floor = min_free_for(policy.rules, usage.total)
+        if floor.unsatisfiable:
+            raise PolicyNotReady("MinFreeSpaceUnsatisfiable", f"{floor.note}; the policy is not cleaned")
 
 
 def _secret(kube: Kube, namespace: str, ref: Any) -> str | None:

@@ -50,3 +50,17 @@ class CleanupContext:
                 f"{self.storage.description} has no filesystem usage: set a capacity in the policy"
             )
         return measured
+
+    def measure_usage(self) -> tuple[Usage, list[str]]:
+        """Usage measured afresh, not computed from what was deleted, with any problems met measuring it.
+
+        On a filesystem: its statistics (deleting a hard link's other name, a sparse file or a file
+        still held open frees nothing, and this shows it). With a capacity: a new listing, summed
+        (capacity mode counts the bytes of the files under the root, so a hard link's remaining name
+        still counts). Listing problems come back with it: such a sum may be short, so the caller must
+        not trust it as a success.
+        """
+        if self.policy.rules.capacity_bytes is None:
+            return self.usage(0), []
+        used = sum(entry.size for entry in self.storage.scan())
+        return Usage(used=used, total=self.policy.rules.capacity_bytes), self.storage.scan_errors()

@@ -4,7 +4,8 @@ Order, as the original service defines it: (1) orphans older than ``emergencyMax
 (2) files of failed jobs, (3) the oldest remaining files of jobs that are not active. Files of
 active jobs and files whose job status is unavailable are never candidates. Selection stops as
 soon as usage would be below ``emergencyPercent - emergencyBufferPercent`` with at least
-``minFreeSpace`` free.
+``minFreeSpace`` free, where ``minFreeSpace`` is the floor that applies to the storage's size
+(``min_free_for``: an inherited default the storage could never satisfy is not applied).
 
 Only the oldest ``maxFilesPerRun`` candidates of each phase are kept while the scan streams past
 (a bounded heap), because no run may delete more than that anyway. Pure: no I/O.
@@ -20,19 +21,31 @@ from tempsweep.engine.applier import Decision
 from tempsweep.engine.inventory import JobState, ScannedFile
 from tempsweep.engine.ports import FileEntry, Usage
 from tempsweep.engine.rules import Clock, orphan_rule
-from tempsweep.models.effective import EffectivePolicy
+from tempsweep.models.effective import EffectivePolicy, min_free_for
 from tempsweep.models.enums import DeletionReason
 
 
 def emergency_needed(usage: Usage, policy: EffectivePolicy) -> bool:
     """Usage at or over the emergency threshold, or less free space than the minimum."""
-    return usage.percent >= policy.rules.emergency_percent or usage.free < policy.rules.min_free_bytes
+    return usage.percent >= policy.rules.emergency_percent or usage.free < min_free_for(policy.rules, usage.total).bytes
 
 
 def relieved(usage: Usage, policy: EffectivePolicy) -> bool:
     """Usage below the threshold minus the buffer, with the minimum free space available."""
     target = policy.rules.emergency_percent - policy.rules.emergency_buffer_percent
-    return usage.percent < target and usage.free >= policy.rules.min_free_bytes
+    return usage.percent < target and usage.free >= min_free_for(policy.rules, usage.total).bytes
+
+
+def bytes_to_relief(usage: Usage, policy: EffectivePolicy) -> int:
+    """How many more bytes must go before ``relieved`` holds (0 when it does)."""
+    if relieved(usage, policy):
+        return 0
+    target = policy.rules.emergency_percent - policy.rules.emergency_buffer_percent
+    # usage.percent < target  <=>  used < target * total / 100: the largest such used is one byte below
+    allowed = -(-int(target * usage.total) // 100) - 1
+    by_percent = max(0, usage.used - max(0, allowed))
+    by_floor = max(0, min_free_for(policy.rules, usage.total).bytes - usage.free)
+    return max(by_percent, by_floor, 1)
 
 
 @dataclass

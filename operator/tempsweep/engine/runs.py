@@ -16,7 +16,13 @@ from datetime import timedelta
 
 from tempsweep.engine.applier import Applier, Decision, Tally
 from tempsweep.engine.context import CleanupContext, Progress
-from tempsweep.engine.emergency import EmergencyPlanner, emergency_needed
+from tempsweep.engine.emergency import (
+    EmergencyPlan,
+    EmergencyPlanner,
+    bytes_to_relief,
+    emergency_needed,
+    relieved,
+)
 from tempsweep.engine.inventory import Inventory, JobResolver, ScannedFile
 from tempsweep.engine.ports import JobSourceError, StorageError, Usage
 from tempsweep.engine.request import RunRequest
@@ -29,6 +35,7 @@ from tempsweep.engine.rules import (
     first_of,
     orphan_rule,
 )
+from tempsweep.models.effective import MinFree, min_free_for
 from tempsweep.models.enums import DeletionReason, RunPhase, RunType
 from tempsweep.models.quantities import format_bytes
 from tempsweep.models.status import RunStatus
@@ -54,6 +61,7 @@ class _Outcome:
     after: Usage | None = None
     files_scanned: int = 0
     planned: frozenset[str] = frozenset()  # paths an emergency phase already chose
+    min_free: MinFree | None = None  # the free-space floor an emergency check applied
 
 
 def run_cleanup(ctx: CleanupContext, spec: RunRequest) -> RunStatus:
@@ -99,6 +107,7 @@ def run_cleanup(ctx: CleanupContext, spec: RunRequest) -> RunStatus:
         would_delete_by_reason=dict(tally.would_by_reason),
         limit_reached=tally.limit_reached,
         job_queries=(ctx.jobs.query_count - queries_before) if ctx.jobs is not None else 0,
+        effective_min_free_space_bytes=outcome.min_free.bytes if outcome.min_free else None,
     )
 
 
@@ -202,46 +211,90 @@ def _orphaned(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Appl
 
 
 def _emergency(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> _Outcome:
+    """Plan from sizes, delete, then judge by measured usage: freeing a file's bytes is not a given.
+
+    A sparse file, a name of a hard-linked file or a file another process holds open frees little or
+    nothing when deleted, so success is never the sum of the deleted sizes: usage is measured again
+    (``CleanupContext.measure_usage``) and the run fails, saying what was freed and what is left,
+    when the target is not reached. A dry run cannot measure and is judged by its plan.
+    """
     inventory, resolver = ctx.inventory()
     planner = EmergencyPlanner(ctx.policy, clock)
     planner.offer_all(inventory)
     for problem in ctx.storage.scan_errors():
         applier.tally.add_error(problem)
     before = ctx.usage(inventory.bytes_total)
-    outcome = _Outcome(before=before, after=before, files_scanned=inventory.files_scanned)
+    floor = min_free_for(ctx.policy.rules, before.total)
+    if floor.unsatisfiable:
+        raise RunFailed(f"{floor.note}; no emergency cleanup runs for this policy, nothing deleted")
+    outcome = _Outcome(before=before, after=before, files_scanned=inventory.files_scanned, min_free=floor)
+    outcome.note = f"{floor.note}; " if floor.note else ""
     if not emergency_needed(before, ctx.policy):
-        outcome.note = (
+        outcome.note += (
             f"usage {before.percent:.1f}% is below {ctx.policy.rules.emergency_percent:g}% with "
             f"{format_bytes(before.free)} free; no emergency"
         )
         return outcome
     plan = planner.choose(before, applier.budget_left)
     outcome.planned = frozenset(decision.entry.path for decision in plan.decisions)
+    deleted_before = applier.tally.deleted
     applier.apply(plan.decisions)
     applier.tally.limit_reached = applier.tally.limit_reached or plan.limited
-    if ctx.policy.rules.capacity_bytes is None:
-        outcome.after = ctx.storage.filesystem_usage() or before
-    else:
-        outcome.after = before.after_freeing(applier.tally.bytes_freed)
     if resolver.error:
         outcome.failed = True
-        outcome.note = f"{JOB_STATUS_UNAVAILABLE}: {resolver.error}; "
-    if not plan.sufficient:
-        outcome.failed = True
-        target = ctx.policy.rules.emergency_percent - ctx.policy.rules.emergency_buffer_percent
-        outcome.note += (
-            f"could not bring usage below {target:g}% "
-            f"with {format_bytes(ctx.policy.rules.min_free_bytes)} free (projected {plan.projected.percent:.1f}%)"
-        )
-    else:
-        outcome.note += f"emergency at {before.percent:.1f}%"
+        outcome.note += f"{JOB_STATUS_UNAVAILABLE}: {resolver.error}; "
+    if applier.dry_run:
+        _judge_plan(ctx, plan, outcome)
+        return outcome
+    if applier.tally.deleted > deleted_before:
+        outcome.after, problems = ctx.measure_usage()
+        for problem in problems:
+            applier.tally.add_error(f"measuring usage after the emergency: {problem}")
+    _judge_measured(ctx, outcome)
     return outcome
+
+
+def _judge_plan(ctx: CleanupContext, plan: EmergencyPlan, outcome: _Outcome) -> None:
+    assert outcome.before is not None
+    if plan.sufficient:
+        outcome.note += f"emergency at {outcome.before.percent:.1f}%"
+        return
+    outcome.failed = True
+    target = ctx.policy.rules.emergency_percent - ctx.policy.rules.emergency_buffer_percent
+    floor = outcome.min_free.bytes if outcome.min_free else 0
+    outcome.note += (
+        f"could not bring usage below {target:g}% with {format_bytes(floor)} free "
+        f"(projected {plan.projected.percent:.1f}%)"
+    )
+
+
+def _judge_measured(ctx: CleanupContext, outcome: _Outcome) -> None:
+    """Succeeded only when the measured usage reached the target; the note gives the measured figures."""
+    before, after = outcome.before, outcome.after
+    assert before is not None and after is not None
+    freed = max(0, before.used - after.used)
+    measured = (
+        f"emergency at {before.percent:.1f}%: {format_bytes(freed)} freed (measured), "
+        f"now {after.percent:.1f}% with {format_bytes(after.free)} free"
+    )
+    if relieved(after, ctx.policy):
+        outcome.note += measured
+        return
+    outcome.failed = True
+    target = ctx.policy.rules.emergency_percent - ctx.policy.rules.emergency_buffer_percent
+    floor = min_free_for(ctx.policy.rules, after.total).bytes
+    outcome.note += (
+        f"{measured}; could not bring usage below {target:g}% with {format_bytes(floor)} free: "
+        f"{format_bytes(bytes_to_relief(after, ctx.policy))} more must go"
+    )
 
 
 def _scheduled(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> _Outcome:
     """The emergency check first, then orphans and crashed jobs in one pass; one combined record."""
     first = _emergency(ctx, spec, clock, applier)
     notes = [first.note] if first.planned or first.failed else []
+    if not notes and first.min_free is not None and first.min_free.note:
+        notes.append(first.min_free.note)  # an inherited floor not applied is worth saying every time
     failed: frozenset[str] = frozenset()
     if ctx.policy.rules.has_job_source and ctx.jobs is not None:
         try:
@@ -264,6 +317,7 @@ def _scheduled(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: App
         before=first.before,
         after=second.after,
         files_scanned=max(first.files_scanned, second.files_scanned),
+        min_free=first.min_free,
     )
 
 

@@ -6,7 +6,7 @@ from tempsweep.engine.context import CleanupContext
 from tempsweep.engine.emergency import emergency_needed
 from tempsweep.engine.ports import JobSourceError, Usage
 from tempsweep.engine.rules import orphan_rule
-from tempsweep.models.effective import EffectivePolicy
+from tempsweep.models.effective import EffectivePolicy, min_free_for
 from tempsweep.models.enums import Health
 from tempsweep.models.status import StorageStats
 
@@ -40,6 +40,7 @@ def compute_stats(ctx: CleanupContext) -> StorageStats:
             active, failed = counts.active, counts.failed
         except JobSourceError as exc:
             job_error = job_error or str(exc)
+    floor = min_free_for(policy.rules, usage.total)
     archived = inventory.archived_count if policy.rules.blob_storage else None
     return StorageStats(
         usage_percent=round(usage.percent, 2),
@@ -55,7 +56,9 @@ def compute_stats(ctx: CleanupContext) -> StorageStats:
         orphaned_files_size_bytes=orphan_bytes,
         archived_blobs_count=archived,
         archived_blobs_size_bytes=inventory.archived_bytes if archived is not None else None,
+        # a floor the storage can never satisfy calls for no emergency (the run refuses one anyway)
         cleanup_needed=emergency_needed(usage, policy),
         health=health_of(usage.percent, policy),
         job_source_error=job_error,
+        effective_min_free_space_bytes=None if floor.unsatisfiable else floor.bytes,
     )

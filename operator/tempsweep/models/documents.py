@@ -33,25 +33,46 @@ class ObjectMeta(BaseModel):
     namespace: str | None = None
 
 
+TOP_LEVEL = ("apiVersion", "kind", "metadata", "spec", "status")
+
+
 class CleanupPolicy(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    """A whole policy object. Unknown top-level keys are refused: a ``dryRun: true`` indented one level
+    too far out must not be dropped silently while the run deletes. ``status`` is accepted and ignored
+    (the API server sends it; a manifest saved with ``kubectl get -o yaml`` carries it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     api_version: Literal["tempsweep.io/v1alpha1"] = Field(alias="apiVersion")
     kind: Literal["CleanupPolicy"]
     metadata: ObjectMeta
     spec: CleanupPolicySpec
+    status: Any = Field(default=None, exclude=True)
 
 
 class CleanupRun(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    """A whole run object; top-level keys as strict as a policy's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     api_version: Literal["tempsweep.io/v1alpha1"] = Field(alias="apiVersion")
     kind: Literal["CleanupRun"]
     metadata: ObjectMeta
     spec: CleanupRunSpec
+    status: Any = Field(default=None, exclude=True)
 
 
-def describe_validation_error(exc: ValidationError, *, source: str) -> str:
+def _spec_field_names(model: type[BaseModel] | None) -> set[str]:
+    spec = model.model_fields.get("spec") if model is not None else None
+    annotation = spec.annotation if spec is not None else None
+    if not isinstance(annotation, type) or not issubclass(annotation, BaseModel):
+        return set()
+    return {info.alias or name for name, info in annotation.model_fields.items()}
+
+
+def describe_validation_error(
+    exc: ValidationError, *, source: str, model: type[BaseModel] | None = None
+) -> str:
     """One line: the source, the field path in wire spelling, and what is wrong (plus a count if more)."""
     errors = exc.errors()
     first = errors[0]
@@ -59,6 +80,11 @@ def describe_validation_error(exc: ValidationError, *, source: str) -> str:
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown field"
+        if len(first["loc"]) == 1:
+            message += f" (the top level holds only {', '.join(TOP_LEVEL)}"
+            if path in _spec_field_names(model):
+                message += f"; did you mean spec.{path}?"
+            message += ")"
     elif first["type"] == "missing":
         message = "required field is missing"
     elif first["type"] == "literal_error" and path in {"apiVersion", "kind"}:
@@ -74,7 +100,7 @@ def _parse(model: type[BaseModel], document: Any, source: str) -> Any:
     try:
         return model.model_validate(document)
     except ValidationError as exc:
-        raise InputError(describe_validation_error(exc, source=source)) from None
+        raise InputError(describe_validation_error(exc, source=source, model=model)) from None
 
 
 def parse_policy(document: Any, *, source: str) -> CleanupPolicy:

@@ -32,7 +32,8 @@ class CleanupRules:
     warning_percent: float
     emergency_percent: float
     emergency_buffer_percent: float
-    min_free_bytes: int
+    min_free_bytes: int  # as configured; what applies to a storage of a given size: ``min_free_for``
+    min_free_inherited: bool  # minFreeSpace came from TEMP_STORAGE_CLEANUP_MIN_FREE_SPACE_GB, not the spec
     orphan_max_age_hours: float
     emergency_orphan_max_age_hours: float
     failed_cleanup_after_hours: float
@@ -150,13 +151,10 @@ def _min_free(spec: CleanupPolicySpec, settings: OperatorSettings, capacity: int
         if thresholds.min_free_space is not None
         else settings.min_free_space_bytes
     )
-    if capacity is not None and min_free >= capacity:
-        # free = capacity - used would always be below the floor: a permanent emergency deleting everything
-        origin = " (from TEMP_STORAGE_CLEANUP_MIN_FREE_SPACE_GB)" if thresholds.min_free_space is None else ""
-        raise ValueError(
-            f"spec.thresholds.minFreeSpace ({format_bytes(min_free)}{origin}) must be smaller than the "
-            f"capacity ({format_bytes(capacity)})"
-        )
+    if capacity is not None and thresholds.min_free_space is not None and min_free >= capacity:
+        # free = capacity - used would always be below the floor: a permanent emergency deleting everything.
+        # An inherited default is only not applied (see ``min_free_for``); the user's own value is refused.
+        raise ValueError(unsatisfiable_message(min_free, capacity, "capacity"))
     return min_free
 
 
@@ -182,6 +180,7 @@ def resolve_rules(spec: CleanupPolicySpec, settings: OperatorSettings, backend: 
         emergency_percent=emergency,
         emergency_buffer_percent=thresholds.emergency_buffer_percent,
         min_free_bytes=_min_free(spec, settings, capacity),
+        min_free_inherited=thresholds.min_free_space is None,
         orphan_max_age_hours=(
             spec.orphans.max_age_hours if spec.orphans.max_age_hours is not None else settings.max_orphan_age_hours
         ),
@@ -219,3 +218,47 @@ def resolve_schedule(spec: CleanupPolicySpec, settings: OperatorSettings) -> Sch
         stats_seconds=parse_duration(spec.schedule.stats_interval),
         monitor_storage=settings.enable_storage_monitoring,
     )
+
+
+# -- minFreeSpace against the size of the storage --------------------------------------------------
+
+MIN_FREE_SETTING = "TEMP_STORAGE_CLEANUP_MIN_FREE_SPACE_GB"
+
+
+@dataclass(frozen=True)
+class MinFree:
+    """The free-space floor that applies to a storage of a given size, and why.
+
+    ``applied`` is False when an inherited default is not below the size: a floor that can never be met
+    would make every check an emergency that deletes everything it may, so it is dropped (``bytes`` 0)
+    and ``note`` says so. ``unsatisfiable`` is set when the user's own value can never be met: nothing
+    may then run an emergency for the policy (``note`` is the refusal).
+    """
+
+    bytes: int
+    applied: bool = True
+    unsatisfiable: bool = False
+    note: str | None = None
+
+
+def unsatisfiable_message(min_free: int, size: int, what: str) -> str:
+    return (
+        f"spec.thresholds.minFreeSpace ({format_bytes(min_free)}) must be smaller than the {what} "
+        f"({format_bytes(size)}): that much can never be free"
+    )
+
+
+def min_free_for(rules: CleanupRules, size: int) -> MinFree:
+    """The floor for a storage of ``size`` bytes: the capacity, or the filesystem's size (used + available)."""
+    configured = rules.min_free_bytes
+    if configured < size:
+        return MinFree(configured)
+    what = "capacity" if rules.capacity_bytes is not None else "filesystem size"
+    if rules.min_free_inherited:
+        return MinFree(
+            0,
+            applied=False,
+            note=f"{MIN_FREE_SETTING} ({format_bytes(configured)}) is not below the {what} "
+            f"({format_bytes(size)}); minFreeSpace is not applied to this policy",
+        )
+    return MinFree(0, applied=False, unsatisfiable=True, note=unsatisfiable_message(configured, size, what))

@@ -288,8 +288,11 @@ class ThresholdsSpec(WireModel):
     )
     min_free_space: Quantity | None = Field(
         default=None,
-        description="Free space below which emergency cleanup runs, e.g. 1Gi. Default: "
-        "TEMP_STORAGE_CLEANUP_MIN_FREE_SPACE_GB (1).",
+        description="Free space below which emergency cleanup runs, e.g. 1Gi; must be smaller than the "
+        "capacity (refused otherwise) or, without a capacity, than the filesystem (else the policy is "
+        "Ready=False, reason MinFreeSpaceUnsatisfiable). Default: TEMP_STORAGE_CLEANUP_MIN_FREE_SPACE_GB (1), "
+        "which is not applied where it is not below that size (status.effectiveMinFreeSpaceBytes 0, "
+        "condition MinFreeSpaceApplied=False).",
     )
 
     @model_validator(mode="after")

@@ -52,7 +52,9 @@ def status_patch(status: WireModel) -> dict[str, Any]:
 class Condition(WireModel):
     """A standard Kubernetes condition."""
 
-    type: str = Field(description="Ready, StorageHealthy or JobSourceReachable (policies); Complete (runs).")
+    type: str = Field(
+        description="Ready, StorageHealthy, JobSourceReachable or MinFreeSpaceApplied (policies); Complete (runs)."
+    )
     status: str = Field(description="True, False or Unknown.")
     reason: str = Field(description="A CamelCase reason, e.g. PathNotAllowed.")
     message: str = Field(default="", description="What happened, for people.")
@@ -64,7 +66,9 @@ class PolicyStatus(WireModel):
     """What the operator knows about a policy's storage (each field left None is not written)."""
 
     observed_generation: int | None = Field(default=None, description="The spec generation last validated.")
-    conditions: list[Condition] | None = Field(default=None, description="Ready, StorageHealthy, JobSourceReachable.")
+    conditions: list[Condition] | None = Field(
+        default=None, description="Ready, StorageHealthy, JobSourceReachable, MinFreeSpaceApplied."
+    )
     stats: StorageStats | None = Field(
         default=None, description="The storage statistics, written flat into status.", json_schema_extra=INLINE
     )

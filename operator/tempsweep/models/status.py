@@ -36,6 +36,12 @@ class StorageStats(WireModel):
     job_source_error: str | None = Field(
         default=None, description="Why job status could not be read, when it could not."
     )
+    effective_min_free_space_bytes: int | None = Field(
+        default=None,
+        description="The free-space floor applied to this storage, in bytes: spec.thresholds.minFreeSpace, "
+        "or the inherited TEMP_STORAGE_CLEANUP_MIN_FREE_SPACE_GB; 0 when the inherited default is not below "
+        "the capacity or filesystem size and so is not applied (condition MinFreeSpaceApplied says so).",
+    )
 
 
 class RunStatus(WireModel):
@@ -68,3 +74,8 @@ class RunStatus(WireModel):
     )
     limit_reached: bool = Field(default=False, description="True when maxFilesPerRun stopped the run.")
     job_queries: int = Field(default=0, description="Queries sent to the job source.")
+    effective_min_free_space_bytes: int | None = Field(
+        default=None,
+        description="Emergency and Scheduled runs: the free-space floor applied, in bytes (0 when an "
+        "inherited TEMP_STORAGE_CLEANUP_MIN_FREE_SPACE_GB is not below the storage's size and is not applied).",
+    )

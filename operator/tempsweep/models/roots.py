@@ -1,6 +1,7 @@
-"""Which paths a policy may clean: the cluster admin's decision (allowed roots), not the policy author's.
+"""Which paths a policy may clean: the admin's decision (allowed roots), not the policy author's.
 
-Two settings decide, both the operator's: ``TEMP_STORAGE_CLEANUP_ALLOWED_ROOTS`` bounds every policy,
+Pure string checks, here in ``models`` so the operator (``controller.runtime``) and the offline CLI apply
+the same rule with the same message. Two settings decide: ``TEMP_STORAGE_CLEANUP_ALLOWED_ROOTS`` bounds every policy,
 and ``TEMP_STORAGE_CLEANUP_NAMESPACE_ROOTS`` reserves roots for namespaces. A root reserved for one
 namespace is closed to every other, a listed namespace may use only its own roots, and a path
 belongs to the namespace of the longest reserved root containing it. ``/`` and system paths are
@@ -15,8 +16,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 
-from tempsweep.models import OperatorSettings
 from tempsweep.models.policy import check_volume_path
+from tempsweep.models.settings import OperatorSettings
 
 FIELD = "spec.storage.volume.path"
 
@@ -54,32 +55,35 @@ def _owner(path: str, namespace_roots: Mapping[str, tuple[str, ...]]) -> str | N
     return best[1] if best else None
 
 
-def volume_path_refusal(path: str, namespace: str, settings: OperatorSettings) -> str | None:
+def volume_path_refusal(
+    path: str, namespace: str, settings: OperatorSettings, *, field: str = FIELD
+) -> str | None:
     """None when a policy in ``namespace`` may clean ``path``; otherwise why not, fit for status and events.
 
-    The message names the policy's own namespace roots but never another namespace's.
+    The message names the policy's own namespace roots but never another namespace's. ``field`` is what
+    the message calls the path (the CLI says ``--path`` when the path came from there).
     """
     try:
         normal = check_volume_path(path)
     except ValueError as exc:
-        return f"{FIELD}: {exc}"
+        return f"{field}: {exc}"
     configured = [os.fspath(root) for root in settings.allowed_root_paths]
     roots = [root for root in configured if _usable_root(root)]
     if not within_allowed_roots(normal, roots):
         ignored = [root for root in configured if root not in roots]
         note = f"; {', '.join(ignored)} never count as roots (system or relative paths)" if ignored else ""
         return (
-            f"{FIELD} {normal} is not under an allowed root ({':'.join(roots) or 'none'}); "
-            f"the operator's TEMP_STORAGE_CLEANUP_ALLOWED_ROOTS decides{note}"
+            f"{field} {normal} is not under an allowed root ({':'.join(roots) or 'none'}); "
+            f"TEMP_STORAGE_CLEANUP_ALLOWED_ROOTS decides{note}"
         )
     reserved = settings.namespace_root_paths
     own = reserved.get(namespace)
     owner = _owner(normal, reserved)
     if owner == namespace or (owner is None and own is None):
         return None
-    decides = "the operator's TEMP_STORAGE_CLEANUP_NAMESPACE_ROOTS decides"
+    decides = "TEMP_STORAGE_CLEANUP_NAMESPACE_ROOTS decides"
     if owner is None:
         assert own is not None
-        return f"{FIELD} {normal} is not under the roots of namespace {namespace} ({':'.join(own)}); {decides}"
+        return f"{field} {normal} is not under the roots of namespace {namespace} ({':'.join(own)}); {decides}"
     yours = f" (namespace {namespace} may use {':'.join(own)})" if own else ""
-    return f"{FIELD} {normal} is under a root reserved for another namespace{yours}; {decides}"
+    return f"{field} {normal} is under a root reserved for another namespace{yours}; {decides}"
