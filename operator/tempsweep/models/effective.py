@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from tempsweep.models.naming import NamePattern, compile_pattern
-from tempsweep.models.policy import AzureBlobStorage, CleanupPolicySpec, DatabaseSpec, check_volume_path
+from tempsweep.models.paths import check_volume_path
+from tempsweep.models.policy import AzureBlobStorage, CleanupPolicySpec, DatabaseSpec
 from tempsweep.models.quantities import format_bytes, parse_duration, parse_quantity
 from tempsweep.models.settings import OperatorSettings, scheduled_cron
 

@@ -6,7 +6,6 @@ the setting (see ``tempsweep.models.effective``). Descriptions become ``kubectl 
 
 from __future__ import annotations
 
-import posixpath
 import re
 from typing import Annotated
 
@@ -23,16 +22,10 @@ from pydantic import (
 
 from tempsweep.models.base import WireModel
 from tempsweep.models.naming import compile_pattern
+from tempsweep.models.paths import check_volume_path
 from tempsweep.models.quantities import parse_duration, parse_quantity
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-
-#: Paths no policy may clean, even when an administrator lists them as allowed roots.
-SYSTEM_PATHS = frozenset(
-    {"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/opt", "/proc", "/root",
-     "/run", "/sbin", "/srv", "/sys", "/usr", "/var", "/var/lib", "/var/run", "/var/log", "/tmp"}
-)
-_SYSTEM_TREES = ("/proc", "/sys", "/dev", "/etc", "/boot", "/usr", "/bin", "/sbin", "/lib")
 
 
 def _quantity_input(value: object) -> object:
@@ -85,23 +78,6 @@ def _check_table(value: str) -> str:
     for part in parts:
         _check_identifier(part)
     return value
-
-
-def check_volume_path(value: str) -> str:
-    """An absolute, normalised path that is not a system directory."""
-    if not value.startswith("/"):
-        raise ValueError(f"{value!r} is relative: the volume path must be absolute")
-    if "\x00" in value:
-        raise ValueError("the volume path contains a NUL byte")
-    if ".." in value.split("/"):
-        raise ValueError(f"{value!r} contains '..': write the path without parent references")
-    normal = posixpath.normpath(value)
-    if normal.startswith("//"):
-        normal = "/" + normal.lstrip("/")
-    in_system_tree = any(normal == tree or normal.startswith(tree + "/") for tree in _SYSTEM_TREES)
-    if normal in SYSTEM_PATHS or in_system_tree:
-        raise ValueError(f"{normal!r} is a system path and is never cleaned")
-    return normal
 
 
 Quantity = Annotated[int | str, BeforeValidator(_quantity_input), AfterValidator(_check_quantity)]
