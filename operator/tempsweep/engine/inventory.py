@@ -7,12 +7,11 @@ file, and never holds the whole tree in memory. Side-effect free apart from the 
 
 from __future__ import annotations
 
-import fnmatch
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
+from tempsweep.engine.exclusion import exclusion_matcher
 from tempsweep.engine.ports import FileEntry, JobRecord, JobSource, JobSourceError
 from tempsweep.models.effective import EffectivePolicy
 
@@ -38,12 +37,6 @@ class ScannedFile:
     job_id: str | None
     state: JobState | None
     record: JobRecord | None
-
-
-def exclusion_matcher(globs: Iterable[str]) -> re.Pattern[str] | None:
-    """One regex matching a name or relative path against every exclude glob."""
-    patterns = [fnmatch.translate(glob) for glob in globs]
-    return re.compile("|".join(patterns)) if patterns else None
 
 
 class JobResolver:
@@ -91,7 +84,7 @@ class JobResolver:
 
 
 class Inventory:
-    """The scan as a stream of ScannedFiles: excluded files dropped, job ids parsed, states resolved.
+    """The scan as a stream of ScannedFiles: excluded files dropped (``exclusion``), job ids parsed, states resolved.
 
     Iterate it once. ``files_scanned`` and ``bytes_scanned`` count what went past (excluded files
     are not counted), so usage in capacity mode comes from the same single pass.
@@ -127,7 +120,7 @@ class Inventory:
         unresolved: set[str] = set()
         for entry in self._entries:
             self.bytes_total += entry.size
-            if excluded is not None and (excluded.match(entry.name) or excluded.match(entry.path)):
+            if excluded is not None and excluded.excludes(entry.path):
                 continue
             if entry.archived:
                 self.archived_count += 1

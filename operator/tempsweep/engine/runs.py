@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from tempsweep.engine.applier import Applier, Decision, Tally
 from tempsweep.engine.context import CleanupContext, Progress
+from tempsweep.engine.directories import remove_emptied
 from tempsweep.engine.emergency import (
     EmergencyPlan,
     EmergencyPlanner,
@@ -24,7 +25,7 @@ from tempsweep.engine.emergency import (
     relieved,
 )
 from tempsweep.engine.inventory import Inventory, JobResolver, ScannedFile
-from tempsweep.engine.ports import JobSourceError, StorageError, Usage
+from tempsweep.engine.ports import FilesystemStorage, JobSourceError, StorageError, Usage
 from tempsweep.engine.request import RunRequest
 from tempsweep.engine.rules import (
     Clock,
@@ -95,6 +96,9 @@ def run_cleanup(ctx: CleanupContext, spec: RunRequest) -> RunStatus:
         files_scanned=outcome.files_scanned,
         files_deleted=tally.deleted,
         files_skipped=tally.skipped,
+        files_skipped_in_use=len(tally.in_use),
+        directories_removed=tally.directories_removed,
+        would_remove_directories=tally.would_remove_directories,
         bytes_freed=tally.bytes_freed,
         storage_before_percent=_percent(outcome.before),
         storage_after_percent=_percent(outcome.after),
@@ -128,6 +132,11 @@ def _summary(kind: RunType, tally: Tally, outcome: _Outcome, dry_run: bool) -> s
     else:
         parts = [f"deleted {tally.deleted} files ({format_bytes(tally.bytes_freed)})"]
     parts[0] += f" of {outcome.files_scanned} scanned"
+    if tally.directories_removed or tally.would_remove_directories:
+        verb = "would remove" if dry_run else "removed"
+        parts.append(f"{verb} {tally.would_remove_directories or tally.directories_removed} emptied directories")
+    if tally.in_use:
+        parts.append(f"{len(tally.in_use)} kept because another process holds a lock on them")
     if tally.skipped:
         parts.append(f"{tally.skipped} skipped because they changed since planned")
     if tally.error_count:
@@ -146,15 +155,31 @@ def _plan(inventory: Inventory, rule: Rule) -> Iterator[Decision]:
             yield Decision(item.entry, reason)
 
 
-def _measure_around(
-    ctx: CleanupContext, applier: Applier, inventory: Inventory, rule: Rule, resolver: JobResolver
-) -> _Outcome:
-    """Apply one streamed plan and measure usage before and after it."""
-    fs_before = ctx.storage.filesystem_usage() if ctx.policy.rules.capacity_bytes is None else None
-    freed_before = applier.tally.bytes_freed  # an earlier phase (Scheduled's emergency) freed these already
-    applier.apply(_plan(inventory, rule))
+def _scan_notes(ctx: CleanupContext, applier: Applier) -> None:
+    """What the last scan met besides files: problems (errors) and locked directories (kept, counted)."""
     for problem in ctx.storage.scan_errors():
         applier.tally.add_error(problem)
+    if isinstance(ctx.storage, FilesystemStorage):
+        applier.tally.in_use.update(path + "/" for path in ctx.storage.skipped_in_use())
+
+
+def _measure_around(
+    ctx: CleanupContext,
+    applier: Applier,
+    inventory: Inventory,
+    rule: Rule,
+    resolver: JobResolver,
+    clock: Clock | None = None,
+) -> _Outcome:
+    """Apply one streamed plan and measure usage before and after it; with ``clock``, remove the
+    directories it emptied (``directories``; ChunkCompletion passes none: its job is running)."""
+    fs_before = ctx.storage.filesystem_usage() if ctx.policy.rules.capacity_bytes is None else None
+    freed_before = applier.tally.bytes_freed  # an earlier phase (Scheduled's emergency) freed these already
+    applier.tally.take_emptying()  # an earlier phase's deletions are not in this scan's directory counts
+    applier.apply(_plan(inventory, rule))
+    _scan_notes(ctx, applier)
+    if clock is not None:
+        remove_emptied(ctx, applier, rule, resolver, clock)
     before = fs_before or ctx.usage(inventory.bytes_total)
     if ctx.policy.rules.capacity_bytes is None:
         after = ctx.storage.filesystem_usage() or before
@@ -199,7 +224,7 @@ def _crash_recovery(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier
     if not failed:
         return _Outcome(note=note)
     inventory, resolver = ctx.inventory(resolve_jobs=False)
-    outcome = _measure_around(ctx, applier, inventory, crash_rule(failed), resolver)
+    outcome = _measure_around(ctx, applier, inventory, crash_rule(failed), resolver, clock)
     outcome.note = outcome.note or f"{len(failed)} failed job(s)"
     return outcome
 
@@ -207,7 +232,7 @@ def _crash_recovery(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier
 def _orphaned(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> _Outcome:
     max_age = spec.max_age_hours or ctx.policy.rules.orphan_max_age_hours
     inventory, resolver = ctx.inventory()
-    return _measure_around(ctx, applier, inventory, orphan_rule(ctx.policy, clock, max_age), resolver)
+    return _measure_around(ctx, applier, inventory, orphan_rule(ctx.policy, clock, max_age), resolver, clock)
 
 
 def _emergency(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> _Outcome:
@@ -221,8 +246,7 @@ def _emergency(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: App
     inventory, resolver = ctx.inventory()
     planner = EmergencyPlanner(ctx.policy, clock)
     planner.offer_all(inventory)
-    for problem in ctx.storage.scan_errors():
-        applier.tally.add_error(problem)
+    _scan_notes(ctx, applier)
     before = ctx.usage(inventory.bytes_total)
     floor = min_free_for(ctx.policy.rules, before.total)
     if floor.unsatisfiable:
@@ -309,7 +333,7 @@ def _scheduled(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: App
         return None if item.entry.path in first.planned else regular(item)
 
     inventory, resolver = ctx.inventory()
-    second = _measure_around(ctx, applier, inventory, rule, resolver)
+    second = _measure_around(ctx, applier, inventory, rule, resolver, clock)
     notes.append(second.note)
     return _Outcome(
         note="; ".join(note for note in notes if note),

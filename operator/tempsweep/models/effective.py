@@ -42,6 +42,7 @@ class CleanupRules:
     max_files_per_run: int
     parallelism: int
     exclude: tuple[str, ...]
+    remove_empty_directories: bool
     dry_run: bool
     keep_for_debugging: bool
     has_job_source: bool  # False for age-only policies (no ``jobs``)
@@ -195,6 +196,7 @@ def resolve_rules(spec: CleanupPolicySpec, settings: OperatorSettings, backend: 
         max_files_per_run=limits.max_files_per_run or settings.max_files_per_cleanup,
         parallelism=limits.parallelism,
         exclude=tuple(spec.exclude),
+        remove_empty_directories=spec.remove_empty_directories,
         dry_run=bool(spec.dry_run) or settings.cleanup_dry_run,
         keep_for_debugging=bool(spec.keep_for_debugging) or settings.keep_temp_files_for_debugging,
         has_job_source=database is not None,

@@ -101,7 +101,11 @@ class VolumeStorage(WireModel):
         default=None,
         description="Absolute path of the directory to clean, as mounted into the operator. It must lie "
         "under one of the operator's allowed roots. Default: the operator setting "
-        "TEMP_STORAGE_CLEANUP_TEMP_STORAGE_PATH.",
+        "TEMP_STORAGE_CLEANUP_TEMP_STORAGE_PATH. Cleaned as systemd-tmpfiles does: symlinks are never "
+        "followed, mount points never entered; a file or directory another process holds a BSD flock on is "
+        "kept with everything below it (filesSkippedInUse; POSIX fcntl locks and merely open files are not "
+        "seen); directories are walked linearly down to 4096 levels or 16384 characters of path, and deeper "
+        "subtrees are reported as an error, not scanned, not cleaned.",
     )
     capacity: Quantity | None = Field(
         default=None,
@@ -362,9 +366,18 @@ class CleanupPolicySpec(WireModel):
     limits: LimitsSpec = Field(default_factory=LimitsSpec, description="Per-run limits.")
     exclude: list[str] = Field(
         default_factory=list,
-        description="Glob patterns (matched against the file name and the path relative to the root) "
-        "that are "
-        "never touched, e.g. '*.lock'.",
+        description="Paths never touched, as .gitignore lines matched against the path relative to the volume "
+        "root or blob prefix: '*.lock' matches at any depth, a name such as 'keep' or 'keep/' protects a "
+        "directory and everything in it, '/cache' is anchored to the root, '**' spans directories, '!' "
+        "re-includes a file (never one inside an excluded directory). Excluded directories are not even "
+        "listed on a volume unless usage is measured against a capacity.",
+    )
+    remove_empty_directories: StrictBool = Field(
+        default=True,
+        description="After Orphaned, CrashRecovery and Scheduled runs on a volume, remove directories the run "
+        "emptied, bottom-up (or that were already empty and older than orphans.maxAgeHours), when the run's "
+        "rule would also have deleted a file at that path; never the root, a mount point, a locked directory, "
+        "or a directory whose path names a job that is active or unknown to the job table.",
     )
     dry_run: StrictBool | None = Field(
         default=None,

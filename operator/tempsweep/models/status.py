@@ -27,6 +27,12 @@ class StorageStats(WireModel):
     failed_jobs_count: int = Field(description="Jobs in a failed status in the job table.")
     orphaned_files_count: int = Field(description="Files an Orphaned run would delete now.")
     orphaned_files_size_bytes: int = Field(description="Bytes of those files.")
+    files_skipped_in_use: int = Field(
+        default=0,
+        description="Directories the statistics scan did not enter because another process holds a BSD flock "
+        "on them (their files are not counted above). Locked files are found only when a run tries to delete "
+        "them (filesSkippedInUse of the run).",
+    )
     archived_blobs_count: int | None = Field(
         default=None, description="Blobs in the Archive tier (Azure only), skipped unless included."
     )
@@ -57,6 +63,21 @@ class RunStatus(WireModel):
     files_scanned: int = Field(default=0, description="Files examined.")
     files_deleted: int = Field(default=0, description="Files deleted.")
     files_skipped: int = Field(default=0, description="Planned files left alone because they changed since.")
+    files_skipped_in_use: int = Field(
+        default=0,
+        description="Files and directories kept because another process holds a BSD flock on them (or on a "
+        "directory above them); a locked directory counts once and is not entered. Volumes only.",
+    )
+    directories_removed: int = Field(
+        default=0,
+        description="Directories removed because this run emptied them (or they were empty and older than the "
+        "orphan age); see removeEmptyDirectories.",
+    )
+    would_remove_directories: int = Field(
+        default=0,
+        description="Dry runs: directories that would be removed, assuming every planned file goes and nothing "
+        "else changes in them meanwhile.",
+    )
     bytes_freed: int = Field(default=0, description="Bytes freed by the deletions.")
     storage_before_percent: float | None = Field(default=None, description="Usage % before the run.")
     storage_after_percent: float | None = Field(default=None, description="Usage % after the run.")
