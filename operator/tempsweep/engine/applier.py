@@ -101,6 +101,14 @@ class Applier:
             self._delete_all(limited)
         return self.tally
 
+    def report_only(self, decisions: Iterable[Decision]) -> Tally:
+        """Record decisions exactly as a dry run does, whatever ``dry_run`` says (a plan the guard stopped)."""
+        dry_run, self.dry_run = self.dry_run, True
+        try:
+            return self.apply(decisions)
+        finally:
+            self.dry_run = dry_run
+
     def _within_budget(self, decisions: Iterator[Decision]) -> Iterator[Decision]:
         for decision in decisions:
             if self.budget_left <= 0:

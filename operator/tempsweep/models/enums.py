@@ -24,6 +24,12 @@ class RunPhase(StrEnum):
     FAILED = "Failed"
 
 
+class RunReason(StrEnum):
+    """Why a run ended Failed, where the cause has a name of its own (status, condition and event reason)."""
+
+    BLAST_RADIUS_EXCEEDED = "BlastRadiusExceeded"
+
+
 class Health(StrEnum):
     """Storage health: Healthy below the warning threshold, Critical from the emergency threshold."""
 

@@ -7,7 +7,8 @@ from datetime import datetime
 from pydantic import Field
 
 from tempsweep.models.base import WireModel
-from tempsweep.models.enums import Health, RunPhase, RunType
+from tempsweep.models.enums import Health, RunPhase, RunReason, RunType
+from tempsweep.models.statuses import MAX_UNRECOGNIZED_STATUSES
 
 MAX_ERRORS = 50
 MAX_WOULD_DELETE = 20
@@ -42,6 +43,15 @@ class StorageStats(WireModel):
     job_source_error: str | None = Field(
         default=None, description="Why job status could not be read, when it could not."
     )
+    files_kept_unrecognized_status: int = Field(
+        default=0,
+        description="Files of jobs whose status is in none of activeStatuses, failedStatuses and "
+        "finishedStatuses: kept like an active job's.",
+    )
+    unrecognized_job_statuses: list[str] = Field(
+        default_factory=list,
+        description=f"Those statuses (normalized: trimmed, lower case; at most {MAX_UNRECOGNIZED_STATUSES}).",
+    )
     effective_min_free_space_bytes: int | None = Field(
         default=None,
         description="The free-space floor applied to this storage, in bytes: spec.thresholds.minFreeSpace, "
@@ -55,6 +65,11 @@ class RunStatus(WireModel):
 
     phase: RunPhase = Field(description="Succeeded or Failed.")
     message: str = Field(description="One line saying what happened.")
+    reason: RunReason | None = Field(
+        default=None,
+        description="Why the run failed, when the cause has a name: BlastRadiusExceeded (the plan was larger "
+        "than limits.maxDeletePercent of the files scanned; nothing was deleted).",
+    )
     trigger: RunType = Field(description="The scenario that ran.")
     start_time: datetime = Field(description="When the run started (UTC).")
     end_time: datetime = Field(description="When the run ended (UTC).")
@@ -95,6 +110,15 @@ class RunStatus(WireModel):
     )
     limit_reached: bool = Field(default=False, description="True when maxFilesPerRun stopped the run.")
     job_queries: int = Field(default=0, description="Queries sent to the job source.")
+    files_kept_unrecognized_status: int = Field(
+        default=0,
+        description="Files kept because their job's status is in none of activeStatuses, failedStatuses and "
+        "finishedStatuses (scenarios that look up job statuses).",
+    )
+    unrecognized_job_statuses: list[str] = Field(
+        default_factory=list,
+        description=f"Those statuses (normalized; at most {MAX_UNRECOGNIZED_STATUSES}).",
+    )
     effective_min_free_space_bytes: int | None = Field(
         default=None,
         description="Emergency and Scheduled runs: the free-space floor applied, in bytes (0 when an "
