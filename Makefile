@@ -34,7 +34,7 @@ postgres:
 	bash tests/postgres/ensure.sh
 
 lint: venv
-	$(VENV)/bin/ruff check operator tests benchmarks
+	$(VENV)/bin/ruff check operator tests benchmarks demo
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy operator/tempsweep
 
@@ -44,8 +44,11 @@ test: venv controlplane prometheus azurite postgres lint
 unit: venv
 	$(PY) -m pytest tests --ignore=tests/e2e -m "not postgres and not azurite"
 
-demo: venv controlplane
-	$(PY) -m tempsweep.cli.demo
+# The offline half first: it needs no cluster, so nobody waits for the control-plane build to see it.
+demo: venv
+	$(PY) demo/demo.py --offline
+	@$(MAKE) --no-print-directory controlplane
+	$(PY) demo/demo.py --cluster
 
 bench: venv controlplane azurite postgres
 	$(PY) benchmarks/run.py

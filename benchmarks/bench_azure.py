@@ -41,8 +41,8 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "operator"))
 
-from tempsweep.engine import CleanupContext, run_cleanup  # noqa: E402
-from tempsweep.models import CleanupRunSpec, load_settings, parse_policy, resolve_policy  # noqa: E402
+from tempsweep.engine import CleanupContext, RunRequest, run_cleanup  # noqa: E402
+from tempsweep.models import RunType, load_settings, parse_policy, resolve_policy  # noqa: E402
 from tempsweep.storage.azure_blob import AzureBlobStorage  # noqa: E402
 
 sys.path.insert(0, str(REPO / "tests"))
@@ -151,7 +151,9 @@ def fill(azurite: Azurite, container: str, blobs: int) -> Any:
 
 
 def storage_for(policy: Any) -> AzureBlobStorage:
-    return AzureBlobStorage.from_spec(policy.spec.storage.azure_blob)
+    return AzureBlobStorage.from_spec(
+        policy.backend.azure_blob, connection_string=policy.backend.azure_connection_string
+    )
 
 
 def listing(azurite: Azurite, policy: Any) -> tuple[float, list[Any]]:
@@ -164,9 +166,9 @@ def listing(azurite: Azurite, policy: Any) -> tuple[float, list[Any]]:
 def batched(azurite: Azurite, policy: Any, client: Any, blobs: int) -> Phase:
     storage = storage_for(policy)
     newest = max(blob.last_modified for blob in client.list_blobs(results_per_page=5000))
-    ctx = CleanupContext(policy=policy, storage=storage, now=newest + timedelta(hours=2), log_summary=False)
+    ctx = CleanupContext(policy=policy, storage=storage, now=newest + timedelta(hours=2))
     cpu, own, started = azurite.cpu_seconds(), time.process_time(), time.perf_counter()
-    status = run_cleanup(ctx, CleanupRunSpec.model_validate({"policyRef": {"name": "bench"}, "type": "Orphaned"}))
+    status = run_cleanup(ctx, RunRequest(RunType.ORPHANED))
     seconds = time.perf_counter() - started
     if status.files_deleted != blobs:
         raise SystemExit(
@@ -175,7 +177,7 @@ def batched(azurite: Azurite, policy: Any, client: Any, blobs: int) -> Phase:
         )
     pages = -(-blobs // storage.page_size)
     return Phase(
-        f"tempsweep run, Blob Batch, {policy.parallelism} in flight",
+        f"tempsweep run, Blob Batch, {policy.rules.parallelism} in flight",
         seconds,
         storage.deleter.batch_requests + pages,
         azurite.cpu_seconds() - cpu,

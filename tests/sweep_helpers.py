@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from tempsweep.engine import CleanupContext, JobRecord, run_cleanup
+from tempsweep.engine import CleanupContext, JobRecord, RunRequest, run_cleanup
 from tempsweep.models import CleanupPolicySpec, CleanupRunSpec, EffectivePolicy, RunStatus, load_settings
 from tempsweep.models.effective import resolve_policy
 
@@ -167,4 +167,4 @@ def execute(
     now: datetime,
 ) -> RunStatus:
     """Run one cleanup through the engine's public entry point."""
-    return run_cleanup(CleanupContext(policy=policy, storage=storage, jobs=jobs, now=now), spec)
+    return run_cleanup(CleanupContext(policy=policy, storage=storage, jobs=jobs, now=now), RunRequest.from_spec(spec))

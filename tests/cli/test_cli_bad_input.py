@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -159,24 +160,6 @@ def _cases(workspace: Workspace) -> dict[str, Callable[[], tuple[list[str], list
             ),
             [run_file, "spec.completedFiles", "entry 1"],
         ),
-        "unreachable-database": lambda: (
-            _run_cli(
-                workspace,
-                _policy(workspace, jobs={"database": {"url": f"sqlite:///{workspace.base}/missing-dir/jobs.db"}}),
-            ),
-            [policy_file, "job database"],
-        ),
-        "missing-table": lambda: (
-            _run_cli(
-                workspace,
-                _policy(workspace, jobs={"database": {"url": _sqlite_without(workspace, None), "table": "jobs"}}),
-            ),
-            [policy_file, "'jobs'"],
-        ),
-        "missing-column": lambda: (
-            _run_cli(workspace, _policy(workspace, jobs={"database": {"url": _sqlite_without(workspace, "status")}})),
-            [policy_file, "statusColumn"],
-        ),
         "secret-reference-offline": lambda: (
             _run_cli(workspace, _policy(workspace, jobs={"database": {"urlSecretRef": {"name": "db", "key": "url"}}})),
             [policy_file, "TEMP_STORAGE_CLEANUP_DATABASE_URL"],
@@ -217,9 +200,6 @@ CASE_NAMES = [
     "missing-volume-directory",
     "run-policy-mismatch",
     "bad-completed-files-entry",
-    "unreachable-database",
-    "missing-table",
-    "missing-column",
     "secret-reference-offline",
     "missing-policy-file",
     "missing-run-file",
@@ -347,13 +327,33 @@ def test_the_installed_console_script_reports_bad_input_the_same_way(workspace: 
     assert workspace.tree.files() == OLD_FILES
 
 
-def test_an_unreadable_database_never_gets_a_file_deleted_even_for_age_rules(
-    workspace: Workspace, capsys: pytest.CaptureFixture[str]
+def _unreadable_databases(workspace: Workspace) -> dict[str, tuple[str, str]]:
+    """name -> (database URL, what the message names)."""
+    return {
+        "unreachable-database": (f"sqlite:///{workspace.base}/missing-dir/jobs.db", "job database"),
+        "missing-table": (
+            sqlite_jobs(workspace.base / "jobs.db", [(1, "running", datetime.now(UTC))], table="other_table"),
+            "crawl_jobs",
+        ),
+        "missing-column": (_sqlite_without(workspace, "status"), "statusColumn"),
+    }
+
+
+@pytest.mark.parametrize("case", ["unreachable-database", "missing-table", "missing-column"])
+def test_an_unreadable_job_database_is_an_outage_files_of_jobs_are_kept_and_the_run_fails(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str], case: str
 ) -> None:
-    """A policy naming a job table that cannot be read is bad input: no scenario runs half-informed."""
-    url = sqlite_jobs(workspace.base / "jobs.db", [(1, "running", datetime.now(UTC))], table="other_table")
+    """As in the operator: the run goes on without job status, keeps every file of a job, and fails (exit 1)."""
+    url, named = _unreadable_databases(workspace)[case]
     arguments = _run_cli(workspace, _policy(workspace, jobs={"database": {"url": url}}))
 
-    assert main(arguments) == 2
-    assert "crawl_jobs" in capsys.readouterr().err
-    assert workspace.tree.files() == OLD_FILES
+    code = main(arguments)
+
+    captured = capsys.readouterr()
+    status = json.loads(captured.out)
+    assert code == 1
+    assert status["phase"] == "Failed"
+    assert "job status unavailable, files of jobs were kept" in status["message"]
+    assert named in status["message"]
+    assert "job_1_a.tmp" in workspace.tree.files(), "a file of a job is never deleted without job status"
+    assert "Traceback" not in captured.err

@@ -101,10 +101,23 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 
 export CGO_ENABLED=0
+progress() {  # progress NAME: a line every 100 packages `go build -v` names; any other line (errors) as it is
+    local name="$1" n=0 line start=$SECONDS
+    while IFS= read -r line; do
+        if [[ "$line" =~ ^[^[:space:]:]+$ ]]; then
+            n=$((n + 1))
+            if (( n % 100 == 0 )); then log "$name: $n packages compiled ($((SECONDS - start)) s)"; fi
+        else
+            printf '%s\n' "$line" >&2
+        fi
+    done
+}
+
 build_one() {  # build_one NAME PACKAGE LDFLAGS
     local name="$1" pkg="$2" ldflags="$3" start=$SECONDS
     log "building $name from $pkg"
-    "$go_bin" build -trimpath -ldflags "$ldflags" -o "$bin_dir/.$name.tmp" "$pkg" \
+    # -v names each package as it is compiled (a first build compiles a few thousand): progress
+    "$go_bin" build -v -trimpath -ldflags "$ldflags" -o "$bin_dir/.$name.tmp" "$pkg" 2>&1 | progress "$name" \
         || die "go build of $name ($pkg) failed"
     mv -f "$bin_dir/.$name.tmp" "$bin_dir/$name"
     log "built $name in $((SECONDS - start)) s"

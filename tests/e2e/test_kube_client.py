@@ -16,22 +16,21 @@ import pytest
 from kubernetes.config import kube_config
 
 from support.controlplane import ControlPlane, Kubectl
-from tempsweep.controller import kube
-from tempsweep.controller.shared import WORKER_THREADS
+from tempsweep.controller.kube import WORKER_THREADS, Kube
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def fresh_client(control_plane: ControlPlane, monkeypatch: pytest.MonkeyPatch) -> None:
-    """kube's clients built anew from the test control plane's kubeconfig (not an in-cluster config)."""
+def kube(control_plane: ControlPlane, monkeypatch: pytest.MonkeyPatch) -> Kube:
+    """The operator's API clients, built from the test control plane's kubeconfig (not an in-cluster config)."""
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(Path(control_plane.kubeconfig)))
-    monkeypatch.setattr(kube, "_clients", {})
+    return Kube()
 
 
 def test_every_worker_thread_gets_a_pooled_connection(
-    fresh_client: None, kubectl: Kubectl, namespace: str, caplog: pytest.LogCaptureFixture
+    kube: Kube, kubectl: Kubectl, namespace: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     kubectl("create", "secret", "generic", "db", "--from-literal=url=postgresql://db", namespace=namespace)
     start = threading.Barrier(WORKER_THREADS)

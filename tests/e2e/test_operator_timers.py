@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from e2e.operator_helpers import make_files, parse_time, policy, tree
-from support.operator_process import Kube, OperatorProcess, wait_for
+from e2e.operator_helpers import make_files, parse_time, policy, run, tree
+from support.operator_process import Kube, OperatorProcess, StartOperator, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -179,3 +179,32 @@ def test_suspend_pauses_every_timer(kube: Kube, operator: OperatorProcess, opera
     kube("patch", "cleanuppolicy", "paused", "--type=merge", "-p", '{"spec": {"suspend": false}}')
     kube.wait_status("cleanuppolicy", "paused", lambda s: s.get("lastCleanupTime"), "a cleanup after resuming")
     wait_for("the old files to go", lambda: not tree(volume))
+
+
+def test_without_storage_monitoring_no_statistics_are_kept_and_cleanups_still_run(
+    kube: Kube, start_operator: StartOperator, operator_root: Path
+) -> None:
+    """TEMP_STORAGE_CLEANUP_ENABLE_STORAGE_MONITORING=false: no statistics in status, cleanups as usual;
+    each run's one-line summary is in the operator's log (LOG_CLEANUP_STATS, on by default)."""
+    operator = start_operator(kube.namespace, TEMP_STORAGE_CLEANUP_ENABLE_STORAGE_MONITORING="false")
+    volume = operator_root / "vol"
+    make_files(volume, ["old.tmp"], age_hours=3)
+    kube.apply(policy("quiet", volume, orphans={"maxAgeHours": 2}, schedule={"statsInterval": "1s"}))
+    ready = wait_for("Ready", lambda: kube.condition("cleanuppolicy", "quiet", "Ready"))
+    assert ready["status"] == "True"
+    started = datetime.now(UTC)
+
+    def ticked_three_times() -> bool:
+        tick = ((operator.probe() or {}).get("policies") or {}).get(f"{kube.namespace}/quiet", {}).get("tick")
+        return bool(tick) and datetime.fromisoformat(tick) >= started + timedelta(seconds=3)
+
+    wait_for("three timer ticks with statistics due every second", ticked_three_times, timeout=30)
+    status = kube.status("cleanuppolicy", "quiet")
+    assert not {"usagePercent", "tempFilesCount", "health", "lastStatsTime"} & set(status), status
+    assert kube.condition("cleanuppolicy", "quiet", "StorageHealthy") is None
+
+    kube.apply(run("orphans", "quiet", "Orphaned"))
+    result = kube.wait_run("orphans")
+    assert result["phase"] == "Succeeded" and result["filesDeleted"] == 1
+    assert tree(volume) == set()
+    wait_for("the run's summary in the operator's log", lambda: "Orphaned: deleted 1 files" in operator.log())

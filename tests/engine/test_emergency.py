@@ -220,7 +220,7 @@ def test_an_inherited_floor_larger_than_the_capacity_starts_no_emergency(tree: T
     policy = effective_policy(
         tree.root, storage={"volume": {"capacity": "1Mi"}}, thresholds=None, orphans={"emergencyMaxAgeHours": 1}
     )
-    assert policy.min_free_inherited and policy.min_free_bytes == 2**30
+    assert policy.rules.min_free_inherited and policy.rules.min_free_bytes == 2**30
 
     status = execute(policy, VolumeStorage(str(tree.root)), run_spec(kind), now=now)
 

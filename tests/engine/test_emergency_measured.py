@@ -19,7 +19,7 @@ import pytest
 
 from support.mounts import Mounts
 from sweep_helpers import Tree, effective_policy, execute, run_spec
-from tempsweep.engine import CleanupContext, Progress, run_cleanup
+from tempsweep.engine import CleanupContext, Progress, RunRequest, run_cleanup
 from tempsweep.models import RunPhase, RunStatus
 from tempsweep.storage import VolumeStorage
 
@@ -159,7 +159,7 @@ def test_in_capacity_mode_a_writer_during_the_run_is_seen_by_the_new_listing(tre
         tree.file("keep/new.bin", size=200)
 
     ctx = CleanupContext(policy=policy, storage=VolumeStorage(str(tree.root)), now=now, progress=writer)
-    status = run_cleanup(ctx, run_spec("Emergency"))
+    status = run_cleanup(ctx, RunRequest.from_spec(run_spec("Emergency")))
 
     assert status.files_deleted == 1 and status.bytes_freed == 300
     assert status.storage_after_percent == 70.0  # 500 + 200 bytes, not 800 - 300

@@ -150,7 +150,7 @@ def test_no_file_of_an_active_or_unrecognized_job_and_no_file_too_young_is_delet
             rows = [(int(r.job_id), r.status, r.updated_at) for r in records]
             url = sqlite_jobs(base / "jobs.db", rows)
         policy = effective_policy(tree.root, jobs={"database": {"url": url}}, **case.policy)
-        jobs: Any = SqlJobSource(policy.database, url) if case.sql else MemoryJobSource(records)
+        jobs: Any = SqlJobSource(policy.backend.database, url) if case.sql else MemoryJobSource(records)
         spec = run_spec(case.run["type"], **{key: value for key, value in case.run.items() if key != "type"})
         before = regular_files(tree.root)
 

@@ -30,8 +30,8 @@ def _sql_policy(root: Path, url: str, **overrides):
 
 
 def _source(policy) -> SqlJobSource:
-    assert policy.database is not None and policy.database_url is not None
-    source = SqlJobSource(policy.database, policy.database_url)
+    assert policy.backend.database is not None and policy.backend.database_url is not None
+    source = SqlJobSource(policy.backend.database, policy.backend.database_url)
     source.check()
     return source
 

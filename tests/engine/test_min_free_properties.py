@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sweep_helpers import effective_policy, run_spec
-from tempsweep.engine import CleanupContext, run_cleanup
+from tempsweep.engine import CleanupContext, RunRequest, run_cleanup
 from tempsweep.models import RunPhase
 from tempsweep.storage import MemoryStorage
 
@@ -76,7 +76,7 @@ def test_property_an_unsatisfiable_floor_never_deletes(
     used = sum(sizes)
     before = storage.paths()
 
-    status = run_cleanup(CleanupContext(policy=policy, storage=storage, now=NOW), run_spec(kind))
+    status = run_cleanup(CleanupContext(policy=policy, storage=storage, now=NOW), RunRequest.from_spec(run_spec(kind)))
 
     if unsatisfiable and not inherited:  # a filesystem: only known at run time, refused there
         assert status.phase is RunPhase.FAILED

@@ -255,7 +255,7 @@ def test_a_path_naming_more_jobs_than_are_checked_is_kept_as_a_near_miss(
 
 
 def test_reading_a_deep_chain_of_job_directories_holds_a_bounded_number_of_jobs_per_path() -> None:
-    naming = effective_policy("/tmp/unused", jobs=JOBS).naming
+    naming = effective_policy("/tmp/unused", jobs=JOBS).rules.naming
     reader = OwnershipReader(naming)
     path = ""
     for level in range(3000):

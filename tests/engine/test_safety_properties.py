@@ -181,12 +181,12 @@ def test_no_active_job_file_nothing_outside_the_root_and_every_deletion_has_a_re
         assert status.files_deleted == len(deleted)
         assert sum(status.deleted_by_reason.values()) == status.files_deleted
         assert set(status.deleted_by_reason) <= {reason.value for reason in DeletionReason}
-        assert status.files_deleted <= policy.max_files_per_run
-        assert not any(path.endswith(".lock") for path in deleted) or not policy.exclude
+        assert status.files_deleted <= policy.rules.max_files_per_run
+        assert not any(path.endswith(".lock") for path in deleted) or not policy.rules.exclude
         if status.dry_run:
             assert deleted == set()
             assert sum(status.would_delete_by_reason.values()) == status.would_delete_count
-        if policy.has_job_source:
+        if policy.rules.has_job_source:
             active = {job_id for job_id, (state, _) in case.table.items() if state in ACTIVE}
             for path in deleted:
                 name = path.rpartition("/")[2]

@@ -72,7 +72,7 @@ def test_a_job_in_a_variant_or_unlisted_status_keeps_every_file(
     rows = [(1, status, 50.0), (2, "completed", 50.0), (3, "failed", 50.0)]
     source, url = _source(source_kind, tmp_path, rows, now)
     policy = _policy(tree.root, url)
-    jobs = source if source is not None else SqlJobSource(policy.database, url)
+    jobs = source if source is not None else SqlJobSource(policy.backend.database, url)
 
     result = execute(policy, VolumeStorage(str(tree.root)), run_spec(scenario), jobs=jobs, now=now)
 
@@ -97,7 +97,7 @@ def test_a_finished_status_in_any_spelling_is_an_orphan_once_old(
     tree.file("keep.tmp", age_hours=1)
     source, url = _source(source_kind, tmp_path, [(7, status, 50.0)], now)
     policy = _policy(tree.root, url)
-    jobs = source if source is not None else SqlJobSource(policy.database, url)
+    jobs = source if source is not None else SqlJobSource(policy.backend.database, url)
 
     result = execute(policy, VolumeStorage(str(tree.root)), run_spec("Orphaned"), jobs=jobs, now=now)
 
@@ -113,7 +113,7 @@ def test_crash_recovery_finds_failed_jobs_in_any_spelling(
     tree.file("job_6_a.tmp", age_hours=0.1)
     source, url = _source(source_kind, tmp_path, [(5, status, 5.0), (6, "queued", 5.0)], now)
     policy = _policy(tree.root, url)
-    jobs = source if source is not None else SqlJobSource(policy.database, url)
+    jobs = source if source is not None else SqlJobSource(policy.backend.database, url)
 
     every = execute(policy, VolumeStorage(str(tree.root)), run_spec("CrashRecovery"), jobs=jobs, now=now)
     one = execute(policy, VolumeStorage(str(tree.root)), run_spec("CrashRecovery", jobId="6"), jobs=jobs, now=now)

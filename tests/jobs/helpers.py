@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import sqlalchemy as sa
 
-from tempsweep.engine import CleanupContext, run_cleanup
+from tempsweep.engine import CleanupContext, RunRequest, run_cleanup
 from tempsweep.models import CleanupPolicySpec, CleanupRunSpec, EffectivePolicy, RunStatus, load_settings
 from tempsweep.models.effective import resolve_policy
 
@@ -150,9 +150,10 @@ def execute(policy: EffectivePolicy, spec: CleanupRunSpec, jobs: Any, now: datet
     """One cleanup through the engine's entry point, on the policy's real volume."""
     from tempsweep.storage.volume import VolumeStorage
 
-    assert policy.volume_path is not None
-    storage = VolumeStorage(policy.volume_path)
-    return run_cleanup(CleanupContext(policy=policy, storage=storage, jobs=jobs, now=now, **context), spec)
+    assert policy.backend.volume_path is not None
+    storage = VolumeStorage(policy.backend.volume_path)
+    ctx = CleanupContext(policy=policy, storage=storage, jobs=jobs, now=now, **context)
+    return run_cleanup(ctx, RunRequest.from_spec(spec))
 
 
 def make_files(root: Path, ages: dict[str, float], now: datetime) -> None:
@@ -175,3 +176,15 @@ def ago(now: datetime, hours: float, *, naive: bool = False) -> datetime:
     """``hours`` before ``now``; naive (UTC wall time) for ``timestamp without time zone`` columns."""
     value = now - timedelta(hours=hours)
     return value.replace(tzinfo=None) if naive else value
+
+
+def record_history(
+    policy: EffectivePolicy, url: str, run_name: str, status: RunStatus, namespace: str | None = None
+) -> str | None:
+    """One history row through the policy's recorder (none without a history table), as the CLI and the
+    operator write it."""
+    from tempsweep.history import open_history
+
+    backend = policy.backend.with_secrets(database_url=url, azure_connection_string=None)
+    history = open_history(backend, policy.name, namespace)
+    return history.record(run_name, status) if history is not None else None

@@ -1,8 +1,9 @@
 """The offline CLI against a real PostgreSQL: a working table, broken ones, identifiers meant to inject SQL.
 
-Bad input -- a refused password, a missing table or column, an unreachable server, an identifier
-that is not one -- exits 2 with one line naming the policy file and the field, deletes nothing,
-and never prints the password.
+Bad input -- an identifier that is not one -- exits 2 with one line naming the policy file and the
+field and deletes nothing. A database that cannot be read -- a refused password, a missing table or
+column, an unreachable server -- is an outage: the run keeps every file of a job and exits 1. The
+password is never printed.
 """
 
 from __future__ import annotations
@@ -126,7 +127,7 @@ def test_run_and_scan_read_the_real_table(
         pytest.param({"port": "free"}, {}, "is unreachable: Connection refused", id="unreachable"),
     ],
 )
-def test_a_broken_job_database_is_bad_input_and_deletes_nothing(
+def test_a_broken_job_database_is_an_outage_that_keeps_every_file_of_a_job(
     table: JobDatabase,
     volume: Path,
     tmp_path: Path,
@@ -143,14 +144,15 @@ def test_a_broken_job_database_is_bad_input_and_deletes_nothing(
     code = main(["run", "-f", run, "--policy", policy])
 
     out, err = capsys.readouterr()
-    assert code == 2
-    assert err.startswith(f"tempsweep: error: {policy}: job database postgresql+psycopg://tempsweep_reader:***@")
-    assert expected in err
-    assert len(err.strip().splitlines()) == 1, err
-    assert out == ""
-    assert files_under(volume) == set(FILES), "nothing deleted, not even the file without a job id"
-    assert_no_password(err)
-    assert_no_password(err, "Wr0ng-Recognisable/p@ss%word")
+    status = json.loads(out)
+    assert code == 1, "the run went on without job status and failed, as in the operator"
+    assert status["phase"] == "Failed"
+    assert "job status unavailable, files of jobs were kept: job database postgresql+psycopg://" in status["message"]
+    assert expected in status["message"]
+    assert {name for name in FILES if name.startswith("job_")} <= files_under(volume), "every file of a job stays"
+    for text in (out, err):
+        assert_no_password(text)
+        assert_no_password(text, "Wr0ng-Recognisable/p@ss%word")
 
 
 @pytest.mark.parametrize(
@@ -197,8 +199,9 @@ def test_the_password_of_a_database_url_setting_stays_out_of_errors(
     monkeypatch.setenv("TEMP_STORAGE_CLEANUP_DATABASE_URL", table.reader_url)
     policy, run = _manifests(tmp_path, volume, {"table": "not_there"})
 
-    assert main(["run", "-f", run, "--policy", policy]) == 2
-    err = capsys.readouterr().err
+    assert main(["run", "-f", run, "--policy", policy]) == 1
+    out, err = capsys.readouterr()
+    err = out + err
     assert "table 'not_there' does not exist" in err
     assert READER_PASSWORD not in err
     assert_no_password(err)

@@ -110,7 +110,7 @@ def test_a_broken_job_source_keeps_every_job_file(
     job_files = _tree(tmp_path, now, range(1, 101))
     policy = make_policy(tmp_path, url, database=database)
 
-    status = execute(policy, run_spec("Orphaned"), SqlJobSource(policy.database, url), now)
+    status = execute(policy, run_spec("Orphaned"), SqlJobSource(policy.backend.database, url), now)
 
     assert status.phase is RunPhase.FAILED
     assert "job status unavailable, files of jobs were kept" in status.message
@@ -136,7 +136,7 @@ def test_a_slow_query_stops_at_the_policy_timeout(
     job_files = _tree(tmp_path, now, range(1, 2501))
     table = "sleepy_jobs" if slowness == "sleeping-view" else "crawl_jobs"
     policy = make_policy(tmp_path, job_db.reader_url, database={"table": table, "queryTimeoutSeconds": 1})
-    source = SqlJobSource(policy.database, job_db.reader_url)
+    source = SqlJobSource(policy.backend.database, job_db.reader_url)
     source.check()  # the table is there; only its rows are slow to come
     holder = _connect_admin(job_db)
     try:
@@ -184,7 +184,7 @@ def test_server_stopped_mid_run_keeps_unresolved_job_files_and_the_next_run_reco
         limits={"batchSize": 50, "parallelism": 1, "maxFilesPerRun": 100_000, "maxDeletePercent": 100},
     )
     server = job_db.server
-    source = SqlJobSource(policy.database, job_db.reader_url)
+    source = SqlJobSource(policy.backend.database, job_db.reader_url)
     source.check()
     checked = source.query_count
     stops: list[Progress] = []
@@ -217,7 +217,7 @@ def test_server_stopped_mid_run_keeps_unresolved_job_files_and_the_next_run_reco
     assert first.job_queries == 2, "one lookup answered, one failed; then no more attempts in this run"
 
     # the server is back: the next run (a new source, the same pooled engine) simply works
-    second = execute(policy, run_spec("Orphaned"), SqlJobSource(policy.database, job_db.reader_url), now)
+    second = execute(policy, run_spec("Orphaned"), SqlJobSource(policy.backend.database, job_db.reader_url), now)
 
     assert second.phase is RunPhase.SUCCEEDED, second.message
     assert {job_of(p) for p in files_under(tmp_path)} == running
@@ -240,7 +240,7 @@ def test_reads_are_read_only_even_when_the_table_is_a_view_that_writes(
     )
     make_files(tmp_path, {"job_1_a.tmp": OLD}, now)
     policy = make_policy(tmp_path, job_db.admin_url, database={"table": "audited_jobs"})
-    source = SqlJobSource(policy.database, job_db.admin_url)
+    source = SqlJobSource(policy.backend.database, job_db.admin_url)
 
     with pytest.raises(JobSourceError, match="cannot execute INSERT in a read-only transaction"):
         source.lookup(["1"])
@@ -269,7 +269,7 @@ def test_sources_of_one_url_share_one_pool(job_db: JobDatabase, tmp_path: Path, 
     job_db.create_jobs([(number, "running", ago(now, 1)) for number in range(1, 11)])
     policy = make_policy(tmp_path, job_db.reader_url)
     for _ in range(5):  # five runs, as five timer ticks or five policies on one database would
-        source = SqlJobSource(policy.database, job_db.reader_url)
+        source = SqlJobSource(policy.backend.database, job_db.reader_url)
         source.check()
         assert set(source.lookup([str(n) for n in range(1, 11)])) == {str(n) for n in range(1, 11)}
         source.close()
@@ -292,7 +292,7 @@ def test_an_id_column_of_type_uuid_is_compared_as_uuids(job_db: JobDatabase, tmp
     )
     policy = make_policy(tmp_path, job_db.reader_url)
 
-    status = execute(policy, run_spec("Orphaned"), SqlJobSource(policy.database, job_db.reader_url), now)
+    status = execute(policy, run_spec("Orphaned"), SqlJobSource(policy.backend.database, job_db.reader_url), now)
 
     assert status.phase is RunPhase.SUCCEEDED, status.message
     assert files_under(tmp_path) == {f"job_{running.upper()}_a.tmp"}

@@ -18,10 +18,10 @@ from jobs.helpers import (
     files_under,
     make_files,
     make_policy,
+    record_history,
     run_spec,
 )
 from support.locks import HeldLock
-from tempsweep.jobs.history import record_history
 from tempsweep.jobs.sql import SqlJobSource
 from tempsweep.models import RunPhase
 
@@ -52,9 +52,9 @@ def test_every_finished_run_appends_one_row(table: JobDatabase, tmp_path: Path, 
     policy = make_policy(tmp_path, url, database={"historyTable": "cleanup_history"})
     assert not sa.inspect(table.engine()).has_table("cleanup_history")
 
-    orphaned = execute(policy, run_spec("Orphaned", dryRun=True), SqlJobSource(policy.database, url), now)
+    orphaned = execute(policy, run_spec("Orphaned", dryRun=True), SqlJobSource(policy.backend.database, url), now)
     assert record_history(policy, url, "orphans-dry", orphaned) is None
-    crash = execute(policy, run_spec("CrashRecovery"), SqlJobSource(policy.database, url), now)
+    crash = execute(policy, run_spec("CrashRecovery"), SqlJobSource(policy.backend.database, url), now)
     assert record_history(policy, url, "crash-1", crash, namespace="crawlers") is None
 
     rows = _history(table)
@@ -81,7 +81,7 @@ def test_the_row_counts_files_in_use_and_emptied_directories(table: JobDatabase,
     url = table.admin_url
     policy = make_policy(tmp_path, url, database={"historyTable": "cleanup_history"})
     with HeldLock(tmp_path / "held.tmp"), HeldLock(tmp_path / "kept"):
-        status = execute(policy, run_spec("Orphaned"), SqlJobSource(policy.database, url), now)
+        status = execute(policy, run_spec("Orphaned"), SqlJobSource(policy.backend.database, url), now)
     assert record_history(policy, url, "orphans-locked", status) is None
 
     (row,) = _history(table)
@@ -95,7 +95,7 @@ def test_a_failed_run_is_recorded_with_its_errors(table: JobDatabase, tmp_path: 
     policy = make_policy(
         tmp_path, table.admin_url, database={"historyTable": "cleanup_history", "table": "missing_jobs"}
     )
-    status = execute(policy, run_spec("Orphaned"), SqlJobSource(policy.database, table.admin_url), now)
+    status = execute(policy, run_spec("Orphaned"), SqlJobSource(policy.backend.database, table.admin_url), now)
     assert status.phase is RunPhase.FAILED
 
     assert record_history(policy, table.admin_url, "orphans-1", status) is None
@@ -113,7 +113,7 @@ def test_history_that_cannot_be_written_leaves_the_cleanup_as_it_was(
     """The read-only role may not create tables: the run stands, the problem is logged and returned."""
     make_files(tmp_path, {"job_2_a.tmp": OLD, "loose.tmp": OLD}, now)
     policy = make_policy(tmp_path, table.reader_url, database={"historyTable": "cleanup_history"})
-    status = execute(policy, run_spec("Orphaned"), SqlJobSource(policy.database, table.reader_url), now)
+    status = execute(policy, run_spec("Orphaned"), SqlJobSource(policy.backend.database, table.reader_url), now)
 
     with caplog.at_level(logging.WARNING, logger="tempsweep"):
         problem = record_history(policy, table.reader_url, "orphans-1", status)
@@ -130,7 +130,7 @@ def test_history_that_cannot_be_written_leaves_the_cleanup_as_it_was(
 
 def test_history_with_the_server_down_returns_at_once(table: JobDatabase, tmp_path: Path, now: datetime) -> None:
     policy = make_policy(tmp_path, table.admin_url, database={"historyTable": "cleanup_history"})
-    status = execute(policy, run_spec("Orphaned"), SqlJobSource(policy.database, table.admin_url), now)
+    status = execute(policy, run_spec("Orphaned"), SqlJobSource(policy.backend.database, table.admin_url), now)
     table.server.stop()
     try:
         problem = record_history(policy, table.admin_url, "orphans-1", status)
@@ -146,7 +146,7 @@ def test_an_incompatible_existing_table_is_reported_not_altered(
 ) -> None:
     table.execute("CREATE TABLE cleanup_history (id serial PRIMARY KEY, note text)")
     policy = make_policy(tmp_path, table.admin_url, database={"historyTable": "cleanup_history"})
-    status = execute(policy, run_spec("Orphaned"), SqlJobSource(policy.database, table.admin_url), now)
+    status = execute(policy, run_spec("Orphaned"), SqlJobSource(policy.backend.database, table.admin_url), now)
 
     problem = record_history(policy, table.admin_url, "orphans-1", status)
 
@@ -156,7 +156,7 @@ def test_an_incompatible_existing_table_is_reported_not_altered(
 
 def test_no_history_table_means_no_history(table: JobDatabase, tmp_path: Path, now: datetime) -> None:
     policy = make_policy(tmp_path, table.admin_url)
-    status = execute(policy, run_spec("Orphaned"), SqlJobSource(policy.database, table.admin_url), now)
+    status = execute(policy, run_spec("Orphaned"), SqlJobSource(policy.backend.database, table.admin_url), now)
 
     assert record_history(policy, table.admin_url, "orphans-1", status) is None
     assert sa.inspect(table.engine()).get_table_names() == ["crawl_jobs"]

@@ -26,7 +26,7 @@ def test_a_running_job_in_a_padded_char_column_keeps_its_files(
     make_files(tmp_path, {"job_abc_x.tmp": 30, "job_old_x.tmp": 30}, now)
     policy = make_policy(tmp_path, job_db.reader_url)
 
-    status = execute(policy, run_spec(kind), SqlJobSource(policy.database, job_db.reader_url), now)
+    status = execute(policy, run_spec(kind), SqlJobSource(policy.backend.database, job_db.reader_url), now)
 
     assert files_under(tmp_path) == {"job_abc_x.tmp"}, status.message
 
@@ -51,6 +51,6 @@ def test_a_job_with_a_running_row_among_others_keeps_its_files(job_db: JobDataba
     make_files(tmp_path, {"job_7_x.tmp": 30, "job_8_x.tmp": 30}, now)
     policy = make_policy(tmp_path, job_db.reader_url)
 
-    execute(policy, run_spec(kind), SqlJobSource(policy.database, job_db.reader_url), now)
+    execute(policy, run_spec(kind), SqlJobSource(policy.backend.database, job_db.reader_url), now)
 
     assert files_under(tmp_path) == {"job_7_x.tmp"}, "job 8 is failed (its most protective row), job 7 runs"

@@ -106,7 +106,7 @@ def now(moment: datetime) -> datetime:
 
 
 def _source(url: str, policy) -> SqlJobSource:
-    source = SqlJobSource(policy.database, url)
+    source = SqlJobSource(policy.backend.database, url)
     source.check()
     return source
 
@@ -216,12 +216,12 @@ def test_statuses_compare_ignoring_case_and_spaces_and_unlisted_ones_keep_files(
     root = tmp_path / "volume"
     make_files(root, {f"job_{job_id}_a.tmp": OLD for job_id in (1, 2, 3, 4)}, now)
     policy = make_policy(root, job_db.reader_url)
-    source = SqlJobSource(policy.database, job_db.reader_url)
+    source = SqlJobSource(policy.backend.database, job_db.reader_url)
 
     assert [record.job_id for record in source.failed_jobs()] == ["1"]
     assert (source.counts().active, source.counts().failed) == (1, 1)
     crash = execute(policy, run_spec("CrashRecovery"), source, now)
-    orphans = execute(policy, run_spec("Orphaned"), SqlJobSource(policy.database, job_db.reader_url), now)
+    orphans = execute(policy, run_spec("Orphaned"), SqlJobSource(policy.backend.database, job_db.reader_url), now)
 
     assert crash.deleted_by_reason == {"FailedJob": 1}
     assert orphans.deleted_by_reason == {"OrphanFinishedJob": 1}

@@ -69,7 +69,7 @@ def test_a_job_the_database_has_a_keeping_row_for_keeps_its_files(
     make_files(volume, {file: 500, "job_gone_x.tmp": 500}, NOW)
     policy = make_policy(volume, url)
 
-    status = execute(policy, run_spec(kind), SqlJobSource(policy.database, url), NOW)
+    status = execute(policy, run_spec(kind), SqlJobSource(policy.backend.database, url), NOW)
 
     assert file in files_under(volume), status.model_dump_json()
     if kind != "CrashRecovery":
@@ -84,7 +84,7 @@ def test_a_text_id_sqlite_reads_as_a_number_neither_fails_the_lookup_nor_borrows
     make_files(volume, {"job_1e3_x.tmp": 500, "job_41_x.tmp": 500, "job_9_x.tmp": 500}, NOW)
     policy = make_policy(volume, url)
 
-    status = execute(policy, run_spec("Orphaned"), SqlJobSource(policy.database, url), NOW)
+    status = execute(policy, run_spec("Orphaned"), SqlJobSource(policy.backend.database, url), NOW)
 
     assert status.errors == [] and "unavailable" not in status.message, status.message
     assert files_under(volume) == {"job_41_x.tmp"}
@@ -112,7 +112,7 @@ def test_any_keeping_row_among_duplicates_keeps_the_job(
     make_files(volume, {"job_42_a.tmp": 500}, NOW)
     policy = make_policy(volume, url)
 
-    execute(policy, run_spec(kind), SqlJobSource(policy.database, url), NOW)
+    execute(policy, run_spec(kind), SqlJobSource(policy.backend.database, url), NOW)
 
     keeping = {"running", "pending", "queued", "running ", None}
     if any((status.lower() if status else None) in keeping for status in statuses):

@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import DBAPIError
 
-from jobs.helpers import make_policy
+from jobs.helpers import make_policy, record_history
 from tempsweep.engine import JobSourceError
 from tempsweep.jobs.database import shared_engine, transaction
-from tempsweep.jobs.history import record_history
 from tempsweep.jobs.sql import SqlJobSource
 from tempsweep.models import RunPhase, RunStatus, RunType
 
@@ -40,7 +39,7 @@ def test_timestamps_in_every_spelling_sqlite_keeps_them_are_read_as_utc(tmp_path
             (7, "failed", None),
         ],
     )
-    source = SqlJobSource(make_policy(tmp_path, url).database, url)
+    source = SqlJobSource(make_policy(tmp_path, url).backend.database, url)
 
     found = source.lookup([str(n) for n in range(1, 8)])
 
@@ -60,10 +59,10 @@ def test_integer_and_text_id_columns(tmp_path: Path) -> None:
     integer_url = _database(tmp_path / "int.db", [(7, "running", None), (8, None, None)])
     text_url = _database(tmp_path / "text.db", [("7", "running", None), ("007", "completed", None)], id_type="TEXT")
 
-    by_integer = SqlJobSource(make_policy(tmp_path, integer_url).database, integer_url).lookup(
+    by_integer = SqlJobSource(make_policy(tmp_path, integer_url).backend.database, integer_url).lookup(
         ["7", "007", "8", "abc", "99999999999999999999999"]
     )
-    by_text = SqlJobSource(make_policy(tmp_path, text_url).database, text_url).lookup(["7", "007", "abc"])
+    by_text = SqlJobSource(make_policy(tmp_path, text_url).backend.database, text_url).lookup(["7", "007", "abc"])
 
     assert {k: r.status for k, r in by_integer.items()} == {"7": "running", "007": "running", "8": "pending"}
     assert {k: r.status for k, r in by_text.items()} == {"7": "running", "007": "completed"}
@@ -79,7 +78,7 @@ def test_a_long_query_is_interrupted_at_the_deadline(tmp_path: Path) -> None:
         )
     connection.close()
     policy = make_policy(tmp_path, url, database={"table": "slow_jobs", "queryTimeoutSeconds": 0.3})
-    source = SqlJobSource(policy.database, url)
+    source = SqlJobSource(policy.backend.database, url)
     source.check()
 
     started = time.monotonic()
@@ -102,7 +101,7 @@ def test_reads_cannot_write_and_the_connection_is_writable_again_afterwards(tmp_
 def test_a_missing_database_file_is_reported_and_not_created(tmp_path: Path) -> None:
     path = tmp_path / "typo" / "jobs.db"
     url = f"sqlite:///{path}"
-    source = SqlJobSource(make_policy(tmp_path, url).database, url)
+    source = SqlJobSource(make_policy(tmp_path, url).backend.database, url)
 
     with pytest.raises(JobSourceError, match=r"is unreachable: unable to open database file"):
         source.check()

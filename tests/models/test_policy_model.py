@@ -38,14 +38,14 @@ def test_a_minimal_policy_gets_the_documented_defaults() -> None:
     assert spec.exclude == []
     assert spec.suspend is False
     policy = effective_policy(VOLUME, thresholds=None, limits=None)
-    assert (policy.warning_percent, policy.emergency_percent) == (85, 95)
-    assert policy.min_free_bytes == 2**30
-    assert (policy.orphan_max_age_hours, policy.failed_cleanup_after_hours) == (24, 1)
-    assert (policy.batch_size, policy.max_files_per_run) == (1000, 10_000)
-    assert policy.scheduled_cron == "0 * * * *"
-    assert policy.emergency_check_seconds == 300
-    assert policy.stats_seconds == 30
-    assert policy.dry_run is False and policy.keep_for_debugging is False
+    assert (policy.rules.warning_percent, policy.rules.emergency_percent) == (85, 95)
+    assert policy.rules.min_free_bytes == 2**30
+    assert (policy.rules.orphan_max_age_hours, policy.rules.failed_cleanup_after_hours) == (24, 1)
+    assert (policy.rules.batch_size, policy.rules.max_files_per_run) == (1000, 10_000)
+    assert policy.schedule.scheduled_cron == "0 * * * *"
+    assert policy.schedule.emergency_check_seconds == 300
+    assert policy.schedule.stats_seconds == 30
+    assert policy.rules.dry_run is False and policy.rules.keep_for_debugging is False
 
 
 def test_database_defaults_are_the_original_tables() -> None:
@@ -294,8 +294,8 @@ def test_an_inherited_free_space_floor_the_capacity_cannot_meet_is_not_applied(
     """The policy never wrote minFreeSpace: the operator's default is dropped for it, not turned into an
     error (or a permanent emergency), and the reason is given."""
     policy = effective_policy(tmp_path, env=env, storage={"volume": {"capacity": capacity}}, thresholds=None)
-    assert policy.capacity_bytes is not None
-    floor = min_free_for(policy, policy.capacity_bytes)
+    assert policy.rules.capacity_bytes is not None
+    floor = min_free_for(policy.rules, policy.rules.capacity_bytes)
     assert (floor.bytes, floor.applied, floor.unsatisfiable) == (0, False, False)
     assert floor.note is not None
     assert "TEMP_STORAGE_CLEANUP_MIN_FREE_SPACE_GB" in floor.note and "not applied" in floor.note
@@ -303,7 +303,7 @@ def test_an_inherited_free_space_floor_the_capacity_cannot_meet_is_not_applied(
 
 def test_an_inherited_floor_below_the_capacity_applies(tmp_path: Path) -> None:
     policy = effective_policy(tmp_path, storage={"volume": {"capacity": "2Gi"}}, thresholds=None)
-    assert min_free_for(policy, 2 * 2**30) == MinFree(2**30)
+    assert min_free_for(policy.rules, 2 * 2**30) == MinFree(2**30)
 
 
 @pytest.mark.parametrize(
@@ -320,4 +320,4 @@ def test_an_inherited_floor_below_the_capacity_applies(tmp_path: Path) -> None:
 )
 def test_capacity_accepts_kubernetes_quantities(tmp_path: Path, value: object, expected: int) -> None:
     policy = effective_policy(tmp_path, storage={"volume": {"capacity": value}})
-    assert policy.capacity_bytes == expected
+    assert policy.rules.capacity_bytes == expected

@@ -81,21 +81,21 @@ def test_settings_are_the_defaults_a_silent_policy_inherits(tmp_path: Path) -> N
     }
     policy = effective_policy(tmp_path, env=env, thresholds=None, limits=None)
 
-    assert (policy.emergency_percent, policy.warning_percent) == (90, 70)
-    assert policy.orphan_max_age_hours == 12
-    assert (policy.batch_size, policy.max_files_per_run) == (50, 77)
-    assert policy.failed_cleanup_after_hours == 3
-    assert policy.min_free_bytes == 2 * 2**30
-    assert policy.scheduled_cron == "*/15 * * * *"
-    assert policy.emergency_check_seconds == 120
+    assert (policy.rules.emergency_percent, policy.rules.warning_percent) == (90, 70)
+    assert policy.rules.orphan_max_age_hours == 12
+    assert (policy.rules.batch_size, policy.rules.max_files_per_run) == (50, 77)
+    assert policy.rules.failed_cleanup_after_hours == 3
+    assert policy.rules.min_free_bytes == 2 * 2**30
+    assert policy.schedule.scheduled_cron == "*/15 * * * *"
+    assert policy.schedule.emergency_check_seconds == 120
 
 
 def test_a_policy_value_wins_over_the_setting(tmp_path: Path) -> None:
     env = {f"{P}MAX_ORPHAN_AGE_HOURS": "12", f"{P}CLEANUP_BATCH_SIZE": "50"}
     policy = effective_policy(tmp_path, env=env, orphans={"maxAgeHours": 2}, limits={"batchSize": 9})
 
-    assert policy.orphan_max_age_hours == 2
-    assert policy.batch_size == 9
+    assert policy.rules.orphan_max_age_hours == 2
+    assert policy.rules.batch_size == 9
 
 
 @pytest.mark.parametrize(
@@ -183,5 +183,5 @@ def test_the_azure_connection_string_setting_stands_in_only_for_a_secret_referen
 
     policy = resolve_policy("blobs", parse_policy(document, source="p.yaml").spec, settings)
 
-    assert policy.azure_connection_string == expected
+    assert policy.backend.azure_connection_string == expected
     assert "from-env" not in repr(policy) and "inline" not in repr(policy)

@@ -14,6 +14,7 @@ import pytest
 from security.trees import OLD
 from sweep_helpers import Tree, policy_document
 from tempsweep.controller.runtime import PolicyNotReady, build_runtime
+from tempsweep.controller.state import OperatorState
 from tempsweep.models import OperatorSettings, SettingsError, load_settings
 from tempsweep.models.roots import volume_path_refusal
 
@@ -176,7 +177,7 @@ def test_build_runtime_refuses_another_namespaces_root(tmp_path: Path, volume: T
     }
 
     with pytest.raises(PolicyNotReady) as caught:
-        build_runtime(_body("team-a", theirs), load_settings(env))
+        build_runtime(_body("team-a", theirs), OperatorState(load_settings(env)))
 
     assert caught.value.reason == "PathNotAllowed"
     assert "reserved for another namespace" in str(caught.value)
@@ -189,7 +190,7 @@ def test_build_runtime_accepts_the_owning_namespace(volume: Tree) -> None:
     theirs.mkdir()
     env = {"TEMP_STORAGE_CLEANUP_ALLOWED_ROOTS": str(volume.root), VARIABLE: f"team-b={theirs}"}
 
-    runtime = build_runtime(_body("team-b", theirs, name="own"), load_settings(env))
+    runtime = build_runtime(_body("team-b", theirs, name="own"), OperatorState(load_settings(env)))
 
     assert runtime.storage.description == f"volume {theirs}"
     assert runtime.namespace == "team-b"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from tempsweep.models import load_settings
-from tempsweep.models.policy import SYSTEM_PATHS, check_volume_path
+from tempsweep.models.paths import SYSTEM_PATHS, check_volume_path
 from tempsweep.models.roots import volume_path_refusal
 
 

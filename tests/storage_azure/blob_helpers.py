@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from support.azurite_server import AzuriteServer, BlobContainer
-from tempsweep.engine import CleanupContext, JobRecord
+from tempsweep.engine import CleanupContext, JobRecord, RunRequest
 from tempsweep.engine.ports import JobSource
 from tempsweep.jobs import MemoryJobSource
 from tempsweep.models import CleanupRunSpec, EffectivePolicy, load_settings, parse_policy, resolve_policy
@@ -64,8 +64,8 @@ def effective(document: dict[str, Any]) -> EffectivePolicy:
     return resolve_policy(policy.metadata.name, policy.spec, load_settings({}))
 
 
-def run_spec(kind: str, **fields: Any) -> CleanupRunSpec:
-    return CleanupRunSpec.model_validate({"policyRef": {"name": "blobs"}, "type": kind, **fields})
+def run_spec(kind: str, **fields: Any) -> RunRequest:
+    return RunRequest.from_spec(CleanupRunSpec.model_validate({"policyRef": {"name": "blobs"}, "type": kind, **fields}))
 
 
 def upload(container: BlobContainer, names: Iterable[str], data: bytes = b"x" * 100) -> None:
@@ -106,8 +106,9 @@ class Blobs:
 
     def storage(self, policy: EffectivePolicy, **options: Any) -> AzureBlobStorage:
         options.setdefault("backoff", FAST_BACKOFF)
-        blob = policy.spec.storage.azure_blob
+        blob = policy.backend.azure_blob
         assert blob is not None
+        options.setdefault("connection_string", policy.backend.azure_connection_string)
         return AzureBlobStorage.from_spec(blob, **options)
 
     def context(
@@ -126,7 +127,6 @@ class Blobs:
             storage=storage if storage is not None else self.storage(policy, **options),
             jobs=job_source,
             now=now,
-            log_summary=False,
         )
 
     def upload(self, names: Iterable[str], data: bytes = b"x" * 100) -> None:

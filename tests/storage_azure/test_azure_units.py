@@ -151,14 +151,15 @@ CONN = (
 def test_a_secret_reference_needs_the_operator_to_read_it() -> None:
     spec = blob_spec(connectionStringSecretRef={"name": "storage", "key": "conn"})
     with pytest.raises(StorageError, match=r"connectionStringSecretRef \(storage/conn\) is read by the operator"):
-        AzureBlobStorage.from_spec(spec)
+        AzureBlobStorage.from_spec(spec, connection_string=None)
 
     storage = AzureBlobStorage.from_spec(spec, connection_string=CONN)  # what the operator does
     assert storage.description == "azure blob https://acct.blob.core.windows.net/temp/crawl/"
 
 
 def test_account_url_uses_default_azure_credential_without_calling_out() -> None:
-    storage = AzureBlobStorage.from_spec(blob_spec(accountUrl="https://acct.blob.core.windows.net"))
+    spec = blob_spec(accountUrl="https://acct.blob.core.windows.net")
+    storage = AzureBlobStorage.from_spec(spec, connection_string=None)
     assert type(storage._credential).__name__ == "DefaultAzureCredential"
     assert storage.endpoint == "https://acct.blob.core.windows.net"
     storage.close()
@@ -175,7 +176,7 @@ def test_a_malformed_connection_string_is_not_echoed() -> None:
 @pytest.mark.parametrize("prefix", ["a/../b", "./tmp", "tmp//x"])
 def test_a_prefix_a_url_could_resolve_elsewhere_is_refused(prefix: str) -> None:
     with pytest.raises(StorageError, match="spec.storage.azureBlob.prefix"):
-        AzureBlobStorage.from_spec(blob_spec(prefix=prefix, connectionString=CONN))
+        AzureBlobStorage.from_spec(blob_spec(prefix=prefix, connectionString=CONN), connection_string=CONN)
 
 
 class RefusingService:

@@ -18,6 +18,7 @@ from tempsweep.engine import (
     CleanupContext,
     JobSourceError,
     Progress,
+    RunRequest,
     StorageError,
     compute_stats,
     run_cleanup,
@@ -79,7 +80,7 @@ def _terminal_progress() -> Callable[[Progress], None] | None:
             return
         last[0] = now
         sys.stderr.write(
-            f"\r{progress.files_scanned} planned, {progress.files_deleted} deleted, "
+            f"\r{progress.files_planned} planned, {progress.files_deleted} deleted, "
             f"{format_bytes(progress.bytes_freed)} freed"
         )
         sys.stderr.flush()
@@ -88,7 +89,7 @@ def _terminal_progress() -> Callable[[Progress], None] | None:
 
 
 @contextmanager
-def _context(args: argparse.Namespace) -> Iterator[CleanupContext]:
+def _context(args: argparse.Namespace) -> Iterator[tuple[CleanupContext, OperatorSettings]]:
     """Settings, policy, storage and job source from the arguments; InputError for anything wrong."""
     from tempsweep.jobs.factory import open_job_source
     from tempsweep.storage.factory import open_storage
@@ -103,19 +104,17 @@ def _context(args: argparse.Namespace) -> Iterator[CleanupContext]:
     except ValueError as exc:
         raise InputError(f"{args.policy}: {exc}") from None
     _check_allowed_roots(args, policy_doc, policy, settings)
-    if policy.volume_path is not None and not os.path.isdir(policy.volume_path):
+    if policy.backend.volume_path is not None and not os.path.isdir(policy.backend.volume_path):
         where = "--path" if args.path else f"{args.policy}: spec.storage.volume.path"
-        raise InputError(f"{where}: {policy.volume_path} does not exist or is not a directory")
+        raise InputError(f"{where}: {policy.backend.volume_path} does not exist or is not a directory")
     try:
-        storage = open_storage(policy)
+        storage = open_storage(policy.backend)
         _check_min_free(args, policy, storage)
-        jobs = open_job_source(policy)
+        jobs = open_job_source(policy.backend)  # a database that does not answer is an unavailable source
     except (StorageError, JobSourceError) as exc:
         raise InputError(f"{args.policy}: {exc}") from None
     try:
-        ctx = CleanupContext(policy=policy, storage=storage, jobs=jobs, progress=_terminal_progress())
-        ctx.log_summary = settings.log_cleanup_stats
-        yield ctx
+        yield CleanupContext(policy=policy, storage=storage, jobs=jobs, progress=_terminal_progress()), settings
     finally:
         close = getattr(jobs, "close", None)
         if close:
@@ -132,12 +131,11 @@ def _check_allowed_roots(
     the policy's ``metadata.namespace`` (``default`` without one, as the operator assumes). Offline this
     guards against mistakes; it is no security boundary (whoever runs the CLI can unset the variable).
     """
-    if policy.volume_path is None or (settings.allowed_roots is None and settings.namespace_roots is None):
+    path = policy.backend.volume_path
+    if path is None or (settings.allowed_roots is None and settings.namespace_roots is None):
         return
     field = "--path" if args.path else f"{args.policy}: spec.storage.volume.path"
-    refusal = volume_path_refusal(
-        policy.volume_path, document.metadata.namespace or "default", settings, field=field
-    )
+    refusal = volume_path_refusal(path, document.metadata.namespace or "default", settings, field=field)
     if refusal is not None:
         raise InputError(refusal)
 
@@ -145,13 +143,13 @@ def _check_allowed_roots(
 def _check_min_free(args: argparse.Namespace, policy: EffectivePolicy, storage: StorageProvider) -> None:
     """The cluster's minFreeSpace rule offline: an explicit floor the storage can never satisfy is bad
     input (exit 2); an inherited one is not applied, with a warning (the JSON shows the effective value)."""
-    size = policy.capacity_bytes
+    size = policy.rules.capacity_bytes
     if size is None:
         usage = storage.filesystem_usage()
         size = usage.total if usage is not None else None
     if size is None:
         return
-    floor = min_free_for(policy, size)
+    floor = min_free_for(policy.rules, size)
     if floor.unsatisfiable:
         raise InputError(f"{args.policy}: {floor.note}")
     if floor.note:
@@ -161,7 +159,7 @@ def _check_min_free(args: argparse.Namespace, policy: EffectivePolicy, storage: 
 def scan(args: argparse.Namespace) -> int:
     _configure_logging(args)
     try:
-        with _context(args) as ctx:
+        with _context(args) as (ctx, _):
             try:
                 stats = compute_stats(ctx)
             except StorageError as exc:
@@ -171,7 +169,7 @@ def scan(args: argparse.Namespace) -> int:
     except InputError as exc:
         return _fail(str(exc))
     print(json.dumps(stats.to_wire(), indent=2))
-    return EXIT_OK
+    return EXIT_FAILED if stats.job_source_error else EXIT_OK
 
 
 def _write_metrics_file(args: argparse.Namespace, stats: StorageStats) -> None:
@@ -196,18 +194,18 @@ def run(args: argparse.Namespace) -> int:
                 f"{args.filename}: spec.policyRef.name is {run_doc.spec.policy_ref.name!r} but "
                 f"{args.policy} is policy {policy_name!r}"
             )
-        spec = run_doc.spec.model_copy(update={"dry_run": True}) if args.dry_run else run_doc.spec
-        with _context(args) as ctx:
-            problem = ctx.policy.run_id_problem(spec.job_id, spec.chunk_id)
+        request = RunRequest.from_spec(run_doc.spec, dry_run=args.dry_run)
+        with _context(args) as (ctx, settings):
+            problem = ctx.policy.run_id_problem(request.job_id, request.chunk_id)
             if problem:
                 raise InputError(f"{args.filename}: {problem}")
-            status = run_cleanup(ctx, spec)
+            status = run_cleanup(ctx, request)
             _record_history(ctx, run_doc.metadata.name, status)
     except InputError as exc:
         return _fail(str(exc))
     if ctx.progress is not None:
         sys.stderr.write("\n")
-    if ctx.log_summary:
+    if settings.log_cleanup_stats:
         print(f"tempsweep: {status.message}", file=sys.stderr)
     print(json.dumps(status.to_wire(), indent=2))
     return EXIT_OK if status.phase is RunPhase.SUCCEEDED else EXIT_FAILED
@@ -215,12 +213,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _record_history(ctx: CleanupContext, run_name: str, status: RunStatus) -> None:
     """Append the run to the policy's history table when it has one; a failure is only a warning."""
-    database = ctx.policy.database
-    if database is None or not database.history_table or not ctx.policy.database_url:
-        return
-    from tempsweep.jobs.history import record_history
+    from tempsweep.history import open_history
 
-    problem = record_history(ctx.policy, ctx.policy.database_url, run_name, status)
+    history = open_history(ctx.policy.backend, ctx.policy.name)
+    problem = history.record(run_name, status) if history is not None else None
     if problem:
         print(f"tempsweep: warning: {problem}", file=sys.stderr)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from tempsweep.cli.strict_yaml import ManifestError, load_manifest
 from tempsweep.models import CleanupPolicy, CleanupRun, InputError, parse_policy, parse_run
-from tempsweep.models.policy import check_volume_path
+from tempsweep.models.paths import check_volume_path
 
 
 def load_document(path: str) -> Any:

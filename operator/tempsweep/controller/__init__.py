@@ -1,7 +1,32 @@
 """The Kubernetes operator: thin Kopf handlers over the same engine the CLI uses.
 
-``handlers`` registers Kopf handlers and timers and does nothing else; ``runtime`` turns a
-CleanupPolicy object into a ready-to-run engine context (validation, allowed roots, secrets);
-``cleanups`` runs stats and cleanups under a per-volume lock; ``schedule`` decides due-ness from
-times kept in status, so a restart neither skips a run nor fires every one at once.
+Modules, one job each: ``policies`` and ``run_handlers`` register the Kopf handlers and do nothing
+else; ``policy_work`` is what a policy's handlers do (validate, tick), ``schedule.due_work`` decides
+what a tick has to do, ``policy_status`` and ``run_status`` build the typed status, ``writer`` writes
+it (the only status writer), ``runtime`` turns a CleanupPolicy object into storage, job source and
+history recorder, ``cleanups`` runs the engine under the per-storage lock, ``state`` is the
+operator's state in Kopf's memo (nothing module-level), ``kube`` the few API calls of our own.
+
+The walk of one CleanupRun, and the form its data has at each hop:
+
+1. ``run_handlers.run_created`` gets Kopf's body and ``meta``; ``ObjectRef`` names the run, and the
+   ``OperatorState`` comes from the memo.
+2. ``execute_run`` claims the run's uid (``state.claims``) and makes its ``RunReporter``, which
+   writes ``CleanupRunStatus(phase=Running)`` through the run's ``StatusWriter``.
+3. ``prepare_run`` parses the body into ``CleanupRun`` (models), reads the policy object and
+   ``runtime.build_runtime`` resolves it into an ``EffectivePolicy`` (rules, schedule, backend) and
+   opens a ``StorageProvider``, a ``JobSource`` (or an ``UnavailableJobSource``) and a
+   ``HistoryRecorder``: a ``PolicyRuntime``. The spec becomes the engine's ``RunRequest``.
+4. ``cleanups.run_locked`` takes the storage's lock and calls ``engine.run_cleanup(context,
+   request)``: the engine plans from the streamed scan and its applier calls
+   ``StorageProvider.delete``, which re-checks each file and unlinks it (``storage.volume``). Progress
+   comes back as ``Progress`` to ``RunReporter.progress`` -> ``CleanupRunStatus(progress=...)``.
+5. The engine returns a ``RunStatus`` (models). ``run_locked`` hands that same object to the
+   ``HistoryRecorder``; ``RunReporter.finished`` composes it unchanged into ``CleanupRunStatus``;
+   ``PolicyStatus.last_cleanup`` takes it for the policy's ``lastCleanup*``. Each status model goes
+   through ``status_patch`` once, to its object's ``StatusWriter``.
+
+No hop hands data down a layer and takes it back in another form: the engine's own ``RunStatus`` is
+what the run's status, the policy's status, the history row, the events and the CLI's JSON are made
+from.
 """

@@ -1,117 +1,80 @@
 """Stats and cleanups for the operator: the engine, one cleanup at a time per storage.
 
 A scheduled run, an emergency and a manual CleanupRun on the same volume take the same lock, so
-they are serialised, never concurrent; different volumes proceed in parallel. Kopf runs these sync
-functions in worker threads, so a long cleanup never blocks the event loop or other policies.
+they are serialised, never concurrent; different volumes proceed in parallel. These are sync
+functions run in worker threads, so a long cleanup never blocks the event loop or other policies.
+Every finished cleanup is recorded in the policy's history, when it has one.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections import defaultdict
-from collections.abc import Callable
-from typing import Literal, overload
+from typing import Any, Protocol
+
+import kopf
 
 from tempsweep.controller.runtime import PolicyRuntime
-from tempsweep.engine import Progress, compute_stats, run_cleanup
-from tempsweep.jobs.history import record_history
-from tempsweep.models import RunPhase, RunStatus, RunType, StorageStats
-from tempsweep.models.run import CleanupRunSpec, PolicyRef
+from tempsweep.controller.state import StorageLocks
+from tempsweep.engine import Progress, RunRequest, compute_stats, run_cleanup
+from tempsweep.models import RunPhase, RunStatus, StorageStats
 
 log = logging.getLogger(__name__)
-_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
-_locks_guard = threading.Lock()
-
-#: How many cleanups are running right now per storage key (for tests and the probe).
-active: defaultdict[str, int] = defaultdict(int)
 
 
-def storage_lock(key: str) -> threading.Lock:
-    with _locks_guard:
-        return _locks[key]
+class RunObserver(Protocol):
+    """Who hears about a cleanup while it runs (a CleanupRun's status; a timer has none)."""
+
+    name: str
+
+    def progress(self, report: Progress) -> None: ...
+
+    def waiting(self) -> None: ...
 
 
 def refresh_stats(runtime: PolicyRuntime) -> StorageStats:
-    """Storage statistics (reads only; no lock needed)."""
-    stats = compute_stats(runtime.context())
-    if runtime.job_error and not stats.job_source_error:
-        stats = stats.model_copy(update={"job_source_error": runtime.job_error})
-    return stats
-
-
-@overload
-def run_locked(
-    runtime: PolicyRuntime,
-    spec: CleanupRunSpec,
-    *,
-    progress: Callable[[Progress], None] | None = ...,
-    on_wait: Callable[[], None] | None = ...,
-    run_name: str | None = ...,
-) -> RunStatus: ...
-
-
-@overload
-def run_locked(
-    runtime: PolicyRuntime,
-    spec: CleanupRunSpec,
-    *,
-    progress: Callable[[Progress], None] | None = ...,
-    wait: Literal[False],
-    run_name: str | None = ...,
-) -> RunStatus | None: ...
+    """Storage statistics (reads only; no lock needed). A job-source outage shows as ``jobSourceError``."""
+    return compute_stats(runtime.context())
 
 
 def run_locked(
     runtime: PolicyRuntime,
-    spec: CleanupRunSpec,
+    request: RunRequest,
+    locks: StorageLocks,
+    observer: RunObserver | None = None,
     *,
-    progress: Callable[[Progress], None] | None = None,
-    on_wait: Callable[[], None] | None = None,
     wait: bool = True,
-    run_name: str | None = None,
 ) -> RunStatus | None:
-    """Run one cleanup while holding the storage's lock; reports job-source outages as failures.
+    """Run one cleanup while holding the storage's lock, and record it in the policy's history.
 
     With ``wait=False`` (the timers) a busy storage is not waited for: None means "another cleanup of
     this storage is running, try again at the next tick". A timer that waited would stop ticking --
     no statistics, and a liveness probe that takes the silence for a dead timer.
     """
-    lock = storage_lock(runtime.lock_key)
+    lock = locks.of(runtime.lock_key)
     if not lock.acquire(blocking=False):
         if not wait:
             return None
-        if on_wait is not None:
-            on_wait()
+        if observer is not None:
+            observer.waiting()
         lock.acquire()
     try:
-        active[runtime.lock_key] += 1
-        status = run_cleanup(runtime.context(progress=progress), spec)
+        status = run_cleanup(runtime.context(progress=observer.progress if observer else None), request)
     finally:
-        active[runtime.lock_key] -= 1
         lock.release()
-    if runtime.job_error and runtime.policy.has_job_source:
-        status = status.model_copy(
-            update={
-                "phase": RunPhase.FAILED,
-                "message": f"{status.message}; job status unavailable, files of jobs were kept: {runtime.job_error}",
-            }
-        )
-    _record_history(runtime, run_name or f"timer-{spec.type.value}", status)
+    if runtime.log_summary:
+        log.info("%s/%s: %s", runtime.namespace, runtime.name, status.message)
+    if runtime.history is not None:
+        problem = runtime.history.record(observer.name if observer else f"timer-{request.type.value}", status)
+        if problem:
+            log.warning("%s/%s: %s", runtime.namespace, runtime.name, problem)
     return status
 
 
-def _record_history(runtime: PolicyRuntime, run_name: str, status: RunStatus) -> None:
-    """Append the run to the policy's history table, if it has one; a failure is logged, never raised."""
-    database = runtime.policy.database
-    url = getattr(runtime.jobs, "url", None)  # only the SQL job source knows where to write
-    if database is None or not database.history_table or not isinstance(url, str):
-        return
-    problem = record_history(runtime.policy, url, run_name, status, namespace=runtime.namespace)
-    if problem:
-        log.warning("%s/%s: %s", runtime.namespace, runtime.name, problem)
-
-
-def timer_spec(runtime: PolicyRuntime, kind: RunType) -> CleanupRunSpec:
-    """The spec of a cleanup started by a timer rather than a CleanupRun."""
-    return CleanupRunSpec(policy_ref=PolicyRef(name=runtime.name), type=kind)
+def post_run_event(body: Any, result: RunStatus) -> None:
+    """The event of a finished cleanup, on the object that asked for it (a CleanupRun or a policy); a
+    failure with a named cause (BlastRadiusExceeded) uses that reason."""
+    if result.phase is RunPhase.FAILED:
+        reason = result.reason.value if result.reason is not None else "CleanupFailed"
+        kopf.event(body, type="Warning", reason=reason, message=result.message)
+    else:
+        kopf.event(body, type="Normal", reason="CleanupFinished", message=result.message)

@@ -1,34 +1,47 @@
-"""Standard Kubernetes conditions: update one, keeping lastTransitionTime when the status is unchanged."""
+"""Standard Kubernetes conditions, typed: read them from status, find one, set one.
+
+Setting a condition keeps its ``lastTransitionTime`` while its status is unchanged, so a condition
+rewritten every tick still says when it last changed.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 
-def set_condition(
-    conditions: list[dict[str, Any]] | None,
-    *,
-    type: str,
-    status: bool | None,
-    reason: str,
-    message: str,
-    now: datetime,
-    generation: int | None = None,
-) -> list[dict[str, Any]]:
-    """A new conditions list with ``type`` set; other conditions are kept as they are."""
+from tempsweep.models.resources import Condition
+
+
+def read_conditions(raw: Any) -> list[Condition]:
+    """The conditions in a status as the API server returned it; an entry that does not parse is dropped."""
+    conditions = []
+    for item in raw if isinstance(raw, list) else []:
+        try:
+            conditions.append(Condition.model_validate(item))
+        except ValidationError:
+            continue
+    return conditions
+
+
+def find_condition(conditions: Iterable[Condition], type: str) -> Condition | None:
+    """The condition of ``type``, if there is one."""
+    return next((condition for condition in conditions if condition.type == type), None)
+
+
+def condition(type: str, status: bool | None, reason: str, message: str, now: datetime) -> Condition:
+    """A condition as of ``now``; ``status`` None means Unknown."""
     text = "Unknown" if status is None else ("True" if status else "False")
-    existing = {c.get("type"): c for c in conditions or []}
-    previous = existing.get(type)
-    changed = previous is None or previous.get("status") != text
-    existing[type] = {
-        "type": type,
-        "status": text,
-        "reason": reason,
-        "message": message,
-        "lastTransitionTime": now.isoformat().replace("+00:00", "Z")
-        if changed
-        else previous.get("lastTransitionTime", now.isoformat()),  # type: ignore[union-attr]
-        **({"observedGeneration": generation} if generation is not None else {}),
-    }
+    return Condition(type=type, status=text, reason=reason, message=message, last_transition_time=now)
+
+
+def set_condition(conditions: Iterable[Condition], new: Condition) -> list[Condition]:
+    """A new list with ``new`` in place of the condition of its type; the others kept as they are."""
+    existing = {item.type: item for item in conditions}
+    previous = existing.get(new.type)
+    if previous is not None and previous.status == new.status:
+        new = new.model_copy(update={"last_transition_time": previous.last_transition_time})
+    existing[new.type] = new
     return list(existing.values())

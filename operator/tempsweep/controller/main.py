@@ -54,11 +54,12 @@ def run_operator(
         return 2
     import kopf
 
-    from tempsweep.controller import handlers, run_handlers, shared
+    from tempsweep.controller import policies, run_handlers
+    from tempsweep.controller.state import OperatorState
 
-    assert handlers and run_handlers  # imported for their Kopf registrations
-    shared.configure(settings)
+    assert policies and run_handlers  # imported for their Kopf registrations
     kopf.run(
+        memo=kopf.Memo(state=OperatorState(settings)),
         standalone=peering is None,
         peering_name=peering,
         priority=priority,

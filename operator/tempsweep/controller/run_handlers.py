@@ -1,186 +1,94 @@
 """Kopf handlers of CleanupRun: execute each run exactly once, report progress, expire finished runs.
 
-Registered on import; ``main.run_operator`` imports this module with ``handlers``.
+Registered on import; ``main.run_operator`` imports this module with ``policies``.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from datetime import datetime
+import os
 from typing import Any
 
 import kopf
 
-from tempsweep.controller import kube
-from tempsweep.controller.cleanups import run_locked
-from tempsweep.controller.conditions import set_condition
-from tempsweep.controller.runtime import PolicyNotReady, build_runtime
+from tempsweep.controller.cleanups import post_run_event, run_locked
+from tempsweep.controller.kube import NotFound
+from tempsweep.controller.policy_status import now_utc
+from tempsweep.controller.run_status import RunReporter
+from tempsweep.controller.runtime import PolicyNotReady, PolicyRuntime, build_runtime
 from tempsweep.controller.schedule import parse_time
-from tempsweep.controller.shared import (
-    POLICIES,
-    RUNS,
-    TTL_CHECK_SECONDS,
-    iso,
-    now_utc,
-    post_run_event,
-    settings,
-)
+from tempsweep.controller.state import OperatorState, operator_state
+from tempsweep.controller.writer import POLICIES, RUNS, ObjectRef, StatusWriter
+from tempsweep.engine import RunRequest
 from tempsweep.models import GROUP, VERSION, InputError, RunPhase, parse_run
+from tempsweep.models.resources import PolicyStatus
 
+#: How often each finished run checks its ttlSecondsAfterFinished.
+TTL_CHECK_SECONDS = float(os.environ.get("TEMPSWEEP_TTL_CHECK_SECONDS", "60"))
 DEFAULT_RUN_TTL_SECONDS = 86_400
-PROGRESS_EVERY_SECONDS = 1.0
 FINAL_PHASES = (RunPhase.SUCCEEDED.value, RunPhase.FAILED.value)
 
-_executing: set[str] = set()
-_executing_guard = threading.Lock()
+
+class RunRefused(Exception):
+    """The run cannot start; ``reason`` is the Complete condition's reason."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @kopf.on.create(GROUP, VERSION, RUNS)
-def run_created(body: kopf.Body, **kwargs: Any) -> None:
+def run_created(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
     """Execute a new CleanupRun exactly once."""
-    _execute_run(body, **kwargs)
+    execute_run(body, ObjectRef.of(RUNS, meta), operator_state(memo))
 
 
 @kopf.on.resume(GROUP, VERSION, RUNS)
-def run_resumed(body: kopf.Body, **kwargs: Any) -> None:
+def run_resumed(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
     """After a restart: finish runs that were Pending or Running (re-running deletes nothing extra)."""
-    _execute_run(body, **kwargs)
+    execute_run(body, ObjectRef.of(RUNS, meta), operator_state(memo))
 
 
-def _execute_run(
-    body: kopf.Body, meta: kopf.Meta, namespace: str, name: str, patch: kopf.Patch, **_: Any
-) -> None:
-    uid = str(meta.get("uid"))
-    latest = kube.get_run(namespace, name).get("status") or {}
+def execute_run(body: kopf.Body, ref: ObjectRef, state: OperatorState) -> None:
+    """Claim the run, prepare it, run it under the storage lock, report it; the policy learns the result."""
+    latest = state.kube.get_run(ref.namespace, ref.name).get("status") or {}
     if latest.get("phase") in FINAL_PHASES:
         return
-    with _executing_guard:
-        if uid in _executing:
+    with state.claims.claim(ref.uid) as owned:
+        if not owned:
             return
-        _executing.add(uid)
+        reporter = RunReporter(StatusWriter(state.kube, ref), int(body.get("metadata", {}).get("generation") or 0))
+        reporter.started()
+        try:
+            request, runtime = prepare_run(body, ref, state)
+        except RunRefused as refused:
+            kopf.event(body, type="Warning", reason=refused.reason, message=str(refused))
+            reporter.refused(refused.reason, str(refused))
+            return
+        result = run_locked(runtime, request, state.locks, reporter)
+        assert result is not None  # a CleanupRun waits for the storage
+        reporter.finished(result)
+    post_run_event(body, result)
+    StatusWriter(state.kube, ObjectRef(POLICIES, ref.namespace, runtime.name)).write(PolicyStatus.last_cleanup(result))
+
+
+def prepare_run(body: kopf.Body, ref: ObjectRef, state: OperatorState) -> tuple[RunRequest, PolicyRuntime]:
+    """The engine's request and the policy's runtime; RunRefused says why the run cannot start."""
     try:
-        final = _run_to_completion(body, namespace, name, int(meta.get("generation") or 0))
-    finally:
-        with _executing_guard:
-            _executing.discard(uid)
-    patch.status.update(final)
-
-
-def _failed(reason: str, message: str, now: datetime, gen: int) -> dict[str, Any]:
-    return {
-        "phase": RunPhase.FAILED.value,
-        "message": message,
-        "completionTime": iso(now),
-        "observedGeneration": gen,
-        "conditions": set_condition(
-            None, type="Complete", status=False, reason=reason, message=message, now=now
-        ),
-    }
-
-
-def _run_to_completion(body: kopf.Body, namespace: str, name: str, gen: int) -> dict[str, Any]:
-    started = now_utc()
-    kube.patch_status(
-        RUNS,
-        namespace,
-        name,
-        {
-            "phase": RunPhase.RUNNING.value,
-            "observedGeneration": gen,
-            "startTime": iso(started),
-            "message": "running",
-        },
-    )
-    try:
-        run = parse_run(dict(body), source=f"CleanupRun {namespace}/{name}")
+        run = parse_run(dict(body), source=f"CleanupRun {ref.key}")
     except InputError as exc:
-        final = _failed("InvalidSpec", str(exc), now_utc(), gen)
-        kopf.event(body, type="Warning", reason="InvalidSpec", message=str(exc))
-        return final
+        raise RunRefused("InvalidSpec", str(exc)) from None
     try:
-        policy_body = kube.get_policy(namespace, run.spec.policy_ref.name)
-        runtime = build_runtime(policy_body, settings())
-    except kube.NotFound as exc:
-        kopf.event(body, type="Warning", reason="PolicyNotFound", message=str(exc))
-        return _failed(
-            "PolicyNotFound", f"{exc}: a CleanupRun can only use a policy in its own namespace", now_utc(), gen
-        )
+        policy_body = state.kube.get_policy(ref.namespace, run.spec.policy_ref.name)
+        runtime = build_runtime(policy_body, state)
+    except NotFound as exc:
+        message = f"{exc}: a CleanupRun can only use a policy in its own namespace"
+        raise RunRefused("PolicyNotFound", message) from None
     except PolicyNotReady as exc:
-        kopf.event(body, type="Warning", reason=exc.reason, message=str(exc))
-        return _failed(exc.reason, str(exc), now_utc(), gen)
+        raise RunRefused(exc.reason, str(exc)) from None
     problem = runtime.policy.run_id_problem(run.spec.job_id, run.spec.chunk_id)
     if problem:  # an id the policy's naming.idCharacters does not allow: no file could carry it
-        message = f"CleanupRun {namespace}/{name}: {problem}"
-        kopf.event(body, type="Warning", reason="InvalidSpec", message=message)
-        return _failed("InvalidSpec", message, now_utc(), gen)
-
-    last_report = [0.0]
-    planned = [0]
-
-    def progress(report: Any) -> None:
-        planned[0] = report.files_scanned
-        if time.monotonic() - last_report[0] < PROGRESS_EVERY_SECONDS:
-            return
-        last_report[0] = time.monotonic()
-        kube.patch_status(
-            RUNS,
-            namespace,
-            name,
-            {
-                "progress": {
-                    "filesPlanned": report.files_scanned,
-                    "filesDeleted": report.files_deleted,
-                    "bytesFreed": report.bytes_freed,
-                    "updatedTime": iso(now_utc()),
-                }
-            },
-        )
-
-    def waiting() -> None:
-        kube.patch_status(
-            RUNS, namespace, name, {"message": "waiting for another cleanup of the same storage"}
-        )
-
-    result = run_locked(runtime, run.spec, progress=progress, on_wait=waiting, run_name=run.metadata.name)
-    now = now_utc()
-    final = result.model_dump(mode="json", by_alias=True)
-    final.update(
-        {
-            "completionTime": iso(now),
-            "observedGeneration": gen,
-            # the last throttled report may be older than the end: the final figures close it
-            "progress": {
-                "filesPlanned": max(
-                    planned[0],
-                    result.would_delete_count if result.dry_run else result.files_deleted + result.files_skipped,
-                ),
-                "filesDeleted": result.files_deleted,
-                "bytesFreed": result.bytes_freed,
-                "updatedTime": iso(now),
-            },
-            "conditions": set_condition(
-                None,
-                type="Complete",
-                status=result.phase is RunPhase.SUCCEEDED,
-                reason=result.reason.value if result.reason is not None else result.phase.value,
-                message=result.message,
-                now=now,
-            ),
-        }
-    )
-    post_run_event(body, result)
-    kube.patch_status(
-        POLICIES,
-        namespace,
-        runtime.name,
-        {
-            "lastCleanupTime": iso(now),
-            "lastCleanupMessage": result.message,
-            "lastCleanupPhase": result.phase.value,
-        },
-    )
-    return final
+        raise RunRefused("InvalidSpec", f"CleanupRun {ref.key}: {problem}")
+    return RunRequest.from_spec(run.spec), runtime
 
 
 @kopf.timer(
@@ -190,10 +98,11 @@ def _run_to_completion(body: kopf.Body, namespace: str, name: str, gen: int) -> 
     interval=TTL_CHECK_SECONDS,
     when=lambda status, **_: (status or {}).get("phase") in FINAL_PHASES,
 )
-def run_ttl(spec: kopf.Spec, status: kopf.Status, namespace: str | None, name: str, **_: Any) -> None:
+def run_ttl(spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
     """Delete finished runs once ``ttlSecondsAfterFinished`` (default one day) has passed."""
     ttl = spec.get("ttlSecondsAfterFinished")
     ttl = DEFAULT_RUN_TTL_SECONDS if ttl is None else int(ttl)
     finished = parse_time(status.get("completionTime"))
     if finished is not None and (now_utc() - finished).total_seconds() >= ttl:
-        kube.delete_run(namespace or "default", name)
+        ref = ObjectRef.of(RUNS, meta)
+        operator_state(memo).kube.delete_run(ref.namespace, ref.name)

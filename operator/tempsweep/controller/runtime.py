@@ -3,33 +3,32 @@
 Everything the cluster adds to the offline path lives here: the allowed-roots check (the admin's
 decision, ``TEMP_STORAGE_CLEANUP_ALLOWED_ROOTS``), and secrets read through the API. Secret values
 go straight into the job source or storage client and nowhere else: not logs, status or events.
+A job source that cannot be opened becomes an ``UnavailableJobSource``: the policy stays usable and
+the engine keeps every file that depends on job status.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from tempsweep.controller import kube
+from tempsweep.controller.kube import Kube, NotFound
+from tempsweep.controller.state import OperatorState, PolicyMemory, ReusedJobSource
 from tempsweep.engine import CleanupContext, JobSourceError, StorageError
-from tempsweep.engine.ports import JobSource, StorageProvider
+from tempsweep.engine.ports import HistoryRecorder, JobSource, StorageProvider
+from tempsweep.history import open_history
 from tempsweep.jobs.factory import open_job_source
+from tempsweep.jobs.unavailable import UnavailableJobSource
 from tempsweep.models import EffectivePolicy, InputError, OperatorSettings, parse_policy, resolve_policy
 from tempsweep.models.effective import min_free_for
 from tempsweep.models.roots import volume_path_refusal
 from tempsweep.storage.factory import open_storage
 
-log = logging.getLogger(__name__)
-
 #: A policy timer reuses its job source (secret read once, table checked once) for this long, as long as
 #: the policy's generation is unchanged and the source keeps working; a new secret value is picked up
 #: within this time, or at once after the database fails.
 JOB_SOURCE_REUSE_SECONDS = 300.0
-_job_sources: dict[tuple[str, str], tuple[tuple[str, int], float, JobSource]] = {}
-_job_sources_guard = threading.Lock()
 
 
 class PolicyNotReady(Exception):
@@ -47,19 +46,22 @@ class PolicyRuntime:
 
     namespace: str
     name: str
+    generation: int
     policy: EffectivePolicy
     storage: StorageProvider
     jobs: JobSource | None
-    job_error: str | None = None
-    job_error_reason: str = "QueryFailed"  # or SecretMissing: the condition reason for job_error
+    history: HistoryRecorder | None = None
+    log_summary: bool = True  # TEMP_STORAGE_CLEANUP_LOG_CLEANUP_STATS: log each run's one-line summary
 
     @property
     def lock_key(self) -> str:
         """Runs on the same storage are serialised on this key."""
-        if self.policy.volume_path is not None:
-            return f"volume:{self.policy.volume_path}"
-        blob = self.policy.spec.storage.azure_blob
-        return f"blob:{blob.container if blob else ''}/{blob.prefix if blob else ''}"
+        return self.policy.backend.storage_key
+
+    @property
+    def job_outage(self) -> UnavailableJobSource | None:
+        """The job source when it could not even be opened (a missing secret, a refused connection)."""
+        return self.jobs if isinstance(self.jobs, UnavailableJobSource) else None
 
     def context(self, **kwargs: Any) -> CleanupContext:
         return CleanupContext(policy=self.policy, storage=self.storage, jobs=self.jobs, **kwargs)
@@ -76,49 +78,47 @@ def resolve(body: dict[str, Any], settings: OperatorSettings) -> EffectivePolicy
         raise PolicyNotReady("InvalidSpec", str(exc)) from None
 
 
-def build_runtime(
-    body: dict[str, Any], settings: OperatorSettings, *, need_jobs: bool = True, reuse_jobs: bool = False
-) -> PolicyRuntime:
+def build_runtime(body: dict[str, Any], state: OperatorState, memory: PolicyMemory | None = None) -> PolicyRuntime:
     """Validate a policy against the cluster and open its storage and job source.
 
-    A job source that cannot be reached does not make the policy unusable: the runtime carries
-    ``job_error`` and no job source, and the engine then deletes nothing that depends on job status.
-
-    ``reuse_jobs`` (the policy timer, every few seconds for every policy) reuses a working job source
-    instead of reading the secret and checking the table again: that was most of an idle operator's
-    CPU. A CleanupRun opens its own, so its ``jobQueries`` count only its own queries.
+    With ``memory`` (the policy timer, every few seconds for every policy) a working job source is
+    reused instead of reading the secret and checking the table again: that was most of an idle
+    operator's CPU. A CleanupRun opens its own, so its ``jobQueries`` count only its own queries.
     """
     meta = body.get("metadata") or {}
     namespace, name = meta.get("namespace") or "default", meta.get("name") or "?"
-    policy = resolve(body, settings)
-    if policy.volume_path is not None:
-        refusal = volume_path_refusal(policy.volume_path, namespace, settings)
+    policy = resolve(body, state.settings)
+    backend = policy.backend
+    if backend.volume_path is not None:
+        refusal = volume_path_refusal(backend.volume_path, namespace, state.settings)
         if refusal is not None:
             raise PolicyNotReady("PathNotAllowed", refusal)
-    blob_secret = None
-    blob = policy.spec.storage.azure_blob
     try:
-        if blob is not None and blob.connection_string_secret_ref is not None:
-            ref = blob.connection_string_secret_ref
-            blob_secret = kube.read_secret_value(namespace, ref.name, ref.key)
-    except kube.NotFound as exc:
+        blob_secret = _secret(
+            state.kube, namespace, backend.azure_blob and backend.azure_blob.connection_string_secret_ref
+        )
+    except NotFound as exc:
         raise PolicyNotReady("SecretMissing", str(exc)) from None
+    policy = policy.with_backend(backend.with_secrets(database_url=None, azure_connection_string=blob_secret))
     try:
-        storage = open_storage(policy, azure_connection_string=blob_secret)
+        storage = open_storage(policy.backend)
     except StorageError as exc:
         raise PolicyNotReady("StorageUnavailable", str(exc), condition="StorageHealthy") from None
     _check_min_free(policy, storage)
-    runtime = PolicyRuntime(namespace, name, policy, storage, None)
-    if policy.database is not None and need_jobs:
-        identity = (str(meta.get("uid") or ""), int(meta.get("generation") or 0))
-        if reuse_jobs:
-            runtime.jobs = _reusable_jobs(namespace, name, identity)
-        if runtime.jobs is None:
-            _open_jobs(runtime)
-            if reuse_jobs and runtime.jobs is not None:
-                with _job_sources_guard:
-                    _job_sources[(namespace, name)] = (identity, time.monotonic(), runtime.jobs)
-    return runtime
+    generation = int(meta.get("generation") or 0)
+    reused = _reused_jobs(memory, generation) if memory is not None else None
+    jobs: JobSource | None = None
+    if reused is not None:
+        jobs = reused.source
+        policy = policy.with_backend(
+            policy.backend.with_secrets(database_url=reused.database_url, azure_connection_string=None)
+        )
+    elif backend.database is not None:
+        policy, jobs = _open_jobs(state.kube, namespace, policy)
+        if memory is not None and jobs is not None and not isinstance(jobs, UnavailableJobSource):
+            memory.job_source = ReusedJobSource(generation, time.monotonic(), jobs, policy.backend.database_url)
+    history = open_history(policy.backend, name, namespace)
+    return PolicyRuntime(namespace, name, generation, policy, storage, jobs, history, state.settings.log_cleanup_stats)
 
 
 def _check_min_free(policy: EffectivePolicy, storage: StorageProvider) -> None:
@@ -128,46 +128,42 @@ def _check_min_free(policy: EffectivePolicy, storage: StorageProvider) -> None:
     here. A storage whose usage cannot be read is left to the statistics, which report it as they always
     have; the engine refuses an emergency on such a floor anyway.
     """
-    if policy.capacity_bytes is not None:
+    if policy.rules.capacity_bytes is not None:
         return
     try:
         usage = storage.filesystem_usage()
     except StorageError:
         return
     if usage is not None:
-        floor = min_free_for(policy, usage.total)
+        floor = min_free_for(policy.rules, usage.total)
         if floor.unsatisfiable:
             raise PolicyNotReady("MinFreeSpaceUnsatisfiable", f"{floor.note}; the policy is not cleaned")
 
 
-def _reusable_jobs(namespace: str, name: str, identity: tuple[str, int]) -> JobSource | None:
-    with _job_sources_guard:
-        cached = _job_sources.get((namespace, name))
-        if cached is None:
-            return None
-        if cached[0] != identity or time.monotonic() - cached[1] > JOB_SOURCE_REUSE_SECONDS:
-            del _job_sources[(namespace, name)]
-            return None
-        return cached[2]
+def _secret(kube: Kube, namespace: str, ref: Any) -> str | None:
+    return kube.read_secret_value(namespace, ref.name, ref.key) if ref is not None else None
 
 
-def forget_job_source(namespace: str, name: str) -> None:
-    """Open a fresh job source next time (the policy was deleted, or its database failed)."""
-    with _job_sources_guard:
-        _job_sources.pop((namespace, name), None)
+def _reused_jobs(memory: PolicyMemory, generation: int) -> ReusedJobSource | None:
+    cached = memory.job_source
+    if cached is not None and (
+        cached.generation != generation or time.monotonic() - cached.opened > JOB_SOURCE_REUSE_SECONDS
+    ):
+        memory.job_source = cached = None
+    return cached
 
 
-def _open_jobs(runtime: PolicyRuntime) -> None:
-    """Fill in the runtime's job source, or why there is none (a missing secret or an unusable database)."""
-    database = runtime.policy.database
+def _open_jobs(kube: Kube, namespace: str, policy: EffectivePolicy) -> tuple[EffectivePolicy, JobSource | None]:
+    """The policy with its database URL read from the Secret, and its job source -- or an unavailable
+    one saying why (a missing secret, an unusable database)."""
+    database = policy.backend.database
     assert database is not None
-    url = None
     try:
-        if database.url_secret_ref is not None and not database.url:
-            ref = database.url_secret_ref
-            url = kube.read_secret_value(runtime.namespace, ref.name, ref.key)
-        runtime.jobs = open_job_source(runtime.policy, url=url)
-    except kube.NotFound as exc:
-        runtime.job_error, runtime.job_error_reason = f"spec.jobs.database.urlSecretRef: {exc}", "SecretMissing"
+        url = _secret(kube, namespace, database.url_secret_ref) if not database.url else None
+    except NotFound as exc:
+        return policy, UnavailableJobSource(f"spec.jobs.database.urlSecretRef: {exc}", reason="SecretMissing")
+    policy = policy.with_backend(policy.backend.with_secrets(database_url=url, azure_connection_string=None))
+    try:
+        return policy, open_job_source(policy.backend)
     except JobSourceError as exc:
-        runtime.job_error, runtime.job_error_reason = str(exc), "QueryFailed"
+        return policy, UnavailableJobSource(str(exc))

@@ -17,6 +17,7 @@ from tempsweep.engine.ports import (
     StorageProvider,
     Usage,
 )
+from tempsweep.engine.request import RunRequest
 from tempsweep.engine.runs import run_cleanup
 from tempsweep.engine.stats import compute_stats, health_of
 
@@ -30,6 +31,7 @@ __all__ = [
     "JobSourceError",
     "Outcome",
     "Progress",
+    "RunRequest",
     "StorageError",
     "StorageProvider",
     "Usage",

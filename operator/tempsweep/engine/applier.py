@@ -87,7 +87,7 @@ class Applier:
 
     @property
     def budget_left(self) -> int:
-        return self._policy.max_files_per_run - self.tally.attempted
+        return self._policy.rules.max_files_per_run - self.tally.attempted
 
     def apply(self, decisions: Iterable[Decision]) -> Tally:
         """Apply decisions until they run out or the per-run limit is reached."""
@@ -122,7 +122,7 @@ class Applier:
         batch: dict[str, Decision] = {}
         for decision in decisions:
             batch[decision.entry.path] = decision
-            if len(batch) >= self._policy.batch_size:
+            if len(batch) >= self._policy.rules.batch_size:
                 self._record_probed(provider.probe([d.entry for d in batch.values()]), batch)
                 batch = {}
         if batch:
@@ -166,10 +166,11 @@ class Applier:
         that keeps the interpreter busy makes every unlink thread wait for it (measured 3x slower
         than taking turns on two cores).
         """
-        batch_size = self._policy.batch_size
-        round_size = batch_size * self._policy.parallelism
+        batch_size = self._policy.rules.batch_size
+        round_size = batch_size * self._policy.rules.parallelism
         reasons: dict[str, DeletionReason] = {}
-        with ThreadPoolExecutor(max_workers=self._policy.parallelism, thread_name_prefix="tempsweep-delete") as pool:
+        workers = self._policy.rules.parallelism
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tempsweep-delete") as pool:
             pending: list[FileEntry] = []
             for decision in decisions:
                 reasons[decision.entry.path] = decision.reason

@@ -17,7 +17,7 @@ from tempsweep.models.effective import EffectivePolicy
 class Progress:
     """A progress report for long runs (the CLI prints it on a terminal, the operator patches status)."""
 
-    files_scanned: int
+    files_planned: int  # files the applier has taken on so far (deleted, skipped or failed)
     files_deleted: int
     bytes_freed: int
 
@@ -31,7 +31,6 @@ class CleanupContext:
     jobs: JobSource | None = None
     now: datetime | None = None
     progress: Callable[[Progress], None] | None = None
-    log_summary: bool = True
 
     def clock(self) -> Clock:
         now = self.now or datetime.now(UTC)
@@ -39,19 +38,20 @@ class CleanupContext:
 
     def inventory(self, *, resolve_jobs: bool = True) -> tuple[Inventory, JobResolver]:
         """A fresh single-pass inventory of the storage, with its job resolver."""
-        resolver = JobResolver(self.policy, self.jobs if self.policy.has_job_source else None)
-        excluded = exclusion_matcher(self.policy.exclude)
+        resolver = JobResolver(self.policy, self.jobs if self.policy.rules.has_job_source else None)
+        excluded = exclusion_matcher(self.policy.rules.exclude)
         # excluded directories are not even listed, unless their files must count as used space
-        if excluded is not None and self.policy.capacity_bytes is None and isinstance(self.storage, FilesystemStorage):
-            entries = self.storage.scan_pruned(excluded.excludes_directory)
+        storage, measured = self.storage, self.policy.rules.capacity_bytes is None
+        if excluded is not None and measured and isinstance(storage, FilesystemStorage):
+            entries = storage.scan_pruned(excluded.excludes_directory)
         else:
             entries = self.storage.scan()
         return Inventory(entries, self.policy, resolver, resolve_jobs=resolve_jobs), resolver
 
     def usage(self, bytes_total: int) -> Usage:
         """Usage against the capacity when one is set, else the filesystem's own figures."""
-        if self.policy.capacity_bytes is not None:
-            return Usage(used=bytes_total, total=self.policy.capacity_bytes)
+        if self.policy.rules.capacity_bytes is not None:
+            return Usage(used=bytes_total, total=self.policy.rules.capacity_bytes)
         measured = self.storage.filesystem_usage()
         if measured is None:
             raise StorageError(
@@ -68,7 +68,7 @@ class CleanupContext:
         still counts). Listing problems come back with it: such a sum may be short, so the caller must
         not trust it as a success.
         """
-        if self.policy.capacity_bytes is None:
+        if self.policy.rules.capacity_bytes is None:
             return self.usage(0), []
         used = sum(entry.size for entry in self.storage.scan())
-        return Usage(used=used, total=self.policy.capacity_bytes), self.storage.scan_errors()
+        return Usage(used=used, total=self.policy.rules.capacity_bytes), self.storage.scan_errors()

@@ -53,7 +53,7 @@ class PathJobs:
     """
 
     def __init__(self, policy: EffectivePolicy) -> None:
-        self._naming = policy.naming
+        self._naming = policy.rules.naming
         self._memo: dict[str, tuple[str, ...] | None] = {"": ()}
 
     def of(self, path: str) -> tuple[str, ...] | None:
@@ -81,7 +81,7 @@ def directory_rule(
     policy: EffectivePolicy, rule: Rule, resolver: JobResolver, clock: Clock, path_jobs: PathJobs
 ) -> Allowed:
     """A predicate: may this directory go, given whether this run emptied it (or it was already empty)."""
-    oldest_empty = clock.timestamp - policy.orphan_max_age_hours * 3600.0
+    oldest_empty = clock.timestamp - policy.rules.orphan_max_age_hours * 3600.0
 
     def allowed(directory: DirectoryEntry, emptied_by_run: bool) -> bool:
         if not emptied_by_run and directory.mtime >= oldest_empty:
@@ -90,7 +90,7 @@ def directory_rule(
         if ids is None:
             return False
         owners = tuple(Owner(job_id) for job_id in ids)
-        if policy.has_job_source:
+        if policy.rules.has_job_source:
             resolver.resolve(ids)
             owners = tuple(Owner(job_id, *resolver.get(job_id)) for job_id in ids)
             if any(owner.state not in _REMOVABLE_JOB_STATES for owner in owners):
@@ -137,16 +137,16 @@ def _resolve_candidates(
 def remove_emptied(ctx: CleanupContext, applier: Applier, rule: Rule, resolver: JobResolver, clock: Clock) -> None:
     """After a phase's deletions: plan the directories it emptied and remove them (or count them, dry)."""
     storage = ctx.storage
-    if not ctx.policy.remove_empty_directories or not isinstance(storage, FilesystemStorage):
+    if not ctx.policy.rules.remove_empty_directories or not isinstance(storage, FilesystemStorage):
         return
     tally = applier.tally
     freed = tally.take_emptying()
     directories = storage.directories()
     path_jobs = PathJobs(ctx.policy)
-    if ctx.policy.has_job_source:
+    if ctx.policy.rules.has_job_source:
         _resolve_candidates(path_jobs, resolver, directories, freed)
     allowed = directory_rule(ctx.policy, rule, resolver, clock, path_jobs)
-    plan = plan_removals(directories, freed, allowed, ctx.policy.max_files_per_run)
+    plan = plan_removals(directories, freed, allowed, ctx.policy.rules.max_files_per_run)
     if applier.dry_run:
         tally.would_remove_directories += len(plan)
         return

@@ -29,24 +29,24 @@ from tempsweep.models.enums import DeletionReason
 
 def emergency_needed(usage: Usage, policy: EffectivePolicy) -> bool:
     """Usage at or over the emergency threshold, or less free space than the minimum."""
-    return usage.percent >= policy.emergency_percent or usage.free < min_free_for(policy, usage.total).bytes
+    return usage.percent >= policy.rules.emergency_percent or usage.free < min_free_for(policy.rules, usage.total).bytes
 
 
 def relieved(usage: Usage, policy: EffectivePolicy) -> bool:
     """Usage below the threshold minus the buffer, with the minimum free space available."""
-    target = policy.emergency_percent - policy.emergency_buffer_percent
-    return usage.percent < target and usage.free >= min_free_for(policy, usage.total).bytes
+    target = policy.rules.emergency_percent - policy.rules.emergency_buffer_percent
+    return usage.percent < target and usage.free >= min_free_for(policy.rules, usage.total).bytes
 
 
 def bytes_to_relief(usage: Usage, policy: EffectivePolicy) -> int:
     """How many more bytes must go before ``relieved`` holds (0 when it does)."""
     if relieved(usage, policy):
         return 0
-    target = policy.emergency_percent - policy.emergency_buffer_percent
+    target = policy.rules.emergency_percent - policy.rules.emergency_buffer_percent
     # usage.percent < target  <=>  used < target * total / 100: the largest such used is one byte below
     allowed = -(-int(target * usage.total) // 100) - 1
     by_percent = max(0, usage.used - max(0, allowed))
-    by_floor = max(0, min_free_for(policy, usage.total).bytes - usage.free)
+    by_floor = max(0, min_free_for(policy.rules, usage.total).bytes - usage.free)
     return max(by_percent, by_floor, 1)
 
 
@@ -99,8 +99,8 @@ class EmergencyPlanner:
 
     def __init__(self, policy: EffectivePolicy, clock: Clock) -> None:
         self._policy = policy
-        limit = policy.max_files_per_run
-        self._orphan = orphan_rule(policy, clock, policy.emergency_orphan_max_age_hours)
+        limit = policy.rules.max_files_per_run
+        self._orphan = orphan_rule(policy, clock, policy.rules.emergency_orphan_max_age_hours)
         self._phases = (
             (DeletionReason.EMERGENCY_ORPHAN, _OldestHeap(limit)),
             (DeletionReason.EMERGENCY_FAILED_JOB, _OldestHeap(limit)),
@@ -126,7 +126,7 @@ class EmergencyPlanner:
         states = [owner.state for owner in item.owners]
         if any(state in KEPT_STATES for state in states):
             return None
-        if item.near_miss and self._policy.has_job_source:
+        if item.near_miss and self._policy.rules.has_job_source:
             return None  # may be a job's file whose name did not parse
         if self._orphan(item) is not None:
             return 0

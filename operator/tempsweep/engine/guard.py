@@ -18,14 +18,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tempsweep.engine.applier import Applier, Decision
+from tempsweep.engine.request import RunRequest
 from tempsweep.models.enums import RunReason
-from tempsweep.models.run import CleanupRunSpec
 
 GUARD_FIELD = "limits.maxDeletePercent"
 EMERGENCY_GUARD_FIELD = "limits.emergencyMaxDeletePercent"
 
 
-def guard_active(limit_percent: float, spec: CleanupRunSpec) -> bool:
+def guard_active(limit_percent: float, spec: RunRequest) -> bool:
     """Whether a plan must be weighed before it is applied (100 % and ``force`` switch it off)."""
     return not spec.force and limit_percent < 100
 
@@ -74,7 +74,7 @@ class PhasePlan:
         )
 
 
-def stop_message(spec: CleanupRunSpec, plans: list[PhasePlan]) -> str | None:
+def stop_message(spec: RunRequest, plans: list[PhasePlan]) -> str | None:
     """Why these plans must not be applied (a phase over its limit, not forced), or None."""
     over = [plan for plan in plans if plan.exceeded] if not spec.force else []
     if not over:
@@ -97,7 +97,7 @@ def carry_out(applier: Applier, plans: list[PhasePlan], *, report_only: bool = F
         applier.tally.limit_reached = applier.tally.limit_reached or plan.limited
 
 
-def apply_guarded(applier: Applier, spec: CleanupRunSpec, plans: list[PhasePlan]) -> str | None:
+def apply_guarded(applier: Applier, spec: RunRequest, plans: list[PhasePlan]) -> str | None:
     """Apply every phase's decisions, or none of them when a phase exceeds its limit.
 
     Returns None when the plans were applied, else the message saying why nothing was deleted (the

@@ -90,7 +90,7 @@ class JobResolver:
     def state_of(self, record: JobRecord | None) -> JobState:
         if record is None:
             return JobState.UNKNOWN
-        state = _STATE_OF_CLASS[self._policy.classify_status(record.status)]
+        state = _STATE_OF_CLASS[self._policy.rules.classify_status(record.status)]
         if state is JobState.UNRECOGNIZED_STATUS and len(self.unrecognized) < MAX_UNRECOGNIZED_STATUSES:
             self.unrecognized.add(shown_status(record.status))
         return state
@@ -139,7 +139,7 @@ class Inventory:
         self._entries = entries
         self._policy = policy
         self._resolver = resolver
-        self._resolve_jobs = resolve_jobs and policy.has_job_source
+        self._resolve_jobs = resolve_jobs and policy.rules.has_job_source
         self.files_scanned = 0
         self.bytes_scanned = 0
         self.bytes_total = 0  # excluded and archived files included: they take space too
@@ -151,11 +151,11 @@ class Inventory:
         self.unrecognized_files = 0  # files of jobs in an unrecognized status (all of them kept)
 
     def __iter__(self) -> Iterator[ScannedFile]:
-        excluded = exclusion_matcher(self._policy.exclude)
-        reader = OwnershipReader(self._policy.naming)
-        include_archived = self._policy.include_archived
+        excluded = exclusion_matcher(self._policy.rules.exclude)
+        reader = OwnershipReader(self._policy.rules.naming)
+        include_archived = self._policy.rules.include_archived
         with_jobs = self._resolve_jobs
-        count_near_misses = self._policy.has_job_source  # an age-only policy does not read names
+        count_near_misses = self._policy.rules.has_job_source  # an age-only policy does not read names
         resolver = self._resolver
         # Files whose jobs are not known yet wait here until LOOKUP_BATCH distinct new ids have gathered, so
         # the number of lookups follows the number of jobs, not the number of files.

@@ -1,8 +1,9 @@
-"""The two small interfaces the engine talks through: where files are, and where job status is.
+"""The small interfaces the engine's callers talk through: where files are, where job status is read,
+and where finished runs are recorded.
 
-Real implementations live in ``tempsweep.storage`` (volume, Azure Blob) and ``tempsweep.jobs``
-(SQL); in-memory ones ship beside them for tests and demos. The engine imports only this module,
-so it never learns about filesystems, SQLAlchemy or Azure.
+Real implementations live in ``tempsweep.storage`` (volume, Azure Blob), ``tempsweep.jobs`` (SQL)
+and ``tempsweep.history`` (SQL); in-memory ones ship beside them for tests and demos. The engine
+imports only this module, so it never learns about filesystems, SQLAlchemy or Azure.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
+
+from tempsweep.models.status import RunStatus
 
 
 @dataclass(slots=True, eq=False)
@@ -190,4 +193,12 @@ class JobSource(Protocol):
 
     def counts(self) -> JobCounts:
         """How many jobs are active and failed."""
+        ...
+
+
+class HistoryRecorder(Protocol):
+    """Where finished runs are recorded (best effort: a failure is returned, never raised)."""
+
+    def record(self, run_name: str, status: RunStatus) -> str | None:
+        """Record one finished run; None, or why it could not be recorded."""
         ...

@@ -40,7 +40,7 @@ def failed_past_wait(record: JobRecord | None, policy: EffectivePolicy, clock: C
     if record is None or record.updated_at is None:
         return False
     waited = (clock.now - record.updated_at).total_seconds() / 3600.0
-    return waited >= policy.failed_cleanup_after_hours
+    return waited >= policy.rules.failed_cleanup_after_hours
 
 
 def orphan_rule(policy: EffectivePolicy, clock: Clock, max_age_hours: float) -> Rule:
@@ -66,7 +66,7 @@ def orphan_rule(policy: EffectivePolicy, clock: Clock, max_age_hours: float) -> 
     def decide(item: ScannedFile) -> DeletionReason | None:
         if item.entry.mtime >= oldest_kept:
             return None
-        if not policy.has_job_source:
+        if not policy.rules.has_job_source:
             return DeletionReason.EXPIRED
         if item.near_miss:
             return None
@@ -114,7 +114,7 @@ def chunk_rule(policy: EffectivePolicy, job_id: str, chunk_id: str, completed: f
     takes only files whose own name carries the chunk: files in a directory named after the chunk
     wait for their job's cleanup, and a file in a directory of another job (or a near-miss one) is kept.
     """
-    pattern = policy.naming.chunk
+    pattern = policy.rules.naming.chunk
 
     def decide(item: ScannedFile) -> DeletionReason | None:
         if item.near_miss:

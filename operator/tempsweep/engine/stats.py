@@ -13,9 +13,9 @@ from tempsweep.models.status import StorageStats
 
 def health_of(usage_percent: float, policy: EffectivePolicy) -> Health:
     """Healthy below the warning threshold, Warning from it, Critical from the emergency threshold."""
-    if usage_percent >= policy.emergency_percent:
+    if usage_percent >= policy.rules.emergency_percent:
         return Health.CRITICAL
-    if usage_percent >= policy.warning_percent:
+    if usage_percent >= policy.rules.warning_percent:
         return Health.WARNING
     return Health.HEALTHY
 
@@ -24,7 +24,7 @@ def compute_stats(ctx: CleanupContext) -> StorageStats:
     """Count files, orphans and jobs, and measure usage; raises StorageError if the storage is unusable."""
     clock = ctx.clock()
     policy = ctx.policy
-    rule = orphan_rule(policy, clock, policy.orphan_max_age_hours)
+    rule = orphan_rule(policy, clock, policy.rules.orphan_max_age_hours)
     inventory, resolver = ctx.inventory()
     orphan_count = orphan_bytes = 0
     for item in inventory:
@@ -34,18 +34,18 @@ def compute_stats(ctx: CleanupContext) -> StorageStats:
     usage: Usage = ctx.usage(inventory.bytes_total)
     active = failed = 0
     job_error = resolver.error
-    if policy.has_job_source and ctx.jobs is not None:
+    if policy.rules.has_job_source and ctx.jobs is not None:
         try:
             counts = ctx.jobs.counts()
             active, failed = counts.active, counts.failed
         except JobSourceError as exc:
             job_error = job_error or str(exc)
-    floor = min_free_for(policy, usage.total)
-    archived = inventory.archived_count if policy.spec.storage.azure_blob is not None else None
+    floor = min_free_for(policy.rules, usage.total)
+    archived = inventory.archived_count if policy.rules.blob_storage else None
     return StorageStats(
         usage_percent=round(usage.percent, 2),
-        emergency_threshold=policy.emergency_percent,
-        warning_threshold=policy.warning_percent,
+        emergency_threshold=policy.rules.emergency_percent,
+        warning_threshold=policy.rules.warning_percent,
         total_bytes=usage.total,
         free_bytes=usage.free,
         temp_files_count=inventory.files_scanned,

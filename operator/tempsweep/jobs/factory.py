@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from tempsweep.engine.ports import JobSource, JobSourceError
-from tempsweep.models.effective import EffectivePolicy
+from tempsweep.jobs.unavailable import UnavailableJobSource
+from tempsweep.models.effective import Backend
 
 
-def open_job_source(policy: EffectivePolicy, *, url: str | None = None) -> JobSource | None:
-    """A checked SQL job source for ``spec.jobs.database``; JobSourceError says what is wrong."""
-    database = policy.database
+def open_job_source(backend: Backend) -> JobSource | None:
+    """The job source for ``spec.jobs.database``, checked once.
+
+    A configuration that cannot work (no URL, not a URL) raises JobSourceError: it is bad input. A
+    database that does not answer, or lacks the table or a column, gives an ``UnavailableJobSource``:
+    that is an outage, and the engine keeps every file that depends on job status.
+    """
+    database = backend.database
     if database is None:
         return None
-    url = url or policy.database_url
+    url = backend.database_url
     if not url:
         if database.url_secret_ref is not None:
             raise JobSourceError(
@@ -24,5 +30,9 @@ def open_job_source(policy: EffectivePolicy, *, url: str | None = None) -> JobSo
     from tempsweep.jobs.sql import SqlJobSource
 
     source = SqlJobSource(database, url)
-    source.check()
+    try:
+        source.check()
+    except JobSourceError as exc:
+        source.close()
+        return UnavailableJobSource(str(exc))
     return source

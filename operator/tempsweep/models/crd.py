@@ -9,6 +9,7 @@ field descriptions kept so ``kubectl explain`` is useful, and cross-field rules 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
@@ -16,7 +17,7 @@ from pydantic import BaseModel
 from tempsweep.models.documents import GROUP, VERSION
 from tempsweep.models.idchars import MAX_ID_LENGTH
 from tempsweep.models.policy import CleanupPolicySpec
-from tempsweep.models.resources import CleanupRunStatus, PolicyStatus
+from tempsweep.models.resources import INLINE_KEY, CleanupRunStatus, PolicyStatus
 from tempsweep.models.run import CleanupRunSpec
 
 _DROP = {"title", "additionalProperties", "$defs"}
@@ -114,10 +115,7 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], name: str | None = None
         if key in _DROP or (key == "default" and value is None):
             continue
         if key == "properties":
-            result["properties"] = {
-                prop: {**_convert(schema, defs), **PROPERTY_RULES.get(prop, {})}
-                for prop, schema in value.items()
-            }
+            result["properties"] = _properties(value, defs)
         elif key == "items":
             result["items"] = _convert(value, defs)
         elif key in ("exclusiveMinimum", "exclusiveMaximum"):
@@ -135,6 +133,19 @@ def _convert(node: dict[str, Any], defs: dict[str, Any], name: str | None = None
     return result
 
 
+def _properties(properties: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """Converted properties; an INLINE property's own properties are merged in flat (see resources.py)."""
+    converted: dict[str, Any] = {}
+    inlined: dict[str, Any] = {}
+    for prop, schema in properties.items():
+        if schema.get(INLINE_KEY):
+            plain = {key: value for key, value in schema.items() if key != INLINE_KEY}
+            inlined.update(_convert(plain, defs).get("properties", {}))
+        else:
+            converted[prop] = {**_convert(schema, defs), **PROPERTY_RULES.get(prop, {})}
+    return {**converted, **{prop: schema for prop, schema in inlined.items() if prop not in converted}}
+
+
 def _annotations(node: dict[str, Any]) -> dict[str, Any]:
     kept: dict[str, Any] = {
         key: node[key] for key in ("description", "default") if key in node and node[key] is not None
@@ -148,18 +159,23 @@ def structural_schema(model: type[BaseModel]) -> dict[str, Any]:
     return _convert(schema, schema.get("$defs", {}), model.__name__)
 
 
-def _crd(
-    *,
-    kind: str,
-    plural: str,
-    short_names: list[str],
-    spec: type[BaseModel],
-    status: type[BaseModel],
-    description: str,
-    columns: list[dict[str, Any]],
-) -> dict[str, Any]:
-    spec_schema = structural_schema(spec)
-    status_schema = structural_schema(status)
+@dataclass(frozen=True)
+class _Resource:
+    """One custom resource: its names, its models and how ``kubectl get`` shows it."""
+
+    kind: str
+    plural: str
+    short_names: list[str]
+    spec: type[BaseModel]
+    status: type[BaseModel]
+    description: str
+    columns: list[dict[str, Any]]
+
+
+def _crd(resource: _Resource) -> dict[str, Any]:
+    kind, plural, description = resource.kind, resource.plural, resource.description
+    spec_schema = structural_schema(resource.spec)
+    status_schema = structural_schema(resource.status)
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -172,7 +188,7 @@ def _crd(
                 "listKind": f"{kind}List",
                 "plural": plural,
                 "singular": kind.lower(),
-                "shortNames": short_names,
+                "shortNames": resource.short_names,
                 "categories": ["tempsweep"],
             },
             "versions": [
@@ -181,7 +197,7 @@ def _crd(
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": columns,
+                    "additionalPrinterColumns": resource.columns,
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
@@ -211,39 +227,43 @@ def custom_resource_definitions() -> dict[str, dict[str, Any]]:
     age = _column("Age", ".metadata.creationTimestamp", "date")
     return {
         f"{GROUP}_cleanuppolicies.yaml": _crd(
-            kind="CleanupPolicy",
-            plural="cleanuppolicies",
-            short_names=["ctp", "cleanpol"],
-            spec=CleanupPolicySpec,
-            status=PolicyStatus,
-            description="Which temp storage to keep from overflowing, how its files are named, where job "
-            "status lives, and the thresholds, schedules and limits of its cleanups.",
-            columns=[
-                _column("Health", ".status.health"),
-                _column("Usage", ".status.usagePercent", "number", format="float"),
-                _column("Files", ".status.tempFilesCount", "integer"),
-                _column("Orphaned", ".status.orphanedFilesCount", "integer"),
-                _column("Full In", ".status.prediction.fullIn"),
-                _column("Last Cleanup", ".status.lastCleanupTime", "date"),
-                age,
-            ],
+            _Resource(
+                kind="CleanupPolicy",
+                plural="cleanuppolicies",
+                short_names=["ctp", "cleanpol"],
+                spec=CleanupPolicySpec,
+                status=PolicyStatus,
+                description="Which temp storage to keep from overflowing, how its files are named, where job "
+                "status lives, and the thresholds, schedules and limits of its cleanups.",
+                columns=[
+                    _column("Health", ".status.health"),
+                    _column("Usage", ".status.usagePercent", "number", format="float"),
+                    _column("Files", ".status.tempFilesCount", "integer"),
+                    _column("Orphaned", ".status.orphanedFilesCount", "integer"),
+                    _column("Full In", ".status.prediction.fullIn"),
+                    _column("Last Cleanup", ".status.lastCleanupTime", "date"),
+                    age,
+                ],
+            )
         ),
         f"{GROUP}_cleanupruns.yaml": _crd(
-            kind="CleanupRun",
-            plural="cleanupruns",
-            short_names=["ctr", "cleanrun"],
-            spec=CleanupRunSpec,
-            status=CleanupRunStatus,
-            description="One manual cleanup of a policy's storage: ChunkCompletion, CrashRecovery, Emergency, "
-            "Orphaned or Scheduled. Its status records what it did.",
-            columns=[
-                _column("Policy", ".spec.policyRef.name"),
-                _column("Type", ".spec.type"),
-                _column("Phase", ".status.phase"),
-                _column("Deleted", ".status.filesDeleted", "integer"),
-                _column("Freed", ".status.bytesFreed", "integer"),
-                age,
-                _column("Reason", ".status.reason", priority=1),  # -o wide: e.g. BlastRadiusExceeded
-            ],
+            _Resource(
+                kind="CleanupRun",
+                plural="cleanupruns",
+                short_names=["ctr", "cleanrun"],
+                spec=CleanupRunSpec,
+                status=CleanupRunStatus,
+                description="One manual cleanup of a policy's storage: ChunkCompletion, CrashRecovery, Emergency, "
+                "Orphaned or Scheduled. Its status records what it did.",
+                columns=[
+                    _column("Policy", ".spec.policyRef.name"),
+                    _column("Type", ".spec.type"),
+                    _column("Phase", ".status.phase"),
+                    _column("Deleted", ".status.filesDeleted", "integer"),
+                    _column("Freed", ".status.bytesFreed", "integer"),
+                    age,
+                    _column("Reason", ".status.reason", priority=1),  # -o wide: e.g. BlastRadiusExceeded
+                ],
+            )
         ),
     }

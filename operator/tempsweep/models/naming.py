@@ -38,14 +38,14 @@ class NamePattern:
         """The match when ``name`` starts with the pattern (groups ``job_id``, ``chunk_id``), else None."""
         return self.regex.match(name)
 
+    def prefix_for(self, **values: str) -> str:
+        """The literal prefix for given ids, e.g. ``job_42_chunk_7_`` (the naming tests build names with it)."""
+        return self.template.format(**values)
+
     def ids(self, name: str) -> dict[str, str] | None:
         """The placeholder values when ``name`` starts with the pattern, else None."""
         found = self.regex.match(name)
         return found.groupdict() if found else None
-
-    def prefix_for(self, **values: str) -> str:
-        """The literal prefix for given ids, e.g. ``job_42_chunk_7_``."""
-        return self.template.format(**values)
 
 
 def _pieces(template: str, require: tuple[str, ...], allow: tuple[str, ...]) -> list[str]:

@@ -6,34 +6,27 @@ the setting (see ``tempsweep.models.effective``). Descriptions become ``kubectl 
 
 from __future__ import annotations
 
-import posixpath
 import re
 from typing import Annotated
 
-import pathspec
 from croniter import croniter
 from pydantic import (
     AfterValidator,
     BeforeValidator,
     Field,
     StrictBool,
-    StrictInt,
     model_validator,
 )
 
 from tempsweep.models.base import FiniteFloat, WireModel
+from tempsweep.models.exclude import ExcludePattern, check_exclude_list
+from tempsweep.models.limits import LimitsSpec
 from tempsweep.models.naming_spec import NamingSpec
+from tempsweep.models.paths import check_volume_path
 from tempsweep.models.quantities import parse_duration, parse_quantity
 from tempsweep.models.statuses import check_status_lists
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
-
-#: Paths no policy may clean, even when an administrator lists them as allowed roots.
-SYSTEM_PATHS = frozenset(
-    {"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/opt", "/proc", "/root",
-     "/run", "/sbin", "/srv", "/sys", "/usr", "/var", "/var/lib", "/var/run", "/var/log", "/tmp"}
-)
-_SYSTEM_TREES = ("/proc", "/sys", "/dev", "/etc", "/boot", "/usr", "/bin", "/sbin", "/lib")
 
 
 def _quantity_input(value: object) -> object:
@@ -63,39 +56,6 @@ def _check_cron(value: str) -> str:
     return value
 
 
-def _check_exclude(value: str) -> str:
-    """One ``.gitignore`` line that matches something; refused rather than silently protecting nothing.
-
-    pathspec raises on some lines (a trailing backslash, a lone ``!``, a reversed range) only when the
-    exclusion list is compiled at run time, which crashed every run of the policy; and a comment or a blank
-    line is valid in a .gitignore but protects nothing, which in a list of paths to keep is a mistake.
-    """
-    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
-        raise ValueError(f"{value!r}: one pattern per entry, without a line break or other control character")
-    if not value.strip():
-        raise ValueError("an exclude pattern is empty: it would protect nothing")
-    if value.startswith("#"):
-        raise ValueError(
-            f"{value!r} is a comment in .gitignore syntax and would protect nothing; "
-            f"write '\\{value}' for a name that starts with '#'"
-        )
-    body = value[1:] if value.startswith("!") else value
-    segments = body.strip("/").split("/")
-    odd = next((segment for segment in segments if segment in {".", ".."}), None)
-    if odd is not None:
-        raise ValueError(
-            f"{value!r} has a {odd!r} segment, which no path relative to the volume root has, so it would "
-            "protect nothing: write 'keep', or '/keep' for the root's own"
-        )
-    if body.strip("/") and "" in segments:
-        raise ValueError(f"{value!r} has an empty segment ('//'), so it would protect nothing")
-    try:
-        pathspec.GitIgnoreSpec.from_lines([value])
-    except (ValueError, re.error) as exc:  # GitIgnorePatternError is a ValueError
-        raise ValueError(f"{value!r} is not a valid .gitignore pattern ({exc})") from None
-    return value
-
-
 def _check_identifier(value: str) -> str:
     if not _IDENTIFIER.match(value):
         raise ValueError(
@@ -114,29 +74,11 @@ def _check_table(value: str) -> str:
     return value
 
 
-def check_volume_path(value: str) -> str:
-    """An absolute, normalised path that is not a system directory."""
-    if not value.startswith("/"):
-        raise ValueError(f"{value!r} is relative: the volume path must be absolute")
-    if "\x00" in value:
-        raise ValueError("the volume path contains a NUL byte")
-    if ".." in value.split("/"):
-        raise ValueError(f"{value!r} contains '..': write the path without parent references")
-    normal = posixpath.normpath(value)
-    if normal.startswith("//"):
-        normal = "/" + normal.lstrip("/")
-    in_system_tree = any(normal == tree or normal.startswith(tree + "/") for tree in _SYSTEM_TREES)
-    if normal in SYSTEM_PATHS or in_system_tree:
-        raise ValueError(f"{normal!r} is a system path and is never cleaned")
-    return normal
-
-
 Quantity = Annotated[int | str, BeforeValidator(_quantity_input), AfterValidator(_check_quantity)]
 Duration = Annotated[str, AfterValidator(_check_duration)]
 Cron = Annotated[str, AfterValidator(_check_cron)]
 SqlIdentifier = Annotated[str, AfterValidator(_check_identifier)]
 VolumePath = Annotated[str, AfterValidator(check_volume_path)]
-ExcludePattern = Annotated[str, AfterValidator(_check_exclude)]
 
 
 class SecretKeyRef(WireModel):
@@ -377,37 +319,6 @@ class ScheduleSpec(WireModel):
     )
 
 
-class LimitsSpec(WireModel):
-    """Limits that keep one run bounded."""
-
-    batch_size: StrictInt | None = Field(
-        default=None, gt=0, le=100_000,
-        description="Files deleted per batch. Default: TEMP_STORAGE_CLEANUP_CLEANUP_BATCH_SIZE (1000).",
-    )
-    max_files_per_run: StrictInt | None = Field(
-        default=None, gt=0,
-        description="At most this many deletions per run. Default: "
-        "TEMP_STORAGE_CLEANUP_MAX_FILES_PER_CLEANUP "
-        "(10000).",
-    )
-    parallelism: StrictInt = Field(
-        default=4, ge=1, le=64,
-        description="Batches deleted concurrently. 4 measured best on two-core machines with local disks.",
-    )
-    max_delete_percent: FiniteFloat = Field(
-        default=50, ge=0, le=100,
-        description="Blast-radius guard: a run (other than ChunkCompletion) that plans to delete more than "
-        "this % of the files it scanned deletes nothing and fails with BlastRadiusExceeded, as a truncated "
-        "or swapped job table would make every file an orphan. 100 turns the guard off; force: true on a "
-        "CleanupRun accepts one run.",
-    )
-    emergency_max_delete_percent: FiniteFloat = Field(
-        default=100, ge=0, le=100,
-        description="The same guard for Emergency runs and the emergency phase of Scheduled runs. "
-        "Default 100: off.",
-    )
-
-
 class CleanupPolicySpec(WireModel):
     """What to clean, how, and when."""
 
@@ -451,21 +362,7 @@ class CleanupPolicySpec(WireModel):
     suspend: StrictBool = Field(default=False, description="Pause every timer of this policy.")
 
     @model_validator(mode="after")
-    def _exclude_is_relative(self) -> CleanupPolicySpec:
-        """Exclude lines that protect nothing: a leading '!' line, or one spelled with the volume's own path."""
-        volume = (self.storage.volume.path or "").rstrip("/") if self.storage.volume is not None else ""
-        for index, pattern in enumerate(self.exclude):
-            body = pattern[1:] if pattern.startswith("!") else pattern
-            if pattern.startswith("!") and all(earlier.startswith("!") for earlier in self.exclude[:index]):
-                raise ValueError(
-                    f"exclude.{index} {pattern!r} re-includes what an earlier line excluded, but no earlier line "
-                    f"excludes anything, so it protects nothing ('!' is not 'never delete'): to keep those "
-                    f"files write {body!r}"
-                )
-            if volume and (body.rstrip("/") == volume or body.startswith(volume + "/")):
-                relative = "/" + body[len(volume) :].strip("/")
-                raise ValueError(
-                    f"exclude.{index} {pattern!r} starts with the volume path, but patterns are matched "
-                    f"relative to the volume root, so it would protect nothing: write {relative!r}"
-                )
+    def _exclude_protects_something(self) -> CleanupPolicySpec:
+        volume = (self.storage.volume.path or "") if self.storage.volume is not None else ""
+        check_exclude_list(self.exclude, volume)
         return self

@@ -1,27 +1,61 @@
 """Status of the two custom resources, as the operator writes them (Kubernetes API conventions).
 
-A policy's status is its storage statistics plus conditions and the times each timer last acted
-(so due-ness survives an operator restart). A run's status is the engine's RunStatus plus its
-lifecycle phase and progress. Every field here is declared in the CRD, because the API server
-silently prunes undeclared status fields.
+A policy's status is the engine's ``StorageStats`` plus conditions and the times each timer last
+acted (so due-ness survives an operator restart). A run's status is the engine's ``RunStatus`` plus
+its lifecycle phase and progress. The engine's records are composed in, not copied: a field marked
+``INLINE`` holds the engine's model and is written flat into status (the CRD generator merges its
+properties the same way), so the engine's record and the wire status cannot drift apart.
+
+Every status write is one of these models, serialised by ``status_patch`` and nothing else; a unit
+test checks every key it can produce against the CRD, because the API server silently prunes
+undeclared status fields.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field
 
 from tempsweep.models.base import WireModel
-from tempsweep.models.enums import Health, RunPhase, RunReason, RunType
+from tempsweep.models.enums import RunPhase
 from tempsweep.models.prediction import Prediction
+from tempsweep.models.status import RunStatus, StorageStats
+
+#: Marks a field whose model is written flat into its parent (see ``status_patch``).
+INLINE_KEY = "x-tempsweep-inline"
+INLINE: dict[str, Any] = {INLINE_KEY: True}
+
+
+def _is_inline(model: type[WireModel], name: str) -> bool:
+    extra = model.model_fields[name].json_schema_extra
+    return isinstance(extra, dict) and bool(extra.get(INLINE_KEY))
+
+
+def status_patch(status: WireModel) -> dict[str, Any]:
+    """The merge patch of ``status``: the one place a status model becomes wire keys.
+
+    Fields left None are not part of the patch (they keep their value on the server). An inline part
+    is written whole, its None fields as null, so a statistic that disappeared (``jobSourceError``
+    after an outage) is cleared rather than left behind; on a name clash the inline part wins.
+    """
+    model = type(status)
+    inline = [name for name in model.model_fields if _is_inline(model, name)]
+    patch = status.model_dump(mode="json", by_alias=True, exclude_none=True, exclude=set(inline))
+    for name in inline:
+        part = getattr(status, name)
+        if part is not None:
+            patch.update(part.model_dump(mode="json", by_alias=True))
+    return patch
 
 
 class Condition(WireModel):
     """A standard Kubernetes condition."""
 
     type: str = Field(
-        description="Ready, StorageHealthy, JobSourceReachable, MinFreeSpaceApplied or JobStatusesRecognized."
+        description="Ready, StorageHealthy, JobSourceReachable, MinFreeSpaceApplied or JobStatusesRecognized "
+        "(policies); Complete (runs)."
     )
     status: str = Field(description="True, False or Unknown.")
     reason: str = Field(description="A CamelCase reason, e.g. PathNotAllowed.")
@@ -31,63 +65,21 @@ class Condition(WireModel):
 
 
 class PolicyStatus(WireModel):
-    """What the operator knows about a policy's storage."""
+    """What the operator knows about a policy's storage (each field left None is not written)."""
 
     observed_generation: int | None = Field(default=None, description="The spec generation last validated.")
-    conditions: list[Condition] = Field(
-        default_factory=list,
+    conditions: list[Condition] | None = Field(
+        default=None,
         description="Ready, StorageHealthy, JobSourceReachable, MinFreeSpaceApplied, JobStatusesRecognized.",
     )
-    health: Health | None = Field(default=None, description="Healthy, Warning or Critical.")
-    usage_percent: float | None = Field(default=None, description="Used space, percent.")
-    emergency_threshold: float | None = Field(default=None, description="Effective emergency threshold, %.")
-    warning_threshold: float | None = Field(default=None, description="Effective warning threshold, %.")
-    total_bytes: int | None = Field(default=None, description="Capacity the usage is measured against.")
-    free_bytes: int | None = Field(default=None, description="Free bytes of that capacity.")
-    temp_files_count: int | None = Field(default=None, description="Files under the storage root.")
-    temp_files_size_bytes: int | None = Field(default=None, description="Bytes of those files.")
-    active_jobs_count: int | None = Field(default=None, description="Active jobs in the job table.")
-    failed_jobs_count: int | None = Field(default=None, description="Failed jobs in the job table.")
-    orphaned_files_count: int | None = Field(
-        default=None, description="Files an Orphaned run would delete now."
-    )
-    orphaned_files_size_bytes: int | None = Field(default=None, description="Bytes of those files.")
-    files_skipped_in_use: int | None = Field(
-        default=None,
-        description="Directories the statistics scan did not enter because another process holds a BSD flock "
-        "on them (their files are not counted).",
-    )
-    archived_blobs_count: int | None = Field(default=None, description="Archive-tier blobs (Azure).")
-    archived_blobs_size_bytes: int | None = Field(default=None, description="Bytes of archive-tier blobs.")
-    cleanup_needed: bool | None = Field(default=None, description="True when an emergency cleanup is due.")
-    job_source_error: str | None = Field(default=None, description="Why job status could not be read.")
-    near_miss_files_count: int | None = Field(
-        default=None,
-        description="Files kept because their name, or a directory on their path, looks like a job's but "
-        "does not parse under spec.naming.",
-    )
-    files_kept_unrecognized_status: int | None = Field(
-        default=None,
-        description="Files of jobs whose status is in none of the three status lists: kept, never deleted.",
-    )
-    unrecognized_job_statuses: list[str] | None = Field(
-        default=None,
-        description="Those statuses (normalized): add each to activeStatuses, finishedStatuses or "
-        "failedStatuses.",
-    )
-    effective_min_free_space_bytes: int | None = Field(
-        default=None,
-        description="The free-space floor applied, in bytes: spec.thresholds.minFreeSpace or the inherited "
-        "TEMP_STORAGE_CLEANUP_MIN_FREE_SPACE_GB; 0 when that default is not below the storage's size "
-        "(condition MinFreeSpaceApplied=False, reason MinFreeSpaceNotApplied).",
+    stats: StorageStats | None = Field(
+        default=None, description="The storage statistics, written flat into status.", json_schema_extra=INLINE
     )
     last_stats_time: datetime | None = Field(
         default=None, description="When statistics were last written (on any change, else every 5 minutes)."
     )
     last_emergency_check_time: datetime | None = Field(default=None, description="Last emergency check.")
-    last_scheduled_time: datetime | None = Field(
-        default=None, description="Last scheduled cleanup (cron slot)."
-    )
+    last_scheduled_time: datetime | None = Field(default=None, description="Last scheduled cleanup (cron slot).")
     last_orphaned_time: datetime | None = Field(default=None, description="Last orphan cleanup (cron slot).")
     last_cleanup_time: datetime | None = Field(default=None, description="When a cleanup last finished.")
     last_cleanup_message: str | None = Field(default=None, description="Its one-line summary.")
@@ -95,6 +87,15 @@ class PolicyStatus(WireModel):
     prediction: Prediction | None = Field(
         default=None, description="When the storage fills up at its recent rate (since the last cleanup)."
     )
+
+    @classmethod
+    def last_cleanup(cls, result: RunStatus) -> PolicyStatus:
+        """The ``lastCleanup*`` fields of a finished cleanup (a timer's or a CleanupRun's): written here only."""
+        return cls(
+            last_cleanup_time=result.end_time.replace(microsecond=0),
+            last_cleanup_message=result.message,
+            last_cleanup_phase=result.phase,
+        )
 
 
 class RunProgress(WireModel):
@@ -107,58 +108,15 @@ class RunProgress(WireModel):
 
 
 class CleanupRunStatus(WireModel):
-    """The lifecycle and result of one CleanupRun (result fields as in the engine's RunStatus)."""
+    """The lifecycle and result of one CleanupRun (each field left None is not written)."""
 
     observed_generation: int | None = Field(default=None, description="The spec generation acted on.")
-    conditions: list[Condition] = Field(default_factory=list, description="Standard conditions (Complete).")
+    conditions: list[Condition] | None = Field(default=None, description="Standard conditions (Complete).")
     phase: RunPhase | None = Field(default=None, description="Pending, Running, Succeeded or Failed.")
     message: str | None = Field(default=None, description="One line saying what happened.")
-    reason: RunReason | None = Field(
-        default=None, description="Why it failed, when the cause has a name (BlastRadiusExceeded)."
-    )
-    trigger: RunType | None = Field(default=None, description="The scenario that ran.")
     start_time: datetime | None = Field(default=None, description="When the cleanup started.")
-    end_time: datetime | None = Field(default=None, description="When it ended.")
     completion_time: datetime | None = Field(default=None, description="When the run reached a final phase.")
-    duration_seconds: float | None = Field(default=None, description="Wall time.")
-    dry_run: bool | None = Field(default=None, description="True when nothing was deleted on purpose.")
-    files_scanned: int | None = Field(default=None, description="Files examined.")
-    files_deleted: int | None = Field(default=None, description="Files deleted.")
-    files_skipped: int | None = Field(
-        default=None, description="Planned files left alone because they changed."
-    )
-    files_skipped_in_use: int | None = Field(
-        default=None,
-        description="Files and directories kept because another process holds a BSD flock on them "
-        "(a locked directory counts once and is not entered).",
-    )
-    directories_removed: int | None = Field(
-        default=None, description="Directories removed because the run emptied them (removeEmptyDirectories)."
-    )
-    would_remove_directories: int | None = Field(
-        default=None, description="Dry runs: directories that would be removed."
-    )
-    bytes_freed: int | None = Field(default=None, description="Bytes freed.")
-    storage_before_percent: float | None = Field(default=None, description="Usage % before.")
-    storage_after_percent: float | None = Field(default=None, description="Usage % after.")
-    errors: list[str] | None = Field(default=None, description="The first errors.")
-    error_count: int | None = Field(default=None, description="All errors.")
-    deleted_by_reason: dict[str, int] | None = Field(default=None, description="Deleted files per reason.")
-    would_delete: list[str] | None = Field(default=None, description="Dry runs: first paths that would go.")
-    would_delete_count: int | None = Field(default=None, description="Dry runs: files that would go.")
-    would_free_bytes: int | None = Field(default=None, description="Dry runs: bytes that would be freed.")
-    would_delete_by_reason: dict[str, int] | None = Field(default=None, description="Dry runs: per reason.")
-    limit_reached: bool | None = Field(default=None, description="maxFilesPerRun stopped the run.")
-    job_queries: int | None = Field(default=None, description="Queries sent to the job source.")
-    near_miss_files: int | None = Field(
-        default=None, description="Files kept because a name on their path looks like a job's but does not parse."
-    )
-    near_miss_examples: list[str] | None = Field(default=None, description="The first few of those paths.")
-    files_kept_unrecognized_status: int | None = Field(
-        default=None, description="Files kept because their job's status is in none of the status lists."
-    )
-    unrecognized_job_statuses: list[str] | None = Field(default=None, description="Those statuses.")
-    effective_min_free_space_bytes: int | None = Field(
-        default=None, description="Emergency and Scheduled: the free-space floor applied, in bytes."
-    )
     progress: RunProgress | None = Field(default=None, description="Progress while Running.")
+    result: RunStatus | None = Field(
+        default=None, description="What the cleanup did, written flat into status.", json_schema_extra=INLINE
+    )

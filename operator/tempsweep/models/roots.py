@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 
-from tempsweep.models.policy import check_volume_path
+from tempsweep.models.paths import check_volume_path
 from tempsweep.models.settings import OperatorSettings
 
 FIELD = "spec.storage.volume.path"

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tempsweep.models.policy import check_volume_path
+from tempsweep.models.paths import check_volume_path
 
 PREFIX = "TEMP_STORAGE_CLEANUP_"
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")

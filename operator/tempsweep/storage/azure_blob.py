@@ -28,6 +28,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from tempsweep.engine.ports import DeleteResult, FileEntry, Outcome, StorageError, Usage
@@ -75,6 +76,18 @@ def _tier_is_archive(tier: Any) -> bool:
     return str(getattr(tier, "value", tier) or "").lower() == "archive"
 
 
+@dataclass(frozen=True)
+class BlobTuning:
+    """How the provider talks to the service: page and batch sizes, timeouts, retries (tests and
+    benchmarks change these; a policy does not)."""
+
+    page_size: int = PAGE_SIZE
+    batch_limit: int = MAX_BATCH
+    batch_read_timeout: float = BATCH_READ_TIMEOUT_S
+    backoff: Backoff | None = None
+    sleep: Callable[[float], None] = time.sleep
+
+
 class AzureBlobStorage:
     """Blobs under one prefix of one container (implements ``StorageProvider``)."""
 
@@ -85,12 +98,10 @@ class AzureBlobStorage:
         prefix: str = "",
         secrets: Sequence[str] = (),
         credential: Any = None,
-        page_size: int = PAGE_SIZE,
-        batch_limit: int = MAX_BATCH,
-        batch_read_timeout: float = BATCH_READ_TIMEOUT_S,
-        backoff: Backoff | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        tuning: BlobTuning | None = None,
     ) -> None:
+        tuning = tuning or BlobTuning()
+        page_size = tuning.page_size
         if not 1 <= page_size <= PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {PAGE_SIZE}")
         self.prefix = folder_prefix(prefix)
@@ -104,23 +115,25 @@ class AzureBlobStorage:
         self._secrets = list(secrets)
         self._where = f"azure blob container {self.container!r}" + (f" (prefix {self.prefix!r})" if self.prefix else "")
         self.description = f"azure blob {self.endpoint}/{self.container}/{self.prefix}"
-        self.retrier = Retrier(backoff or Backoff(), sleep=sleep)
+        self.retrier = Retrier(tuning.backoff or Backoff(), sleep=tuning.sleep)
         self.deleter = BatchDeleter(
             client,
             self.retrier,
             self._message,
             prefix=self.prefix,
-            batch_limit=batch_limit,
-            batch_read_timeout=batch_read_timeout,
+            batch_limit=tuning.batch_limit,
+            batch_read_timeout=tuning.batch_read_timeout,
         )
         self._errors: list[str] = []
 
     @classmethod
-    def from_spec(cls, spec: Any, *, connection_string: str | None = None, **options: Any) -> AzureBlobStorage:
+    def from_spec(cls, spec: Any, *, connection_string: str | None, **options: Any) -> AzureBlobStorage:
         """Storage for a policy's ``spec.storage.azureBlob``.
 
-        ``connection_string`` (the operator passes the secret's value) wins over the spec's own;
-        ``options`` go to the constructor (page_size, batch_limit, backoff, ...).
+        ``connection_string`` is the resolved one (``Backend.azure_connection_string``: the Secret's value,
+        the spec's own, or the offline setting); it is used as given, with no fallback of its own;
+        ``options`` are the fields of ``BlobTuning`` (page_size, batch_limit, backoff, ...) and the
+        client's connection_timeout / read_timeout.
         """
         where = f"spec.storage.azureBlob (container {spec.container!r})"
         client_options = {
@@ -128,7 +141,7 @@ class AzureBlobStorage:
             "connection_timeout": options.pop("connection_timeout", CONNECTION_TIMEOUT_S),
             "read_timeout": options.pop("read_timeout", READ_TIMEOUT_S),
         }
-        conn = connection_string or spec.connection_string
+        conn = connection_string
         from azure.storage.blob import ContainerClient
 
         if conn:
@@ -136,7 +149,7 @@ class AzureBlobStorage:
                 client = ContainerClient.from_connection_string(conn, spec.container, **client_options)
             except Exception as exc:
                 raise StorageError(f"{where}: the connection string is not valid ({type(exc).__name__})") from None
-            return cls(client, prefix=spec.prefix, secrets=_secrets_of(conn), **options)
+            return cls(client, prefix=spec.prefix, secrets=_secrets_of(conn), tuning=BlobTuning(**options))
         if spec.account_url:
             try:
                 from azure.identity import DefaultAzureCredential
@@ -148,7 +161,7 @@ class AzureBlobStorage:
                     f"{where}: cannot use accountUrl {spec.account_url!r}: "
                     f"{type(exc).__name__}: {redact(str(exc), [])[:200]}"
                 ) from None
-            return cls(client, prefix=spec.prefix, credential=credential, **options)
+            return cls(client, prefix=spec.prefix, credential=credential, tuning=BlobTuning(**options))
         ref = spec.connection_string_secret_ref
         if ref is not None:
             raise StorageError(

@@ -1,7 +1,7 @@
 """An in-memory storage provider: the engine's tests and demos without a disk.
 
 Behaves like a volume: each file has a version token that changes when it is rewritten, so the
-re-check-before-delete rule can be exercised; ``fail_on`` makes chosen deletions fail.
+re-check-before-delete rule can be exercised.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ class MemoryStorage:
         self._filesystem_bytes = filesystem_bytes
         self._versions = itertools.count(1)
         self._lock = threading.Lock()
-        self.fail_on: set[str] = set()
         self.deleted: list[str] = []
 
     def put(self, path: str, size: int, mtime: float, *, archived: bool = False) -> None:
@@ -68,8 +67,6 @@ class MemoryStorage:
                     results.append(DeleteResult(entry, Outcome.VANISHED))
                 elif stored.version != entry.token:
                     results.append(DeleteResult(entry, Outcome.CHANGED, "changed since it was planned"))
-                elif entry.path in self.fail_on:
-                    results.append(DeleteResult(entry, Outcome.FAILED, "Permission denied"))
                 else:
                     del self._files[entry.path]
                     self.deleted.append(entry.path)

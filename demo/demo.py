@@ -1,6 +1,11 @@
-"""``make demo``: the main job on embedded defaults, with no cluster and nothing to configure.
+"""``make demo``: the main job on embedded defaults, with nothing to configure.
 
-Builds a sample volume and a SQLite job table (running, failed, finished, cancelled-just-now and
+A script of the repository, not of the package: it uses the repository's examples, CRDs and
+control-plane launcher, which an installed ``tempsweep`` does not carry. ``--offline`` runs part 1
+(the CLI, no cluster, so it needs no control-plane build), ``--cluster`` part 2 (the operator on the
+local control plane); without a flag, both.
+
+Part 1 builds a sample volume and a SQLite job table (running, failed, finished, cancelled-just-now and
 unknown jobs, orphans without a job id, a lock file that is excluded), then runs every example in
 ``manifests/examples`` through the real CLI and shows the storage statistics before and after.
 """
@@ -94,15 +99,15 @@ def _tree(root: Path) -> list[str]:
 
 
 def main() -> int:
-    repo = Path(__file__).resolve().parents[3]
+    repo = Path(__file__).resolve().parents[1]
     examples = repo / "manifests" / "examples"
     work = repo / ".local" / "demo"
     volume, database = work / "volumes" / "sample", work / "jobs.db"
     work.mkdir(parents=True, exist_ok=True)
-    offline = run_offline_demo(examples, volume, database)
+    offline = 0 if "--cluster" in sys.argv[1:] else run_offline_demo(examples, volume, database)
     if "--offline" in sys.argv[1:]:
         return offline
-    from tempsweep.cli.demo_cluster import run_cluster_demo
+    from demo_cluster import run_cluster_demo  # beside this script
 
     build_sample(volume, database)
     ordered = [examples / "policy.yaml", *(examples / name for name in EXAMPLE_RUNS)]

@@ -3,7 +3,7 @@
 Starts (or reuses) the control plane built from upstream sources (tests/controlplane), installs
 the CRDs, puts the job-database URL in a Secret, starts ``tempsweep operator`` against a fresh
 sample volume, applies the examples one by one as a user would, and prints ``kubectl get tempsweep``.
-Only for a checkout of the repository: it uses the repository's control-plane launcher.
+A script of the repository (``demo/``): it uses the repository's control-plane launcher.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Cleanup history: one row per finished run in ``jobs.database.historyTable`` (off unless set).
+"""Cleanup history in SQL: one row per finished run in ``jobs.database.historyTable`` (off unless set).
 
 This is the original service's "tracks cleanup statistics", kept where the application's own
 tools can query it. The table is created on first use (and again if someone drops it). Writing it
@@ -32,7 +32,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from tempsweep.engine.ports import JobSourceError
 from tempsweep.jobs.database import describe_error, safe_url, scrub, shared_engine, transaction
-from tempsweep.models.effective import EffectivePolicy
+from tempsweep.models.policy import DatabaseSpec
 from tempsweep.models.status import RunStatus
 
 log = logging.getLogger(__name__)
@@ -82,36 +82,42 @@ def history_table(name: str) -> Table:
         return found
 
 
-def history_row(
-    policy: EffectivePolicy, run_name: str, status: RunStatus, namespace: str | None = None
-) -> dict[str, Any]:
-    """The values of one history row."""
+#: RunStatus fields that are columns, in the model's own names; the row is the model's dump of these.
+_STATUS_COLUMNS = {
+    "trigger",
+    "phase",
+    "dry_run",
+    "start_time",
+    "end_time",
+    "duration_seconds",
+    "files_scanned",
+    "files_deleted",
+    "files_skipped",
+    "files_skipped_in_use",
+    "directories_removed",
+    "would_remove_directories",
+    "bytes_freed",
+    "would_delete_count",
+    "would_free_bytes",
+    "storage_before_percent",
+    "storage_after_percent",
+    "deleted_by_reason",
+    "error_count",
+    "errors",
+    "job_queries",
+    "message",
+}
+
+
+def history_row(policy_name: str, run_name: str, status: RunStatus, namespace: str | None = None) -> dict[str, Any]:
+    """The values of one history row: the run's status as the model dumps it, plus who and when."""
+    row = status.model_dump(mode="python", include=_STATUS_COLUMNS)
+    row.update(trigger=status.trigger.value, phase=status.phase.value)
     return {
+        **row,
         "namespace": namespace,
-        "policy": policy.name,
+        "policy": policy_name,
         "run_name": run_name,
-        "trigger": status.trigger.value,
-        "phase": status.phase.value,
-        "dry_run": status.dry_run,
-        "start_time": status.start_time,
-        "end_time": status.end_time,
-        "duration_seconds": status.duration_seconds,
-        "files_scanned": status.files_scanned,
-        "files_deleted": status.files_deleted,
-        "files_skipped": status.files_skipped,
-        "files_skipped_in_use": status.files_skipped_in_use,
-        "directories_removed": status.directories_removed,
-        "would_remove_directories": status.would_remove_directories,
-        "bytes_freed": status.bytes_freed,
-        "would_delete_count": status.would_delete_count,
-        "would_free_bytes": status.would_free_bytes,
-        "storage_before_percent": status.storage_before_percent,
-        "storage_after_percent": status.storage_after_percent,
-        "deleted_by_reason": dict(status.deleted_by_reason),
-        "error_count": status.error_count,
-        "errors": list(status.errors),
-        "job_queries": status.job_queries,
-        "message": status.message,
         "recorded_at": datetime.now(UTC),
     }
 
@@ -130,36 +136,39 @@ def _append(engine: Engine, table: Table, row: dict[str, Any], timeout: float) -
         connection.execute(table.insert().values(**row))
 
 
-def record_history(
-    policy: EffectivePolicy, url: str, run_name: str, status: RunStatus, *, namespace: str | None = None
-) -> str | None:
-    """Append one row for a finished run when the policy has ``historyTable``; None, or why it failed.
+class SqlHistory:
+    """The ``HistoryRecorder`` of a policy with ``jobs.database.historyTable``: one row per finished run."""
 
-    ``namespace`` is the policy's namespace in the cluster (None offline). Never raises: the cleanup
-    has already happened and its own status stands whatever this returns.
-    """
-    database = policy.database
-    if database is None or not database.history_table:
-        return None
-    timeout = float(database.query_timeout_seconds)
-    where = f"cleanup history table {database.history_table!r}"
-    try:
-        engine = shared_engine(url)
-        table = history_table(database.history_table)
-        row = history_row(policy, run_name, status, namespace)
+    def __init__(self, database: DatabaseSpec, url: str, policy_name: str, namespace: str | None = None) -> None:
+        assert database.history_table, "only for a policy with a history table"
+        self._table_name = database.history_table
+        self._timeout = float(database.query_timeout_seconds)
+        self._url = url
+        self._policy = policy_name
+        self._namespace = namespace
+
+    def record(self, run_name: str, status: RunStatus) -> str | None:
+        """Append one row; None, or why it failed. Never raises: the cleanup has already happened and
+        its own status stands whatever this returns."""
+        url, timeout = self._url, self._timeout
+        where = f"cleanup history table {self._table_name!r}"
         try:
-            _append(engine, table, row, timeout)
+            engine = shared_engine(url)
+            table = history_table(self._table_name)
+            row = history_row(self._policy, run_name, status, self._namespace)
+            try:
+                _append(engine, table, row, timeout)
+            except SQLAlchemyError as exc:
+                if not _already_exists(exc):
+                    raise
+                _append(engine, table, row, timeout)  # another writer created the table meanwhile
+            return None
+        except JobSourceError as exc:
+            message = f"{where}: {exc}"
         except SQLAlchemyError as exc:
-            if not _already_exists(exc):
-                raise
-            _append(engine, table, row, timeout)  # another writer created the table meanwhile
-        return None
-    except JobSourceError as exc:
-        message = f"{where}: {exc}"
-    except SQLAlchemyError as exc:
-        message = f"{where} not written: {describe_error(exc, url, timeout_s=timeout)}"
-    except Exception as exc:  # history must never break a cleanup, whatever goes wrong in it
-        log.exception("cleanup history for run %s of policy %s", run_name, policy.name)
-        message = scrub(f"{where} not written ({safe_url(url)}): {type(exc).__name__}: {exc}", url)
-    log.warning("%s", message)
-    return message
+            message = f"{where} not written: {describe_error(exc, url, timeout_s=timeout)}"
+        except Exception as exc:  # history must never break a cleanup, whatever goes wrong in it
+            log.exception("cleanup history for run %s of policy %s", run_name, self._policy)
+            message = scrub(f"{where} not written ({safe_url(url)}): {type(exc).__name__}: {exc}", url)
+        log.warning("%s", message)
+        return message
