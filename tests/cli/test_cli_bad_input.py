@@ -195,6 +195,26 @@ def test_a_missing_argument_is_a_usage_error_with_exit_2(capsys: pytest.CaptureF
     assert "-f/--filename" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        (["--priority", "5"], "--priority only means something with --peering NAME"),
+        (["--peering", "tempsweep", "--priority", "high"], "argument --priority: invalid int value: 'high'"),
+    ],
+    ids=["priority-without-peering", "priority-not-a-number"],
+)
+def test_a_bad_operator_option_exits_2_before_connecting(
+    capsys: pytest.CaptureFixture[str], arguments: list[str], expected: str
+) -> None:
+    try:
+        code = main(["operator", "--namespace", "nowhere", *arguments])
+    except SystemExit as raised:  # argparse's own usage errors
+        code = int(raised.code or 0)
+
+    assert code == 2
+    assert expected in capsys.readouterr().err
+
+
 def test_the_installed_console_script_reports_bad_input_the_same_way(workspace: Workspace) -> None:
     script = Path(sys.executable).with_name("tempsweep")
     assert script.exists(), "the project is installed with its console script"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the test control plane (etcd, kube-apiserver, kubectl) from the upstream Go modules
+# Build the test control plane (etcd, kube-apiserver, kube-controller-manager, kubectl) from the upstream Go modules
 # pinned in tests/controlplane/go.mod, into .local/bin/ of this checkout.
 #
 # Idempotent: nothing is rebuilt while the binaries exist and the stamp file matches the
@@ -15,8 +15,8 @@
 set -euo pipefail
 
 # Bump when the way we build changes (flags, stamps), so old binaries and caches are not reused.
-RECIPE_VERSION=1
-BINARIES=(etcd kube-apiserver kubectl)
+RECIPE_VERSION=2
+BINARIES=(etcd kube-apiserver kube-controller-manager kubectl)
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -126,6 +126,7 @@ build_one() {  # build_one NAME PACKAGE LDFLAGS
 # One binary at a time: each link needs about 2 GiB.
 build_one etcd go.etcd.io/etcd/server/v3 "-s -w"
 build_one kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$kube_ldflags"
+build_one kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$kube_ldflags"
 build_one kubectl k8s.io/kubernetes/cmd/kubectl "$kube_ldflags"
 
 # Sanity: the binaries run and report the pinned versions.
@@ -133,6 +134,7 @@ build_one kubectl k8s.io/kubernetes/cmd/kubectl "$kube_ldflags"
 etcd_says="$("$bin_dir/etcd" --version)" || die "the built etcd does not run"
 printf '%s\n' "${etcd_says%%$'\n'*}" >&2
 "$bin_dir/kube-apiserver" --version >&2 || die "the built kube-apiserver does not run"
+"$bin_dir/kube-controller-manager" --version >&2 || die "the built kube-controller-manager does not run"
 client_json="$("$bin_dir/kubectl" version --client -o json)" || die "the built kubectl does not run"
 client_version="$(printf '%s\n' "$client_json" | sed -n 's/^ *"gitVersion": "\(.*\)",*$/\1/p')"
 [ "$client_version" = "$kube_version" ] || die "kubectl reports '$client_version', expected $kube_version"
@@ -147,7 +149,7 @@ mv "$tmp_cache" "$cache_dir"
 printf '%s\n' "$hash" > "$stamp"
 log "installed ${BINARIES[*]} into $bin_dir; cached in $cache_dir"
 
-# Keep the three most recent builds in the cache (about 190 MB each).
+# Keep the three most recent builds in the cache (about 190 MB each without kube-controller-manager).
 find "$cache_root" -mindepth 1 -maxdepth 1 -type d -name '[0-9a-f]*' -printf '%T@ %p\n' \
     | sort -rn | tail -n +4 | cut -d' ' -f2- | while read -r old; do
         log "pruning old cached build $old"

@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
-"""Run a local Kubernetes control plane (etcd + kube-apiserver) for tests and the demo.
+"""Run a local Kubernetes control plane (etcd + kube-apiserver + kube-controller-manager) for tests and the demo.
 
     cluster.py up       start it (or reuse a healthy running one); writes the admin kubeconfig
     cluster.py down     stop exactly the processes `up` started and remove the state
+    cluster.py stop [COMPONENT...]    stop components (default: all) but keep etcd's data, ports and
+                                      certificates: an API outage, as a test or a person wants it
+    cluster.py start [COMPONENT...]   start stopped components again on the same ports (default: all)
     cluster.py status   report; exit 0 only if it is running and ready
     cluster.py env      print `export KUBECONFIG=... PATH=...` for `eval "$(cluster.py env)"`
 
-The binaries come from tests/controlplane/build.sh (.local/bin). There is no kubelet and no
-kube-controller-manager: enough for CRDs, RBAC, admission, watches and operators.
+The binaries come from tests/controlplane/build.sh (.local/bin). kube-controller-manager runs only the
+controllers a namespaced operator's tests need (namespace deletion, garbage collection, service accounts
+and their tokens, aggregated ClusterRoles). There is no kubelet and no scheduler: pods stay Pending.
 
 Environment:
     TEMPSWEEP_CLUSTER_DIR   state directory (default <repo>/.local/cluster)
@@ -40,10 +44,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-BINARIES = ("etcd", "kube-apiserver", "kubectl")
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
+#: The server processes, in start order (stopped in reverse).
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager")
+#: kube-controller-manager's controllers: what makes namespace deletion, garbage collection and service
+#: account tokens real. Not the node, pod, volume, job or certificate controllers: without a kubelet they
+#: would only add load.
+CONTROLLERS = (
+    "namespace",
+    "garbagecollector",
+    "serviceaccount",
+    "serviceaccount-token",
+    "clusterrole-aggregation",
+)
 ETCD_TIMEOUT = 30.0
 APISERVER_TIMEOUT = 120.0
+CONTROLLER_MANAGER_TIMEOUT = 60.0
+#: A restart reuses the ports in the kubeconfig; an outgoing connection may hold one for a moment.
+REBIND_TIMEOUT = 30.0
 STOP_TIMEOUT = 15.0
+OUTAGE_GRACE = 3.0
 PORT_ATTEMPTS = 3
 CONTEXT = "tempsweep-test"
 
@@ -73,6 +93,7 @@ class Info:
     kubeconfig: Path
     server: str
     etcd_url: str
+    controller_manager_url: str
     reused: bool = False  # up() found it already running
 
 
@@ -229,12 +250,15 @@ class Cluster:
         state = self.read_state()
         if not state:
             return None
+        if not all(key in state for key in STATE_KEYS):
+            return None  # written by an older cluster.py: `up` restarts it cleanly
         return Info(
             state_dir=self.dir,
             bin_dir=self.bin_dir,
             kubeconfig=self.kubeconfig,
             server=str(state["server"]),
             etcd_url=str(state["etcd_url"]),
+            controller_manager_url=str(state["controller_manager_url"]),
         )
 
     def _ssl_context(self) -> ssl.SSLContext:
@@ -251,13 +275,13 @@ class Cluster:
             return err.code, err.read().decode(errors="replace")
 
     def healthy(self) -> bool:
-        """Both processes are ours and alive, and the apiserver answers /readyz."""
+        """All three processes are ours and alive, and each answers its health check."""
         info = self.info()
         if info is None or not self.kubeconfig.exists():
             return False
-        if self.running_pid("etcd") is None or self.running_pid("kube-apiserver") is None:
+        if any(self.running_pid(name) is None for name in COMPONENTS):
             return False
-        if self.orphans("etcd") or self.orphans("kube-apiserver"):
+        if any(self.orphans(name) for name in COMPONENTS):
             _log("found processes of this state directory that no PID file records")
             return False
         try:
@@ -266,9 +290,10 @@ class Cluster:
             if etcd_status != 200 or '"health":"true"' not in body.replace(" ", ""):
                 return False
             status, _ = self._get(f"{info.server}/readyz")
+            manager_status, _ = self._get(f"{info.controller_manager_url}/healthz")
         except (OSError, ssl.SSLError):
             return False
-        return status == 200
+        return status == 200 and manager_status == 200
 
     # ---- commands ----------------------------------------------------------------------------
     def up(self) -> Info:
@@ -285,16 +310,15 @@ class Cluster:
                 _log(f"reusing the running control plane at {info.server} (kubeconfig {self.kubeconfig})")
                 return dataclasses.replace(info, reused=True)
             etcd_pid, api_pid = self.running_pid("etcd"), self.running_pid("kube-apiserver")
-            if etcd_pid or api_pid or self.dir.exists():
+            manager_pid = self.running_pid("kube-controller-manager")
+            if etcd_pid or api_pid or manager_pid or self.dir.exists():
                 if api_pid and not etcd_pid:
                     _log("etcd is not running but kube-apiserver is: restarting the control plane cleanly")
-                elif etcd_pid or api_pid:
+                elif etcd_pid or api_pid or manager_pid:
                     _log("the control plane is running but not ready: restarting it cleanly")
                 else:
                     _log(f"no running control plane; clearing old state in {self.dir}")
-                # Without etcd the apiserver's graceful shutdown only waits for timeouts.
-                self._stop("kube-apiserver", grace=STOP_TIMEOUT if etcd_pid else 3)
-                self._stop("etcd")
+                self._stop_all(etcd_running=etcd_pid is not None)
                 shutil.rmtree(self.dir, ignore_errors=True)
             return self._fresh_start()
 
@@ -303,11 +327,66 @@ class Cluster:
             if not self.dir.exists():
                 _log(f"nothing to stop ({self.dir} does not exist)")
                 return
-            etcd_running = self.running_pid("etcd") is not None
-            self._stop("kube-apiserver", grace=STOP_TIMEOUT if etcd_running else 3)
-            self._stop("etcd")
+            self._stop_all(etcd_running=self.running_pid("etcd") is not None)
             shutil.rmtree(self.dir, ignore_errors=True)
             _log(f"stopped; removed {self.dir}")
+
+    def _stop_all(self, *, etcd_running: bool) -> None:
+        self._stop("kube-controller-manager", grace=5)
+        # Without etcd the apiserver's graceful shutdown only waits for timeouts.
+        self._stop("kube-apiserver", grace=STOP_TIMEOUT if etcd_running else 3)
+        self._stop("etcd")
+
+    # ---- outages: stop and start components, keeping etcd's data, ports and certificates --------
+    def stop(self, components: tuple[str, ...] = COMPONENTS) -> None:
+        """Stop COMPONENTS (SIGTERM, then SIGKILL), later ones first; `start` brings them back as they were."""
+        unknown = set(components) - set(COMPONENTS)
+        if unknown:
+            raise ClusterError(f"unknown component(s) {', '.join(sorted(unknown))}; known: {', '.join(COMPONENTS)}")
+        with self.lock():
+            if self.info() is None:
+                raise ClusterError(f"no control plane in {self.dir}; start one with `up`")
+            for name in reversed(COMPONENTS):
+                if name in components:
+                    # The apiserver stops listening at once but may take 15 s and more to exit while
+                    # clients hold watches; its state is all in etcd, so it need not finish.
+                    self._stop(name, grace=OUTAGE_GRACE if name != "etcd" else STOP_TIMEOUT)
+
+    def start(self, components: tuple[str, ...] = COMPONENTS) -> Info:
+        """Start COMPONENTS that are not running, in order, on the ports and data they had; wait until ready."""
+        unknown = set(components) - set(COMPONENTS)
+        if unknown:
+            raise ClusterError(f"unknown component(s) {', '.join(sorted(unknown))}; known: {', '.join(COMPONENTS)}")
+        with self.lock():
+            info = self.info()
+            if info is None:
+                raise ClusterError(f"no control plane in {self.dir}; start one with `up`")
+            for name in COMPONENTS:
+                if name in components and self.running_pid(name) is None:
+                    self._restart(name, info)
+            return info
+
+    def _restart(self, name: str, info: Info) -> None:
+        """Start NAME on its recorded port; retry while the port is briefly held by someone else."""
+        deadline = time.monotonic() + REBIND_TIMEOUT
+        while True:
+            try:
+                if name == "etcd":
+                    self._start_etcd(_port(info.etcd_url), _port(self._etcd_peer_url()))
+                elif name == "kube-apiserver":
+                    self._start_apiserver(_port(info.server), info.etcd_url)
+                else:
+                    self._start_controller_manager(_port(info.controller_manager_url))
+                return
+            except _PortClash as clash:
+                if time.monotonic() > deadline:
+                    raise ClusterError(f"{clash}; gave up after {REBIND_TIMEOUT:.0f} s") from None
+                _log(f"{clash}; retrying on the same port")
+                time.sleep(0.5)
+
+    def _etcd_peer_url(self) -> str:
+        state = self.read_state() or {}
+        return str(state["etcd_peer_url"])
 
     def _fresh_start(self) -> Info:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -315,28 +394,32 @@ class Cluster:
         self._make_pki()
         last_error = ""
         for attempt in range(1, PORT_ATTEMPTS + 1):
-            etcd_port, peer_port, api_port = _free_ports(3)
+            etcd_port, peer_port, api_port, manager_port = _free_ports(4)
             try:
                 etcd_url = self._start_etcd(etcd_port, peer_port)
                 server = self._start_apiserver(api_port, etcd_url)
+                self._write_kubeconfig(server)
+                manager_url = self._start_controller_manager(manager_port)
             except _PortClash as clash:
                 last_error = str(clash)
                 _log(f"{clash}; retrying with other ports (attempt {attempt}/{PORT_ATTEMPTS})")
-                self._stop("kube-apiserver")
-                self._stop("etcd")
+                self._stop_all(etcd_running=True)
                 shutil.rmtree(self.dir / "etcd", ignore_errors=True)
                 continue
             except BaseException:
-                self._stop("kube-apiserver")
-                self._stop("etcd")
+                self._stop_all(etcd_running=True)
                 raise
-            self._write_kubeconfig(server)
-            self.state_file.write_text(json.dumps({"server": server, "etcd_url": etcd_url}, indent=2) + "\n")
+            state = {
+                "server": server,
+                "etcd_url": etcd_url,
+                "etcd_peer_url": f"http://127.0.0.1:{peer_port}",
+                "controller_manager_url": manager_url,
+            }
+            self.state_file.write_text(json.dumps(state, indent=2) + "\n")
             try:
                 self._wait_default_namespace(server)
             except BaseException:
-                self._stop("kube-apiserver")
-                self._stop("etcd")
+                self._stop_all(etcd_running=True)
                 self.state_file.unlink(missing_ok=True)
                 raise
             info = self.info()
@@ -418,6 +501,49 @@ class Cluster:
             f"{self._log_tail('kube-apiserver')}"
         )
 
+    def _start_controller_manager(self, port: int) -> str:
+        """kube-controller-manager with the admin kubeconfig; its /healthz is served on PORT with our CA."""
+        url = f"https://127.0.0.1:{port}"
+        p = self.pki
+        proc = self._start(
+            "kube-controller-manager",
+            [
+                f"--kubeconfig={self.kubeconfig}",
+                f"--authentication-kubeconfig={self.kubeconfig}",
+                f"--authorization-kubeconfig={self.kubeconfig}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={port}",
+                f"--cert-dir={p}",
+                f"--tls-cert-file={p / 'controller-manager.crt'}",
+                f"--tls-private-key-file={p / 'controller-manager.key'}",
+                f"--client-ca-file={p / 'ca.crt'}",
+                # our apiserver has no front proxy: do not look for its request-header CA (an error a second)
+                "--authentication-skip-lookup=true",
+                f"--controllers={','.join(CONTROLLERS)}",
+                # signs the tokens of legacy service-account token Secrets, as the apiserver verifies them
+                f"--service-account-private-key-file={p / 'sa.key'}",
+                f"--root-ca-file={p / 'ca.crt'}",
+                "--use-service-account-credentials=false",  # every controller uses the admin kubeconfig
+                "--leader-elect=false",  # one instance; a lease would only delay the start after a restart
+            ],
+        )
+        deadline = time.monotonic() + CONTROLLER_MANAGER_TIMEOUT
+        last = ""
+        while time.monotonic() < deadline:
+            self._check_alive("kube-controller-manager", proc)
+            try:
+                status, body = self._get(f"{url}/healthz", timeout=2)
+                if status == 200:
+                    return url
+                last = f"/healthz {status}: {body.strip()[-300:]}"
+            except (OSError, ssl.SSLError) as err:
+                last = str(err)
+            time.sleep(0.3)
+        raise ClusterError(
+            f"kube-controller-manager not healthy within {CONTROLLER_MANAGER_TIMEOUT:.0f} s ({last}):\n"
+            f"{self._log_tail('kube-controller-manager')}"
+        )
+
     def _wait_default_namespace(self, server: str) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -436,7 +562,7 @@ class Cluster:
             return
         self.pid_file(name).unlink(missing_ok=True)
         tail = self._log_tail(name)
-        if "address already in use" in tail:
+        if "address already in use" in tail.rsplit("    ==== ", 1)[-1]:  # this start's lines only
             raise _PortClash(f"{name} could not bind its port (address already in use)")
         raise ClusterError(f"{name} exited with code {code} during start-up; log tail:\n{tail}")
 
@@ -469,6 +595,12 @@ class Cluster:
             "apiserver",
             "/CN=kube-apiserver",
             "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,IP:10.0.0.1\n"
+            "extendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n",
+        )
+        self._leaf(
+            "controller-manager",
+            "/CN=kube-controller-manager",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
             "extendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n",
         )
         self._leaf(
@@ -553,11 +685,11 @@ current-context: {CONTEXT}
             f"binaries:   {self.bin_dir}"
             + (f" (missing: {', '.join(self.missing_binaries())})" if self.missing_binaries() else "")
         )
-        for name in ("etcd", "kube-apiserver"):
+        for name in COMPONENTS:
             pid = self.running_pid(name)
-            print(f"{name + ':':<15} {'running, PID ' + str(pid) if pid else 'not running'}")
+            print(f"{name + ':':<24} {'running, PID ' + str(pid) if pid else 'not running'}")
             for orphan in self.orphans(name):
-                print(f"{'':<15} also PID {orphan}, which no PID file records (`up`/`down` stop it)")
+                print(f"{'':<24} also PID {orphan}, which no PID file records (`up`/`down` stop it)")
         ok = self.healthy()
         if info:
             print(f"server:     {info.server} ({'ready' if ok else 'NOT ready'})")
@@ -569,6 +701,14 @@ current-context: {CONTEXT}
 
 class _PortClash(Exception):
     pass
+
+
+#: What state.json records; a state file without all of them is from an older cluster.py.
+STATE_KEYS = ("server", "etcd_url", "etcd_peer_url", "controller_manager_url")
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/", 1)[0])
 
 
 def _openssl(*args: object) -> None:
@@ -624,8 +764,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=["up", "down", "status", "env"])
+    parser.add_argument("command", choices=["up", "down", "stop", "start", "status", "env"])
+    parser.add_argument("components", nargs="*", metavar="COMPONENT", help=f"for stop/start: {', '.join(COMPONENTS)}")
     args = parser.parse_args(argv)
+    if args.components and args.command not in ("stop", "start"):
+        parser.error("components are only for stop and start")
+    chosen = tuple(args.components) or COMPONENTS
     cluster = Cluster()
     try:
         if args.command == "up":
@@ -634,6 +778,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"# kubectl: {cluster.binary('kubectl')}  server: {info.server}")
         elif args.command == "down":
             cluster.down()
+        elif args.command == "stop":
+            cluster.stop(chosen)
+        elif args.command == "start":
+            info = cluster.start(chosen)
+            _log(f"running: {info.server}")
         elif args.command == "status":
             return 0 if cluster.status() else 1
         elif args.command == "env":

@@ -1,4 +1,4 @@
-"""The test control plane is a real Kubernetes API server: checked through kubectl, as a user would.
+"""The test control plane is a real Kubernetes API server with a controller manager: checked through kubectl.
 
 Uses a CRD of its own (widgets.example.test) so it does not depend on tempsweep's CRDs.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -256,3 +257,55 @@ def test_kopf_operator_sees_an_object_and_patches_its_status(
         kubectl("get", "widget", "w1", "-o", "jsonpath={.status}", namespace=namespace).stdout
     )
     assert status == {"phase": "Seen", "observedSize": 7}
+
+
+# -- kube-controller-manager: what a real cluster does after a deletion -----------------------------
+
+
+def test_a_deleted_namespace_is_emptied_and_removed(kubectl: Kubectl) -> None:
+    name = f"doomed-{uuid.uuid4().hex[:8]}"
+    kubectl("create", "namespace", name)
+    kubectl("create", "configmap", "inside", "--from-literal=a=b", namespace=name)
+    kubectl("create", "serviceaccount", "worker", namespace=name)
+
+    kubectl("delete", "namespace", name, "--wait=false")
+
+    wait_for(
+        f"namespace {name} to disappear",
+        lambda: "NotFound" in kubectl("get", "namespace", name, check=False).stderr,
+        timeout=60,
+    )
+
+
+def test_garbage_collection_deletes_an_owned_object_after_its_owner(kubectl: Kubectl, namespace: str) -> None:
+    kubectl("create", "configmap", "owner", namespace=namespace)
+    uid = kubectl("get", "configmap", "owner", "-o", "jsonpath={.metadata.uid}", namespace=namespace).stdout
+    child = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "child",
+            "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid}],
+        },
+    }
+    kubectl("apply", "-f", "-", input=json.dumps(child), namespace=namespace)
+    kubectl("create", "configmap", "bystander", namespace=namespace)
+
+    kubectl("delete", "configmap", "owner", namespace=namespace)
+
+    wait_for(
+        "the owned ConfigMap to be garbage-collected",
+        lambda: "NotFound" in kubectl("get", "configmap", "child", namespace=namespace, check=False).stderr,
+        timeout=60,
+    )
+    assert kubectl("get", "configmap", "bystander", "-o", "name", namespace=namespace).stdout.strip() == (
+        "configmap/bystander"
+    )
+
+
+def test_every_namespace_gets_a_default_service_account(kubectl: Kubectl, namespace: str) -> None:
+    wait_for(
+        "the default ServiceAccount",
+        lambda: kubectl("get", "serviceaccount", "default", namespace=namespace, check=False).returncode == 0,
+        timeout=60,
+    )

@@ -1,4 +1,4 @@
-"""Pytest plugin: a real Kubernetes control plane (etcd + kube-apiserver) and its kubectl.
+"""Pytest plugin: a real Kubernetes control plane (etcd + kube-apiserver + kube-controller-manager) and its kubectl.
 
 Fixtures:
     control_plane   (session) starts the control plane of tests/controlplane/cluster.py, or reuses a
@@ -6,7 +6,11 @@ Fixtures:
                     if this session started it. Returns a ControlPlane.
     kubectl         (session) kubectl(*args, input=None, check=True, namespace=None, timeout=60)
                     -> subprocess.CompletedProcess[str], the built kubectl with the admin kubeconfig.
-    namespace       (function) a fresh, uniquely named namespace; deleted (left Terminating) afterwards.
+    namespace       (function) a fresh, uniquely named namespace; deleted afterwards without waiting
+                    (kube-controller-manager empties and removes it, unless finalizers hold its objects).
+    outage          (function) an Outage: stop the API server (or any part of the control plane) in the
+                    middle of a test and start it again with etcd's data, ports and certificates kept.
+                    Whatever the test left stopped is started again at teardown.
 
 The state directory is TEMPSWEEP_CLUSTER_DIR (default .local/cluster), the binaries TEMPSWEEP_BIN_DIR
 (default .local/bin, made by `make controlplane`). Missing binaries skip locally and fail in CI.
@@ -14,18 +18,20 @@ The state directory is TEMPSWEEP_CLUSTER_DIR (default .local/cluster), the binar
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
 import shlex
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Protocol
+from typing import Any, Protocol
 
 import pytest
 
@@ -54,6 +60,7 @@ class ControlPlane:
     server: str
     state_dir: Path
     started_here: bool
+    cluster: Any = field(default=None, repr=False, compare=False)  # the cluster.Cluster running it
 
     @property
     def kubectl_path(self) -> Path:
@@ -95,6 +102,7 @@ def control_plane() -> Iterator[ControlPlane]:
         server=info.server,
         state_dir=info.state_dir,
         started_here=not info.reused,
+        cluster=cluster,
     )
     yield plane
     if plane.started_here:
@@ -149,8 +157,77 @@ def namespace(kubectl: Kubectl, request: pytest.FixtureRequest) -> Iterator[str]
     name = f"{base}-{uuid.uuid4().hex[:8]}"
     kubectl("create", "namespace", name)
     yield name
-    # Without kube-controller-manager the namespace stays Terminating; that is expected.
+    # Not waiting: kube-controller-manager removes it in the background; objects whose finalizers nobody
+    # removes any more (an operator already stopped) keep it Terminating, which harms no later test.
     kubectl("delete", "namespace", name, "--wait=false", "--ignore-not-found", check=False)
 
 
-__all__: list[str] = ["ControlPlane", "Kubectl", "control_plane", "kubectl", "namespace"]
+APISERVER = ("kube-apiserver",)
+
+
+class Outage:
+    """Stops parts of the session's control plane mid-test and starts them again as they were.
+
+    etcd keeps its data directory, every component its port, and the PKI stays, so kubeconfigs (the
+    operator's too) work again after the restart and every object is still there. Components:
+    "etcd", "kube-apiserver", "kube-controller-manager" (stopped later-first, started in order).
+    """
+
+    def __init__(self, plane: ControlPlane) -> None:
+        self.plane = plane
+        self.module = _load_cluster_module()
+        self.stopped: set[str] = set()
+
+    def stop(self, *components: str) -> None:
+        """Stop COMPONENTS (default: the API server) with SIGTERM, SIGKILL after a grace period."""
+        chosen = components or APISERVER
+        self._call(self.plane.cluster.stop, chosen)
+        self.stopped.update(chosen)
+
+    def start(self) -> None:
+        """Start everything stopped, on the same ports with the same data, and wait until it is ready."""
+        self._call(self.plane.cluster.start, self.module.COMPONENTS)
+        self.stopped.clear()
+
+    @contextlib.contextmanager
+    def down(self, *components: str, seconds: float = 0.0) -> Iterator[None]:
+        """COMPONENTS (default: the API server) are stopped inside the block, for at least SECONDS.
+
+        The body runs while they are down (probe the operator, count failures); if it finishes sooner,
+        the outage goes on until SECONDS have passed since the stop. The start happens even if the body fails.
+        """
+        self.stop(*components)
+        stopped_at = time.monotonic()
+        try:
+            yield
+            remaining = seconds - (time.monotonic() - stopped_at)
+            if remaining > 0:
+                time.sleep(remaining)  # the outage's length is the test's input, not a wait for a condition
+        finally:
+            self.start()
+
+    def _call(self, method: Any, components: tuple[str, ...]) -> None:
+        try:
+            method(tuple(components))
+        except self.module.ClusterError as err:
+            pytest.fail(f"control plane outage: {err}", pytrace=False)
+
+
+@pytest.fixture
+def outage(control_plane: ControlPlane) -> Iterator[Outage]:
+    helper = Outage(control_plane)
+    yield helper
+    if helper.stopped:
+        helper.start()
+
+
+__all__: list[str] = [
+    "APISERVER",
+    "ControlPlane",
+    "Kubectl",
+    "Outage",
+    "control_plane",
+    "kubectl",
+    "namespace",
+    "outage",
+]

@@ -8,7 +8,8 @@ Fixtures:
     tempsweep_crds   (session) applies crds/ once and waits until both CRDs are Established and served.
     operator_root    (function) a fresh directory: the operator's only allowed root
                      (TEMP_STORAGE_CLEANUP_ALLOWED_ROOTS). Test volumes are made beneath it.
-    start_operator   (function) start_operator(*namespaces, **env) -> a started OperatorProcess; every
+    start_operator   (function) start_operator(*namespaces, options=(), **env) -> a started OperatorProcess;
+                     OPTIONS are more command-line arguments (e.g. --peering NAME --priority N); every
                      process it started is stopped at the end of the test.
     operator         (function) one operator watching the test's `namespace`, started and ready.
     kube             (function) a Kube: kubectl bound to the test's `namespace`, with status polling.
@@ -28,7 +29,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -47,10 +48,19 @@ LOG_TAIL_LINES = 60
 
 
 class OperatorProcess:
-    """`tempsweep operator --namespace NS... --liveness URL`, a child process with its log in a file."""
+    """`tempsweep operator --namespace NS... --liveness URL [OPTIONS]`, a child process with its log in a file."""
 
-    def __init__(self, *, namespaces: list[str], env: dict[str, str], log_path: Path, cwd: Path = REPO) -> None:
+    def __init__(
+        self,
+        *,
+        namespaces: list[str],
+        env: dict[str, str],
+        log_path: Path,
+        cwd: Path = REPO,
+        options: Sequence[str] = (),
+    ) -> None:
         self.namespaces = namespaces
+        self.options = list(options)
         self.env = env
         self.log_path = log_path
         self.cwd = cwd
@@ -72,7 +82,7 @@ class OperatorProcess:
         command = [sys.executable, "-m", "tempsweep.cli", "operator"]
         for namespace in self.namespaces:
             command += ["--namespace", namespace]
-        return command + ["--liveness", self.liveness_url]
+        return command + ["--liveness", self.liveness_url, *self.options]
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -157,7 +167,7 @@ class OperatorProcess:
 
 
 class StartOperator(Protocol):
-    def __call__(self, *namespaces: str, **env: str) -> OperatorProcess: ...
+    def __call__(self, *namespaces: str, options: Sequence[str] = (), **env: str) -> OperatorProcess: ...
 
 
 class Kube:
@@ -290,7 +300,7 @@ def start_operator(
     started: list[OperatorProcess] = []
     request.node.stash[_PROCESSES] = started
 
-    def start(*namespaces: str, **overrides: str) -> OperatorProcess:
+    def start(*namespaces: str, options: Sequence[str] = (), **overrides: str) -> OperatorProcess:
         env = {key: value for key, value in os.environ.items() if not key.startswith("TEMP_STORAGE_CLEANUP_")}
         env.update(
             KUBECONFIG=str(control_plane.kubeconfig),
@@ -301,7 +311,7 @@ def start_operator(
         )
         env.update(overrides)
         log_path = tmp_path / f"operator-{len(started) + 1}.log"
-        process = OperatorProcess(namespaces=list(namespaces), env=env, log_path=log_path)
+        process = OperatorProcess(namespaces=list(namespaces), env=env, log_path=log_path, options=options)
         started.append(process)
         return process.start()
 

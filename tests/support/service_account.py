@@ -3,7 +3,7 @@ and `tempsweep operator` running with it.
 
     install_base(kubectl)            applies manifests/base except the Deployment (namespace, CRDs,
                                      ServiceAccount, ClusterRoles and binding), waits for the CRDs, and
-                                     aggregates the built-in admin/edit/view roles. Idempotent.
+                                     for the built-in admin/edit/view roles to aggregate ours. Idempotent.
     token_kubeconfig(plane, kubectl, path)
                                      writes a kubeconfig that authenticates with a TokenRequest token
                                      of tempsweep-system/tempsweep (server and CA from the admin's).
@@ -11,10 +11,10 @@ and `tempsweep operator` running with it.
                                      the environment for `support.operator_process.OperatorProcess`
                                      running with that kubeconfig and nothing inherited.
 
-The control plane has no kube-controller-manager, so nothing fills in aggregated ClusterRoles;
-``aggregate_cluster_roles`` does what its clusterrole-aggregation controller would: each built-in
-role gets the rules of every ClusterRole its own ``aggregationRule`` selects, read from the server.
-Our roles therefore reach admin/edit/view only if they carry the labels the built-in roles select.
+kube-controller-manager's clusterrole-aggregation controller fills in the aggregated ClusterRoles: each
+built-in role gets the rules of every ClusterRole its ``aggregationRule`` selects. ``wait_for_aggregation``
+waits until it has done so for ours, so they reach admin/edit/view only if they carry the labels the
+built-in roles select.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def install_base(kubectl: Kubectl) -> list[dict[str, Any]]:
     documents = [doc for doc in render(kubectl, BASE) if doc["kind"] != "Deployment"]
     kubectl("apply", "-f", "-", input=yaml.safe_dump_all(documents))
     kubectl("wait", "--for=condition=established", "--timeout=60s", *(f"crd/{name}" for name in CRD_NAMES))
-    aggregate_cluster_roles(kubectl)
+    wait_for_aggregation(kubectl)
     wait_for(
         "the operator's ClusterRoleBinding to take effect",
         lambda: can_i(kubectl, OPERATOR_USER, "list", "cleanuppolicies.tempsweep.io", all_namespaces=True),
@@ -59,33 +59,27 @@ def install_base(kubectl: Kubectl) -> list[dict[str, Any]]:
 
 def _selected(labels: dict[str, str], selectors: list[dict[str, Any]]) -> bool:
     for selector in selectors:
-        assert not selector.get("matchExpressions"), f"aggregation by expressions is not emulated: {selector}"
+        assert not selector.get("matchExpressions"), f"aggregation by expressions is not checked: {selector}"
         if all(labels.get(key) == value for key, value in (selector.get("matchLabels") or {}).items()):
             return True
     return False
 
 
-def aggregate_cluster_roles(kubectl: Kubectl, names: tuple[str, ...] = BUILT_IN_AGGREGATES) -> None:
-    """Fill the aggregated ClusterRoles NAMES as kube-controller-manager would (see the module docstring)."""
-    for _ in range(len(names) + 1):  # roles feed each other (view -> edit -> admin): repeat until stable
-        roles = sorted(
-            json.loads(kubectl("get", "clusterroles", "-o", "json").stdout)["items"],
-            key=lambda role: role["metadata"]["name"],
-        )
-        changed = False
+def wait_for_aggregation(kubectl: Kubectl, names: tuple[str, ...] = BUILT_IN_AGGREGATES) -> None:
+    """Wait until each built-in role NAMES holds every rule of the ClusterRoles its aggregationRule selects."""
+
+    def aggregated() -> bool:
+        roles = json.loads(kubectl("get", "clusterroles", "-o", "json").stdout)["items"]
         for target in (role for role in roles if role["metadata"]["name"] in names):
             selectors = (target.get("aggregationRule") or {}).get("clusterRoleSelectors") or []
-            rules: list[dict[str, Any]] = []
+            have = target.get("rules") or []
             for role in roles:
-                if role is not target and _selected(role["metadata"].get("labels") or {}, selectors):
-                    rules.extend(rule for rule in role.get("rules") or [] if rule not in rules)
-            if rules != (target.get("rules") or []):
-                patch = json.dumps({"rules": rules})
-                kubectl("patch", "clusterrole", target["metadata"]["name"], "--type=merge", "-p", patch)
-                changed = True
-        if not changed:
-            return
-    raise AssertionError(f"the aggregated roles {names} did not settle")
+                selected = role is not target and _selected(role["metadata"].get("labels") or {}, selectors)
+                if selected and any(rule not in have for rule in role.get("rules") or []):
+                    return False
+        return True
+
+    wait_for(f"kube-controller-manager to aggregate our roles into {', '.join(names)}", aggregated, timeout=60)
 
 
 def can_i(

@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     operator.add_argument("--liveness", default="http://0.0.0.0:8080/healthz",
                           help="liveness endpoint (default: %(default)s)")
     operator.add_argument("--peering", default=None, help="peering object name (default: standalone)")
+    operator.add_argument("--priority", type=int, default=None,
+                          help="with --peering: the operator with the highest priority works, the others "
+                          "pause; equal priorities pause all (default: 0)")
     return parser
 
 

@@ -211,4 +211,8 @@ def operator(args: argparse.Namespace) -> int:
         from tempsweep.controller.main import run_operator
     except ImportError as exc:  # pragma: no cover
         return _fail(f"the operator is not available in this build: {exc}")
-    return run_operator(namespaces=args.namespace, liveness=args.liveness, peering=args.peering)
+    if args.priority is not None and args.peering is None:
+        return _fail("--priority only means something with --peering NAME (a standalone operator has no peers)")
+    return run_operator(
+        namespaces=args.namespace, liveness=args.liveness, peering=args.peering, priority=args.priority or 0
+    )

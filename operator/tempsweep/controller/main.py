@@ -33,8 +33,12 @@ def configure_logging(level_name: str | None) -> None:
         logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # one line per liveness probe
 
 
-def run_operator(*, namespaces: list[str], liveness: str | None, peering: str | None) -> int:
-    """Run until stopped. Standalone unless a peering object is named (for more than one replica)."""
+def run_operator(*, namespaces: list[str], liveness: str | None, peering: str | None, priority: int = 0) -> int:
+    """Run until stopped. Standalone unless a peering object is named (for more than one replica).
+
+    With peering, Kopf pauses this operator while a live peer of higher priority is in the peering
+    object, and pauses every operator while two of the same priority are.
+    """
     try:
         settings = load_settings()
         configure_logging(os.environ.get(LOG_LEVEL_VARIABLE))
@@ -51,6 +55,7 @@ def run_operator(*, namespaces: list[str], liveness: str | None, peering: str | 
         memo=kopf.Memo(state=OperatorState(settings)),
         standalone=peering is None,
         peering_name=peering,
+        priority=priority,
         clusterwide=not namespaces,
         namespaces=namespaces,
         liveness_endpoint=liveness or None,

@@ -16,6 +16,7 @@ import kopf
 
 from tempsweep.controller import policy_work
 from tempsweep.controller.policy_status import now_utc, observe
+from tempsweep.controller.kube import WORKER_THREADS
 from tempsweep.controller.runtime import PolicyNotReady, resolve
 from tempsweep.controller.schedule import due_work
 from tempsweep.controller.state import OperatorState, PolicyMemory, operator_state, policy_memory
@@ -35,7 +36,7 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
         prefix=GROUP, key="last-handled-configuration"
     )
     settings.posting.level = logging.WARNING  # our own events carry the numbers; Kopf's would be noise
-    settings.execution.max_workers = 16
+    settings.execution.max_workers = WORKER_THREADS
     # A deleted object keeps our finalizer until its timers have exited. A timer that is mid-tick when the
     # deletion arrives (the TTL timer deletes its own run) is polled again only after this long: Kopf's
     # default of 60 s left expired runs and deleted policies hanging for a minute.
