@@ -1,31 +1,34 @@
-"""Kopf handlers of CleanupRun: execute each run exactly once, report progress, expire finished runs.
+"""Kopf handlers of CleanupRun: execute each run exactly once, report progress, stop it when asked.
+
+Finished runs expire from one sweeper (``expiry``); no handler here makes Kopf put a finalizer on a run.
 
 Registered on import; ``main.run_operator`` imports this module with ``policies``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from typing import Any
 
 import kopf
 
 from tempsweep.controller.cleanups import post_run_event, run_locked
+from tempsweep.controller.expiry import FINAL_PHASES, sweep_forever
 from tempsweep.controller.kube import NotFound
-from tempsweep.controller.policy_status import now_utc
 from tempsweep.controller.run_status import RunReporter
 from tempsweep.controller.runtime import PolicyNotReady, PolicyRuntime, build_runtime
-from tempsweep.controller.schedule import parse_time
-from tempsweep.controller.state import OperatorState, operator_state
+from tempsweep.controller.state import OperatorState, ensure_state, operator_state
 from tempsweep.controller.writer import POLICIES, RUNS, ObjectRef, StatusWriter
 from tempsweep.engine import RunRequest
-from tempsweep.models import GROUP, VERSION, InputError, RunPhase, parse_run
+from tempsweep.models import GROUP, VERSION, InputError, parse_run
 from tempsweep.models.resources import PolicyStatus
 
-#: How often each finished run checks its ttlSecondsAfterFinished.
+#: How often a running CleanupRun reads itself back to see whether it was deleted.
+RUN_RECHECK_SECONDS = 2.0
+#: How often the sweeper deletes finished runs whose ttlSecondsAfterFinished has passed.
 TTL_CHECK_SECONDS = float(os.environ.get("TEMPSWEEP_TTL_CHECK_SECONDS", "60"))
-DEFAULT_RUN_TTL_SECONDS = 86_400
-FINAL_PHASES = (RunPhase.SUCCEEDED.value, RunPhase.FAILED.value)
 
 
 class RunRefused(Exception):
@@ -64,11 +67,54 @@ def execute_run(body: kopf.Body, ref: ObjectRef, state: OperatorState) -> None:
             kopf.event(body, type="Warning", reason=refused.reason, message=str(refused))
             reporter.refused(refused.reason, str(refused))
             return
-        result = run_locked(runtime, request, state.locks, reporter)
+        try:
+            stop = RunStopCheck(state, ref, runtime.uid)
+            result = run_locked(runtime, request, state.locks, reporter, should_stop=stop)
+        finally:
+            state.stops.clear(ref.uid)
         assert result is not None  # a CleanupRun waits for the storage
         reporter.finished(result)
     post_run_event(body, result)
     StatusWriter(state.kube, ObjectRef(POLICIES, ref.namespace, runtime.name)).write(PolicyStatus.last_cleanup(result))
+
+
+class RunStopCheck:
+    """Asked between batches whether the run must stop: its policy deleted or suspended (``StopSignals``,
+    from the policy's watch events), or the run itself deleted or replaced.
+
+    The run's own events cannot tell: Kopf handles one object's events one after the other, so its
+    DELETED event waits until this very handler returns. So the run is read back, at most every
+    ``RUN_RECHECK_SECONDS``; a read that fails (an API outage) is no reason to stop.
+    """
+
+    def __init__(self, state: OperatorState, ref: ObjectRef, policy_uid: str) -> None:
+        self._state, self._ref, self._policy_uid = state, ref, policy_uid
+        self._next_read = time.monotonic() + RUN_RECHECK_SECONDS
+
+    def __call__(self) -> str | None:
+        reason = self._state.stops.check(self._ref.uid, self._policy_uid)
+        if reason is not None or time.monotonic() < self._next_read:
+            return reason
+        self._next_read = time.monotonic() + RUN_RECHECK_SECONDS
+        try:
+            meta = self._state.kube.get_run(self._ref.namespace, self._ref.name).get("metadata") or {}
+        except NotFound:
+            return "the CleanupRun was deleted"
+        except Exception:  # the API server is unreachable: go on, ask again later
+            return None
+        if meta.get("uid") != self._ref.uid or meta.get("deletionTimestamp"):
+            return "the CleanupRun was deleted"
+        return None
+
+
+@kopf.on.event(GROUP, VERSION, RUNS)
+async def run_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A CleanupRun deleted while it runs stops at the next batch boundary (no finalizer needed: the
+    watch stream says so even when the object is already gone); a finished one is due to expire."""
+    state, uid = operator_state(memo), str(body.get("metadata", {}).get("uid") or "")
+    state.finished.observe(type, body)
+    if (type == "DELETED" or body.get("metadata", {}).get("deletionTimestamp")) and state.claims.holds(uid):
+        state.stops.stop(uid, "the CleanupRun was deleted")
 
 
 def prepare_run(body: kopf.Body, ref: ObjectRef, state: OperatorState) -> tuple[RunRequest, PolicyRuntime]:
@@ -88,18 +134,17 @@ def prepare_run(body: kopf.Body, ref: ObjectRef, state: OperatorState) -> tuple[
     return RunRequest.from_spec(run.spec), runtime
 
 
-@kopf.timer(
-    GROUP,
-    VERSION,
-    RUNS,
-    interval=TTL_CHECK_SECONDS,
-    when=lambda status, **_: (status or {}).get("phase") in FINAL_PHASES,
-)
-def run_ttl(spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
-    """Delete finished runs once ``ttlSecondsAfterFinished`` (default one day) has passed."""
-    ttl = spec.get("ttlSecondsAfterFinished")
-    ttl = DEFAULT_RUN_TTL_SECONDS if ttl is None else int(ttl)
-    finished = parse_time(status.get("completionTime"))
-    if finished is not None and (now_utc() - finished).total_seconds() >= ttl:
-        ref = ObjectRef.of(RUNS, meta)
-        operator_state(memo).kube.delete_run(ref.namespace, ref.name)
+@kopf.on.startup()
+async def start_sweeper(memo: kopf.Memo, **_: Any) -> None:
+    """One task for the whole operator expires finished runs (see ``expiry``)."""
+    state = ensure_state(memo)
+    state.background.append(asyncio.create_task(sweep_forever(state.finished, state.kube, TTL_CHECK_SECONDS)))
+
+
+@kopf.on.cleanup()
+async def stop_sweeper(memo: kopf.Memo, **_: Any) -> None:
+    state = operator_state(memo)
+    for task in state.background:
+        task.cancel()
+    await asyncio.gather(*state.background, return_exceptions=True)
+    state.background.clear()

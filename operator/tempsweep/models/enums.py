@@ -16,12 +16,13 @@ class RunType(StrEnum):
 
 
 class RunPhase(StrEnum):
-    """Where a CleanupRun is in its life. The engine reports only the two final phases."""
+    """Where a CleanupRun is in its life. The engine reports only the three final phases."""
 
     PENDING = "Pending"
     RUNNING = "Running"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
+    CANCELLED = "Cancelled"  # stopped at a batch boundary: its run, its policy deleted, or the policy suspended
 
 
 class Health(StrEnum):

@@ -106,7 +106,7 @@ class CleanupRunStatus(WireModel):
 
     observed_generation: int | None = Field(default=None, description="The spec generation acted on.")
     conditions: list[Condition] | None = Field(default=None, description="Standard conditions (Complete).")
-    phase: RunPhase | None = Field(default=None, description="Pending, Running, Succeeded or Failed.")
+    phase: RunPhase | None = Field(default=None, description="Pending, Running, Succeeded, Failed or Cancelled.")
     message: str | None = Field(default=None, description="One line saying what happened.")
     start_time: datetime | None = Field(default=None, description="When the cleanup started.")
     completion_time: datetime | None = Field(default=None, description="When the run reached a final phase.")

@@ -47,7 +47,9 @@ class StorageStats(WireModel):
 class RunStatus(WireModel):
     """What one cleanup did."""
 
-    phase: RunPhase = Field(description="Succeeded or Failed.")
+    phase: RunPhase = Field(
+        description="Succeeded, Failed, or Cancelled (stopped at a batch boundary; the figures say what was done)."
+    )
     message: str = Field(description="One line saying what happened.")
     trigger: RunType = Field(description="The scenario that ran.")
     start_time: datetime = Field(description="When the run started (UTC).")
