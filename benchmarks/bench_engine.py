@@ -28,8 +28,9 @@ metadata: {{name: bench}}
 spec:
   storage: {{volume: {{path: {root}}}}}
   orphans: {{maxAgeHours: 0.0001}}
-  limits: {{maxFilesPerRun: {limit}, batchSize: 1000, parallelism: {parallelism}}}
+  limits: {{maxFilesPerRun: {limit}, batchSize: 1000, parallelism: {parallelism}, maxDeletePercent: 100}}
 """
+# maxDeletePercent 100: every file is eligible here by design, which the blast-radius guard would refuse
 RUN = """apiVersion: tempsweep.io/v1alpha1
 kind: CleanupRun
 metadata: {name: bench-orphaned}

@@ -42,11 +42,15 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any
 
 
 def policy_spec(root: Path | str, **overrides: Any) -> dict[str, Any]:
-    """A policy ``spec`` in wire form for a volume at ``root``: generous limits, no free-space floor."""
+    """A policy ``spec`` in wire form for a volume at ``root``: generous limits, no free-space floor.
+
+    The blast-radius guard is off (``maxDeletePercent: 100``): most tests build small trees where most
+    files are meant to go. The guard's own tests (and the property test) set the limit they test.
+    """
     base: dict[str, Any] = {
         "storage": {"volume": {"path": str(root)}},
         "thresholds": {"minFreeSpace": 0},
-        "limits": {"batchSize": 100, "maxFilesPerRun": 10_000, "parallelism": 2},
+        "limits": {"batchSize": 100, "maxFilesPerRun": 10_000, "parallelism": 2, "maxDeletePercent": 100},
     }
     return merge(base, overrides)
 

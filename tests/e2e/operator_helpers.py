@@ -19,10 +19,15 @@ NEVER = "0 0 1 1 *"
 
 
 def policy(name: str, path: Path | str, **spec: Any) -> dict[str, Any]:
-    """A CleanupPolicy on a volume with quiet timers, a 1 GiB capacity and 1 KiB minimum free space."""
+    """A CleanupPolicy on a volume with quiet timers, a 1 GiB capacity and 1 KiB minimum free space.
+
+    The blast-radius guard is off (``maxDeletePercent: 100``): these tests build small volumes that are
+    meant to be emptied. The guard's own tests pass ``limits={"maxDeletePercent": None}`` for the default.
+    """
     base: dict[str, Any] = {
         "storage": {"volume": {"path": str(path), "capacity": "1Gi"}},
         "thresholds": {"minFreeSpace": "1Ki"},
+        "limits": {"maxDeletePercent": 100},
         "schedule": {"scheduled": NEVER, "orphaned": NEVER, "statsInterval": "1h", "emergencyCheckInterval": "1h"},
     }
     return {

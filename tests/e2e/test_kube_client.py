@@ -22,22 +22,22 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def fresh_client(control_plane: ControlPlane, monkeypatch: pytest.MonkeyPatch) -> Kube:
-    """A new operator client, configured from the test control plane's kubeconfig (not an in-cluster config)."""
+def kube(control_plane: ControlPlane, monkeypatch: pytest.MonkeyPatch) -> Kube:
+    """The operator's API clients, built from the test control plane's kubeconfig (not an in-cluster config)."""
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(Path(control_plane.kubeconfig)))
     return Kube()
 
 
 def test_every_worker_thread_gets_a_pooled_connection(
-    fresh_client: Kube, kubectl: Kubectl, namespace: str, caplog: pytest.LogCaptureFixture
+    kube: Kube, kubectl: Kubectl, namespace: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     kubectl("create", "secret", "generic", "db", "--from-literal=url=postgresql://db", namespace=namespace)
     start = threading.Barrier(WORKER_THREADS)
 
     def handler() -> list[str]:
         start.wait(timeout=30)  # all at once, as Kopf's workers are during a burst
-        return [fresh_client.read_secret_value(namespace, "db", "url") for _ in range(5)]
+        return [kube.read_secret_value(namespace, "db", "url") for _ in range(5)]
 
     with caplog.at_level(logging.WARNING, logger="urllib3.connectionpool"), ThreadPoolExecutor(WORKER_THREADS) as pool:
         results = [future.result(timeout=60) for future in [pool.submit(handler) for _ in range(WORKER_THREADS)]]
@@ -45,4 +45,4 @@ def test_every_worker_thread_gets_a_pooled_connection(
     assert results == [["postgresql://db"] * 5] * WORKER_THREADS
     discarded = [record.getMessage() for record in caplog.records if "pool is full" in record.getMessage()]
     assert discarded == []
-    assert fresh_client._api("core").api_client.configuration.connection_pool_maxsize >= WORKER_THREADS
+    assert kube._api("core").api_client.configuration.connection_pool_maxsize >= WORKER_THREADS

@@ -115,7 +115,7 @@ REJECTED = [
         "spec.ttlSecondsAfterFinished in body should be greater than or equal to 0",
         id="run-negative-ttl",
     ),
-    pytest.param(_run(force=True), 'unknown field "spec.force"', id="run-unknown-field"),
+    pytest.param(_run(forceDelete=True), 'unknown field "spec.forceDelete"', id="run-unknown-field"),
 ]
 
 

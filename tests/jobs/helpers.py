@@ -125,13 +125,16 @@ class JobDatabase:
 
 
 def make_policy(root: Path, url: str | None, *, database: dict[str, Any] | None = None, **spec: Any) -> EffectivePolicy:
-    """A resolved policy for a volume at ``root`` reading jobs from ``url`` (age-only when url is None)."""
+    """A resolved policy for a volume at ``root`` reading jobs from ``url`` (age-only when url is None).
+
+    The blast-radius guard is off (maxDeletePercent 100), as in ``sweep_helpers.policy_spec``.
+    """
     document: dict[str, Any] = {
         "storage": {"volume": {"path": str(root)}},
         "thresholds": {"minFreeSpace": 0},
         "orphans": {"maxAgeHours": 24},
         "failedJobs": {"cleanupAfterHours": 1},
-        "limits": {"batchSize": 100, "maxFilesPerRun": 100_000, "parallelism": 2},
+        "limits": {"batchSize": 100, "maxFilesPerRun": 100_000, "parallelism": 2, "maxDeletePercent": 100},
         **spec,
     }
     if url is not None:

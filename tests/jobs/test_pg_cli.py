@@ -56,6 +56,7 @@ def _manifests(tmp_path: Path, root: Path, database: dict[str, Any]) -> tuple[st
             "storage": {"volume": {"path": str(root)}},
             "thresholds": {"minFreeSpace": 0},
             "orphans": {"maxAgeHours": 24},
+            "limits": {"maxDeletePercent": 100},  # most of this small tree is meant to go
             "jobs": {"database": database},
         },
     }

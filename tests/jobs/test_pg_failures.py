@@ -179,7 +179,9 @@ def test_server_stopped_mid_run_keeps_unresolved_job_files_and_the_next_run_reco
         [(n, "completed", ago(now, 40)) for n in finished] + [(n, "running", ago(now, 40)) for n in running]
     )
     policy = make_policy(
-        tmp_path, job_db.reader_url, limits={"batchSize": 50, "parallelism": 1, "maxFilesPerRun": 100_000}
+        tmp_path,
+        job_db.reader_url,
+        limits={"batchSize": 50, "parallelism": 1, "maxFilesPerRun": 100_000, "maxDeletePercent": 100},
     )
     server = job_db.server
     source = SqlJobSource(policy.backend.database, job_db.reader_url)

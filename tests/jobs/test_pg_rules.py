@@ -199,3 +199,31 @@ def test_a_status_enum_that_lacks_some_configured_statuses(job_db: JobDatabase, 
     assert crash.deleted_by_reason == {"FailedJob": 1}
     assert orphaned.deleted_by_reason == {"OrphanFinishedJob": 1}
     assert files_under(tmp_path) == {"job_1_a.tmp"}
+
+
+def test_statuses_compare_ignoring_case_and_spaces_and_unlisted_ones_keep_files(
+    job_db: JobDatabase, tmp_path: Path, now: datetime
+) -> None:
+    """Issue 11 on PostgreSQL: the failed-jobs query and the counts normalize like the engine does."""
+    job_db.create_jobs(
+        [
+            (1, " FAILED ", ago(now, 3)),
+            (2, "Running", ago(now, 48)),
+            (3, "queued", ago(now, 48)),
+            (4, "Completed", ago(now, 48)),
+        ]
+    )
+    root = tmp_path / "volume"
+    make_files(root, {f"job_{job_id}_a.tmp": OLD for job_id in (1, 2, 3, 4)}, now)
+    policy = make_policy(root, job_db.reader_url)
+    source = SqlJobSource(policy.backend.database, job_db.reader_url)
+
+    assert [record.job_id for record in source.failed_jobs()] == ["1"]
+    assert (source.counts().active, source.counts().failed) == (1, 1)
+    crash = execute(policy, run_spec("CrashRecovery"), source, now)
+    orphans = execute(policy, run_spec("Orphaned"), SqlJobSource(policy.backend.database, job_db.reader_url), now)
+
+    assert crash.deleted_by_reason == {"FailedJob": 1}
+    assert orphans.deleted_by_reason == {"OrphanFinishedJob": 1}
+    assert (orphans.files_kept_unrecognized_status, orphans.unrecognized_job_statuses) == (1, ["queued"])
+    assert files_under(root) == {"job_2_a.tmp", "job_3_a.tmp"}

@@ -77,7 +77,9 @@ def test_fifty_thousand_jobs_and_two_hundred_thousand_files(job_db: JobDatabase,
         "ANALYZE crawl_jobs",
     )
     policy = make_policy(
-        root, job_db.reader_url, limits={"maxFilesPerRun": 1_000_000, "batchSize": 1000, "parallelism": 4}
+        root,
+        job_db.reader_url,
+        limits={"maxFilesPerRun": 1_000_000, "batchSize": 1000, "parallelism": 4, "maxDeletePercent": 100},
     )
     source = SqlJobSource(policy.backend.database, job_db.reader_url)
     source.check()

@@ -10,6 +10,7 @@ import pytest
 from sweep_helpers import effective_policy, merge, policy_document
 from tempsweep.models import CleanupPolicy, InputError, parse_policy
 from tempsweep.models.effective import MinFree, min_free_for
+from tempsweep.models.policy import LimitsSpec
 
 VOLUME = "/data/tempsweep/volume"
 
@@ -58,6 +59,9 @@ def test_database_defaults_are_the_original_tables() -> None:
     )
     assert database.active_statuses == ["pending", "running"]
     assert database.failed_statuses == ["failed", "cancelled", "error"]
+    assert database.finished_statuses == ["completed", "succeeded", "done", "finished", "success"]
+    limits = LimitsSpec()
+    assert (limits.max_delete_percent, limits.emergency_max_delete_percent) == (50, 100)
 
 
 def test_the_wire_form_is_camel_case_and_round_trips() -> None:
@@ -184,6 +188,31 @@ BAD_POLICIES = [
         "status-both-active-and-failed",
         {"spec": {"jobs": {"database": {"url": "sqlite://", "activeStatuses": ["running", "failed"]}}}},
         "spec.jobs.database: status 'failed' is listed both",
+    ),
+    (
+        "status-active-and-finished-after-normalizing",
+        {"spec": {"jobs": {"database": {"url": "sqlite://", "finishedStatuses": [" Running "]}}}},
+        "spec.jobs.database: status ' Running ' is listed both in activeStatuses and in finishedStatuses",
+    ),
+    (
+        "status-failed-and-finished-by-case",
+        {"spec": {"jobs": {"database": {"url": "sqlite://", "failedStatuses": ["DONE"]}}}},
+        "spec.jobs.database: status 'done' is listed both in failedStatuses and in finishedStatuses",
+    ),
+    (
+        "blank-status",
+        {"spec": {"jobs": {"database": {"url": "sqlite://", "finishedStatuses": ["  "]}}}},
+        "spec.jobs.database: finishedStatuses: a status may not be empty",
+    ),
+    (
+        "delete-percent-over-100",
+        {"spec": {"limits": {"maxDeletePercent": 150}}},
+        "spec.limits.maxDeletePercent:",
+    ),
+    (
+        "emergency-delete-percent-negative",
+        {"spec": {"limits": {"emergencyMaxDeletePercent": -1}}},
+        "spec.limits.emergencyMaxDeletePercent:",
     ),
     (
         "no-active-status",

@@ -78,7 +78,7 @@ BAD_RUNS = [
         "spec.completedFiles:",
     ),
     ("ttl-boolean", {"type": "Scheduled", "ttlSecondsAfterFinished": True}, "spec.ttlSecondsAfterFinished:"),
-    ("unknown-field", {"type": "Scheduled", "force": True}, "spec.force: unknown field"),
+    ("unknown-field", {"type": "Scheduled", "forceDelete": True}, "spec.forceDelete: unknown field"),
 ]
 
 

@@ -31,7 +31,11 @@ def policy_document(
     jobs: bool = True,
     **spec: Any,
 ) -> dict[str, Any]:
-    """A CleanupPolicy document for an azureBlob container (jobs come from a MemoryJobSource)."""
+    """A CleanupPolicy document for an azureBlob container (jobs come from a MemoryJobSource).
+
+    The blast-radius guard is off unless ``limits`` sets it: the containers here are meant to be emptied.
+    """
+    limits = {"maxDeletePercent": 100, **spec.pop("limits", {})}
     document: dict[str, Any] = {
         "apiVersion": "tempsweep.io/v1alpha1",
         "kind": "CleanupPolicy",
@@ -46,6 +50,7 @@ def policy_document(
                 }
             },
             "thresholds": {"minFreeSpace": "1"},
+            "limits": limits,
             **spec,
         },
     }

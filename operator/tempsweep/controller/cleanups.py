@@ -75,9 +75,11 @@ def run_locked(
 
 
 def post_run_event(body: Any, result: RunStatus) -> None:
-    """The event of a finished cleanup, on the object that asked for it (a CleanupRun or a policy)."""
+    """The event of a finished cleanup, on the object that asked for it (a CleanupRun or a policy); a
+    failure with a named cause (BlastRadiusExceeded) uses that reason."""
     if result.phase is RunPhase.FAILED:
-        kopf.event(body, type="Warning", reason="CleanupFailed", message=result.message)
+        reason = result.reason.value if result.reason is not None else "CleanupFailed"
+        kopf.event(body, type="Warning", reason=reason, message=result.message)
     elif result.phase is RunPhase.CANCELLED:
         kopf.event(body, type="Normal", reason="CleanupCancelled", message=result.message)
     else:

@@ -17,6 +17,9 @@ from tempsweep.models import Health, StorageStats
 from tempsweep.models.effective import min_free_for
 from tempsweep.models.quantities import format_bytes
 from tempsweep.models.resources import Condition, PolicyStatus
+from tempsweep.models.statuses import unrecognized_advice
+
+UNRECOGNIZED_REASON = "UnrecognizedJobStatus"
 
 
 def now_utc() -> datetime:
@@ -68,6 +71,8 @@ def ready(
     learned = [condition("Ready", True, "Validated", f"cleaning {runtime.storage.description}", now)]
     if runtime.policy.rules.has_job_source:
         learned.append(_job_source(runtime, stats, now))
+        if stats is not None and not stats.job_source_error:
+            learned.append(_statuses(stats, now))
     if stats is not None:
         if stats.effective_min_free_space_bytes is not None:
             learned.append(_min_free(runtime, stats, now))
@@ -90,6 +95,16 @@ def _job_source(runtime: PolicyRuntime, stats: StorageStats | None, now: datetim
     )
 
 
+def _statuses(stats: StorageStats, now: datetime) -> Condition:
+    """JobStatusesRecognized: False while files are kept because their job's status is in no list."""
+    names = stats.unrecognized_job_statuses
+    if names:
+        message = unrecognized_advice(names, stats.files_kept_unrecognized_status)
+        return condition("JobStatusesRecognized", False, UNRECOGNIZED_REASON, message, now)
+    message = "every job status met is in activeStatuses, failedStatuses or finishedStatuses"
+    return condition("JobStatusesRecognized", True, "AllRecognized", message, now)
+
+
 def _min_free(runtime: PolicyRuntime, stats: StorageStats, now: datetime) -> Condition:
     floor = min_free_for(runtime.policy.rules, stats.total_bytes)
     reason = "Applied" if floor.applied else "MinFreeSpaceNotApplied"
@@ -108,8 +123,15 @@ def _at(item: Condition, generation: int) -> Condition:
     return item.model_copy(update={"observed_generation": generation})
 
 
-def stats_part(body: Any, previous_health: Any, stats: StorageStats, now: datetime) -> PolicyStatus:
-    """The statistics and their time; one Warning when health turns Critical."""
+def stats_part(body: Any, previous: dict[str, Any], stats: StorageStats, now: datetime) -> PolicyStatus:
+    """The statistics and their time; one Warning when health turns Critical, and one for each job status
+    met that is in no status list (new against the statuses already in status, so a restart posts nothing
+    twice)."""
+    known = set(previous.get("unrecognizedJobStatuses") or [])
+    new = [name for name in stats.unrecognized_job_statuses if name not in known]
+    if new:
+        kopf.event(body, type="Warning", reason=UNRECOGNIZED_REASON, message=unrecognized_advice(new))
+    previous_health = previous.get("health")
     if stats.health is Health.CRITICAL and previous_health != Health.CRITICAL.value:
         kopf.event(
             body,

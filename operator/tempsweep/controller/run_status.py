@@ -72,6 +72,7 @@ class RunReporter:
     def finished(self, result: RunStatus) -> None:
         now = _now()
         done = result.would_delete_count if result.dry_run else result.files_deleted + result.files_skipped
+        reason = result.reason.value if result.reason is not None else result.phase.value
         self._writer.write(
             CleanupRunStatus(
                 result=result,
@@ -84,8 +85,6 @@ class RunReporter:
                     bytes_freed=result.bytes_freed,
                     updated_time=now,
                 ),
-                conditions=[
-                    condition("Complete", result.phase is RunPhase.SUCCEEDED, result.phase.value, result.message, now)
-                ],
+                conditions=[condition("Complete", result.phase is RunPhase.SUCCEEDED, reason, result.message, now)],
             )
         )

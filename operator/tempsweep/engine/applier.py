@@ -4,6 +4,11 @@ The planner decides; this module only carries decisions out (or, for a dry run, 
 would have done, through exactly the same path minus the provider call). Batches of
 ``batchSize`` go to a small thread pool because unlinks overlap well across threads; at most
 ``maxFilesPerRun`` files are attempted per run, however many phases share the applier.
+
+A dry run on a storage that can check without deleting (``FilesystemStorage.probe``: a volume)
+asks it, so files locked by another process are reported as in use, not as "would delete".
+Files another process holds a lock on are kept and counted (``in_use``), not errors. Deleted (or,
+dry, would-be-deleted) files are also counted per directory for ``directories.remove_emptied``.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from tempsweep.engine.ports import DeleteResult, FileEntry, Outcome, StorageProvider
+from tempsweep.engine.ports import DeleteResult, FileEntry, FilesystemStorage, Outcome, StorageProvider
 from tempsweep.models.effective import EffectivePolicy
 from tempsweep.models.enums import DeletionReason
 from tempsweep.models.status import MAX_ERRORS, MAX_WOULD_DELETE
@@ -45,6 +50,15 @@ class Tally:
     would_by_reason: Counter[str] = field(default_factory=Counter)
     limit_reached: bool = False
     cancelled: str | None = None  # why the run stopped early at a batch boundary (StopCheck's answer)
+    in_use: set[str] = field(default_factory=set)  # locked by another process: kept (dirs end in '/')
+    emptying: Counter[str] = field(default_factory=Counter)  # this phase's deletions per parent directory
+    directories_removed: int = 0
+    would_remove_directories: int = 0
+
+    def take_emptying(self) -> Counter[str]:
+        """The per-directory deletion counts since the last call (one phase's), and start afresh."""
+        counts, self.emptying = self.emptying, Counter()
+        return counts
 
     def add_error(self, message: str) -> None:
         self.error_count += 1
@@ -88,7 +102,9 @@ class Applier:
     def apply(self, decisions: Iterable[Decision]) -> Tally:
         """Apply decisions until they run out or the per-run limit is reached."""
         limited = self._within_budget(iter(decisions))
-        if self.dry_run:
+        if self.dry_run and isinstance(self._provider, FilesystemStorage):
+            self._probe_all(self._provider, limited)
+        elif self.dry_run:
             for decision in limited:
                 self._record_would(decision)
                 if self.tally.cancelled is not None:
@@ -96,6 +112,14 @@ class Applier:
         else:
             self._delete_all(limited)
         return self.tally
+
+    def report_only(self, decisions: Iterable[Decision]) -> Tally:
+        """Record decisions exactly as a dry run does, whatever ``dry_run`` says (a plan the guard stopped)."""
+        dry_run, self.dry_run = self.dry_run, True
+        try:
+            return self.apply(decisions)
+        finally:
+            self.dry_run = dry_run
 
     def _within_budget(self, decisions: Iterator[Decision]) -> Iterator[Decision]:
         if self.stopped():  # a later phase of a cancelled run applies nothing
@@ -107,8 +131,49 @@ class Applier:
             self.tally.attempted += 1
             yield decision
 
+    def _probe_all(self, provider: FilesystemStorage, decisions: Iterator[Decision]) -> None:
+        """Dry run through the storage's own checks, a batch at a time."""
+        batch: dict[str, Decision] = {}
+        for decision in decisions:
+            batch[decision.entry.path] = decision
+            if len(batch) >= self._policy.rules.batch_size:
+                if not self._probe_batch(provider, batch):
+                    return
+                batch = {}
+        if batch:
+            self._probe_batch(provider, batch)
+
+    def _probe_batch(self, provider: FilesystemStorage, batch: dict[str, Decision]) -> bool:
+        """Probe one batch unless told to stop first (a batch boundary); False when stopped."""
+        if self.stopped():
+            self.tally.attempted -= len(batch)
+            return False
+        self._record_probed(provider.probe([d.entry for d in batch.values()]), batch)
+        return True
+
+    def _record_probed(self, results: list[DeleteResult], batch: dict[str, Decision]) -> None:
+        for result in results:
+            if result.outcome is Outcome.DELETED:
+                self._record_would(batch[result.entry.path])
+            else:
+                self._count_kept(result)
+
+    def _count_kept(self, result: DeleteResult) -> None:
+        """A file that was not (or would not be) deleted: in use, changed, vanished or failed."""
+        tally = self.tally
+        if result.outcome is Outcome.IN_USE:
+            tally.in_use.add(result.entry.path)
+        elif result.outcome is Outcome.CHANGED:
+            tally.skipped += 1
+        elif result.outcome is Outcome.VANISHED:
+            tally.vanished += 1
+            tally.add_error(f"{result.entry.path}: vanished before it could be deleted")
+        else:
+            tally.add_error(f"{result.entry.path}: {result.detail or 'could not be deleted'}")
+
     def _record_would(self, decision: Decision) -> None:
         tally = self.tally
+        tally.emptying[decision.entry.path.rpartition("/")[0]] += 1
         tally.would_count += 1
         tally.would_bytes += decision.entry.size
         tally.would_by_reason[decision.reason.value] += 1
@@ -184,12 +249,8 @@ class Applier:
                     tally.deleted += 1
                     tally.bytes_freed += result.entry.size
                     tally.by_reason[reason.value if reason else "Unplanned"] += 1
-                elif result.outcome is Outcome.CHANGED:
-                    tally.skipped += 1
-                elif result.outcome is Outcome.VANISHED:
-                    tally.vanished += 1
-                    tally.add_error(f"{result.entry.path}: vanished before it could be deleted")
+                    tally.emptying[result.entry.path.rpartition("/")[0]] += 1
                 else:
-                    tally.add_error(f"{result.entry.path}: {result.detail or 'could not be deleted'}")
+                    self._count_kept(result)
         if self._progress:
             self._progress(tally)

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from tempsweep.engine.exclusion import exclusion_matcher
 from tempsweep.engine.inventory import Inventory, JobResolver
-from tempsweep.engine.ports import JobSource, StorageError, StorageProvider, Usage
+from tempsweep.engine.ports import FilesystemStorage, JobSource, StorageError, StorageProvider, Usage
 from tempsweep.engine.rules import Clock
 from tempsweep.models.effective import EffectivePolicy
 
@@ -44,7 +45,14 @@ class CleanupContext:
     def inventory(self, *, resolve_jobs: bool = True) -> tuple[Inventory, JobResolver]:
         """A fresh single-pass inventory of the storage, with its job resolver."""
         resolver = JobResolver(self.policy, self.jobs if self.policy.rules.has_job_source else None)
-        return Inventory(self.storage.scan(), self.policy, resolver, resolve_jobs=resolve_jobs), resolver
+        excluded = exclusion_matcher(self.policy.rules.exclude)
+        # excluded directories are not even listed, unless their files must count as used space
+        storage, measured = self.storage, self.policy.rules.capacity_bytes is None
+        if excluded is not None and measured and isinstance(storage, FilesystemStorage):
+            entries = storage.scan_pruned(excluded.excludes_directory)
+        else:
+            entries = self.storage.scan()
+        return Inventory(entries, self.policy, resolver, resolve_jobs=resolve_jobs), resolver
 
     def usage(self, bytes_total: int) -> Usage:
         """Usage against the capacity when one is set, else the filesystem's own figures."""

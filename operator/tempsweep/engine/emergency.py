@@ -2,10 +2,11 @@
 
 Order, as the original service defines it: (1) orphans older than ``emergencyMaxAgeHours``,
 (2) files of failed jobs, (3) the oldest remaining files of jobs that are not active. Files of
-active jobs and files whose job status is unavailable are never candidates. Selection stops as
-soon as usage would be below ``emergencyPercent - emergencyBufferPercent`` with at least
-``minFreeSpace`` free, where ``minFreeSpace`` is the floor that applies to the storage's size
-(``min_free_for``: an inherited default the storage could never satisfy is not applied).
+active jobs, of jobs in an unrecognized status and of jobs whose status is unavailable are never
+candidates. Selection stops as soon as usage would be below
+``emergencyPercent - emergencyBufferPercent`` with at least ``minFreeSpace`` free, where
+``minFreeSpace`` is the floor that applies to the storage's size (``min_free_for``: an inherited
+default the storage could never satisfy is not applied).
 
 Only the oldest ``maxFilesPerRun`` candidates of each phase are kept while the scan streams past
 (a bounded heap), because no run may delete more than that anyway. Pure: no I/O.
@@ -18,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from tempsweep.engine.applier import Decision
-from tempsweep.engine.inventory import JobState, ScannedFile
+from tempsweep.engine.inventory import KEPT_STATES, JobState, ScannedFile
 from tempsweep.engine.ports import FileEntry, Usage
 from tempsweep.engine.rules import Clock, orphan_rule
 from tempsweep.models.effective import EffectivePolicy, min_free_for
@@ -78,6 +79,20 @@ class EmergencyPlan:
     limited: bool = False  # the per-run budget ended the selection before the storage was relieved
 
 
+@dataclass
+class UncappedSize:
+    """How many files the emergency would choose without maxFilesPerRun (for the blast-radius guard).
+
+    ``estimated``: the tier where selection stops needed more files than the planner keeps, so ``count``
+    is that tier's whole size -- an upper bound, which can only make the guard stricter.
+    """
+
+    count: int = 0
+    bytes: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+    estimated: bool = False
+
+
 class EmergencyPlanner:
     """Collects candidates from one pass over the inventory, then chooses the fewest that suffice."""
 
@@ -90,6 +105,8 @@ class EmergencyPlanner:
             (DeletionReason.EMERGENCY_FAILED_JOB, _OldestHeap(limit)),
             (DeletionReason.EMERGENCY_OLDEST, _OldestHeap(limit)),
         )
+        # every candidate of each tier, also those beyond the heap: the guard counts without the cap
+        self._totals = [[0, 0], [0, 0], [0, 0]]
 
     def offer_all(self, items: Iterable[ScannedFile]) -> None:
         for item in items:
@@ -99,9 +116,12 @@ class EmergencyPlanner:
         phase = self._phase_of(item)
         if phase is not None:
             self._phases[phase][1].offer(item.entry)
+            totals = self._totals[phase]
+            totals[0] += 1
+            totals[1] += item.entry.size
 
     def _phase_of(self, item: ScannedFile) -> int | None:
-        if item.state in (JobState.ACTIVE, JobState.UNAVAILABLE):
+        if item.state in KEPT_STATES:
             return None
         if self._orphan(item) is not None:
             return 0
@@ -122,3 +142,29 @@ class EmergencyPlanner:
                 decisions.append(Decision(entry, reason))
                 projected = projected.after_freeing(entry.size)
         return EmergencyPlan(decisions, projected, relieved(projected, self._policy))
+
+    def uncapped(self, usage: Usage) -> UncappedSize:
+        """The size of the plan ``choose`` would make with no per-run budget (same order, same stop)."""
+        size = UncappedSize()
+        projected = usage
+        for (reason, heap), (count, total_bytes) in zip(self._phases, self._totals, strict=True):
+            if relieved(projected, self._policy) or count == 0:
+                continue
+            taken = 0
+            if not relieved(projected.after_freeing(total_bytes), self._policy):
+                taken, freed = count, total_bytes  # the whole tier goes and it is not enough yet
+            else:
+                freed = 0
+                for entry in heap.oldest_first():
+                    if relieved(projected.after_freeing(freed), self._policy):
+                        break
+                    taken += 1
+                    freed += entry.size
+                if not relieved(projected.after_freeing(freed), self._policy):
+                    # the heap held only the oldest ``limit`` of this tier: count the whole tier
+                    taken, freed, size.estimated = count, total_bytes, True
+            size.count += taken
+            size.bytes += freed
+            size.by_reason[reason.value] = taken
+            projected = projected.after_freeing(freed)
+        return size

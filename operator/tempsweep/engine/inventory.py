@@ -7,14 +7,14 @@ file, and never holds the whole tree in memory. Side-effect free apart from the 
 
 from __future__ import annotations
 
-import fnmatch
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
+from tempsweep.engine.exclusion import exclusion_matcher
 from tempsweep.engine.ports import FileEntry, JobRecord, JobSource, JobSourceError
 from tempsweep.models.effective import EffectivePolicy
+from tempsweep.models.statuses import MAX_UNRECOGNIZED_STATUSES, StatusClass, shown_status
 
 LOOKUP_BATCH = 1000
 #: at most this many files wait for their job's lookup (about 15 MB): memory stays bounded when jobs own
@@ -23,11 +23,25 @@ MAX_PENDING_FILES = 50 * LOOKUP_BATCH
 
 
 class JobState(StrEnum):
+    """A file's job as the rules see it. Only FINISHED, FAILED and UNKNOWN jobs' files may ever be orphans."""
+
     ACTIVE = "active"
     FAILED = "failed"
     FINISHED = "finished"
-    UNKNOWN = "unknown"  # the table has no such job
+    UNKNOWN = "unknown"  # the table has no such job (the original service's orphan case)
+    UNRECOGNIZED_STATUS = "unrecognizedStatus"  # the job exists, its status is in none of the lists: kept
     UNAVAILABLE = "unavailable"  # the job source could not be read: never delete on this basis
+
+
+#: Jobs whose files no rule outside ChunkCompletion may delete.
+KEPT_STATES = frozenset({JobState.ACTIVE, JobState.UNRECOGNIZED_STATUS, JobState.UNAVAILABLE})
+
+_STATE_OF_CLASS = {
+    StatusClass.ACTIVE: JobState.ACTIVE,
+    StatusClass.FAILED: JobState.FAILED,
+    StatusClass.FINISHED: JobState.FINISHED,
+    StatusClass.UNRECOGNIZED: JobState.UNRECOGNIZED_STATUS,
+}
 
 
 @dataclass(slots=True, eq=False)
@@ -40,12 +54,6 @@ class ScannedFile:
     record: JobRecord | None
 
 
-def exclusion_matcher(globs: Iterable[str]) -> re.Pattern[str] | None:
-    """One regex matching a name or relative path against every exclude glob."""
-    patterns = [fnmatch.translate(glob) for glob in globs]
-    return re.compile("|".join(patterns)) if patterns else None
-
-
 class JobResolver:
     """Caches job records for one run and turns them into states."""
 
@@ -54,15 +62,16 @@ class JobResolver:
         self._source = source
         self._cache: dict[str, tuple[JobState, JobRecord | None]] = {}
         self.error: str | None = None
+        #: distinct unrecognized statuses met (normalized), at most MAX_UNRECOGNIZED_STATUSES of them
+        self.unrecognized: set[str] = set()
 
     def state_of(self, record: JobRecord | None) -> JobState:
         if record is None:
             return JobState.UNKNOWN
-        if record.status in self._policy.rules.active_statuses:
-            return JobState.ACTIVE
-        if record.status in self._policy.rules.failed_statuses:
-            return JobState.FAILED
-        return JobState.FINISHED
+        state = _STATE_OF_CLASS[self._policy.rules.classify_status(record.status)]
+        if state is JobState.UNRECOGNIZED_STATUS and len(self.unrecognized) < MAX_UNRECOGNIZED_STATUSES:
+            self.unrecognized.add(shown_status(record.status))
+        return state
 
     def resolve(self, job_ids: Iterable[str]) -> None:
         """Load the states of ids not seen yet, in batches; a failing source marks them unavailable."""
@@ -91,7 +100,7 @@ class JobResolver:
 
 
 class Inventory:
-    """The scan as a stream of ScannedFiles: excluded files dropped, job ids parsed, states resolved.
+    """The scan as a stream of ScannedFiles: excluded files dropped (``exclusion``), job ids parsed, states resolved.
 
     Iterate it once. ``files_scanned`` and ``bytes_scanned`` count what went past (excluded files
     are not counted), so usage in capacity mode comes from the same single pass.
@@ -114,6 +123,7 @@ class Inventory:
         self.bytes_total = 0  # excluded and archived files included: they take space too
         self.archived_count = 0
         self.archived_bytes = 0
+        self.unrecognized_files = 0  # files of jobs in an unrecognized status (all of them kept)
 
     def __iter__(self) -> Iterator[ScannedFile]:
         excluded = exclusion_matcher(self._policy.rules.exclude)
@@ -127,7 +137,7 @@ class Inventory:
         unresolved: set[str] = set()
         for entry in self._entries:
             self.bytes_total += entry.size
-            if excluded is not None and (excluded.match(entry.name) or excluded.match(entry.path)):
+            if excluded is not None and excluded.excludes(entry.path):
                 continue
             if entry.archived:
                 self.archived_count += 1
@@ -142,6 +152,8 @@ class Inventory:
                 yield ScannedFile(entry, job_id, None, None)
             elif resolver.known(job_id):
                 state, record = resolver.get(job_id)
+                if state is JobState.UNRECOGNIZED_STATUS:
+                    self.unrecognized_files += 1
                 yield ScannedFile(entry, job_id, state, record)
             else:
                 pending.append((entry, job_id))
@@ -156,4 +168,6 @@ class Inventory:
             self._resolver.resolve(unresolved)
         for entry, job_id in pending:
             state, record = self._resolver.get(job_id)
+            if state is JobState.UNRECOGNIZED_STATUS:
+                self.unrecognized_files += 1
             yield ScannedFile(entry, job_id, state, record)

@@ -8,11 +8,11 @@ imports only this module, so it never learns about filesystems, SQLAlchemy or Az
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from tempsweep.models.status import RunStatus
 
@@ -66,12 +66,40 @@ class Outcome(StrEnum):
     DELETED = "deleted"
     VANISHED = "vanished"
     CHANGED = "changed"
+    IN_USE = "in-use"  # another process holds a lock on it (or on a directory above it): kept
     FAILED = "failed"
 
 
 @dataclass(slots=True, eq=False)
 class DeleteResult:
     entry: FileEntry
+    outcome: Outcome
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryEntry:
+    """A directory as the scan saw it: ``entries`` counts everything in it (files, directories,
+    symlinks, excluded or unreadable entries alike), so it is empty only when ``entries`` is 0.
+    ``token`` identifies this exact directory (device and inode) for the re-check before rmdir."""
+
+    path: str
+    mtime: float
+    entries: int
+    token: Hashable = None
+
+    @property
+    def parent(self) -> str:
+        return self.path.rpartition("/")[0]
+
+    @property
+    def depth(self) -> int:
+        return self.path.count("/") + 1
+
+
+@dataclass(slots=True, eq=False)
+class DirectoryResult:
+    directory: DirectoryEntry
     outcome: Outcome
     detail: str = ""
 
@@ -99,6 +127,32 @@ class StorageProvider(Protocol):
 
     def delete(self, entries: Sequence[FileEntry]) -> list[DeleteResult]:
         """Delete each entry if it is still the version that was scanned; one result per entry."""
+        ...
+
+
+@runtime_checkable
+class FilesystemStorage(Protocol):
+    """What a storage with real directories and file locks adds (a volume; Azure prefixes have neither:
+    an empty virtual folder does not exist, and blobs cannot be locked like files)."""
+
+    def scan_pruned(self, prune: Callable[[str], bool]) -> Iterator[FileEntry]:
+        """Like ``scan``, but directories for which ``prune(relative_path)`` is true are not entered."""
+        ...
+
+    def directories(self) -> Sequence[DirectoryEntry]:
+        """The directories the last scan listed completely (never the root, never a mount point)."""
+        ...
+
+    def skipped_in_use(self) -> list[str]:
+        """Directories the last scan did not enter because another process holds a lock on them."""
+        ...
+
+    def probe(self, entries: Sequence[FileEntry]) -> list[DeleteResult]:
+        """Every check ``delete`` makes, without deleting: DELETED means 'would be deleted'."""
+        ...
+
+    def remove_directories(self, directories: Sequence[DirectoryEntry]) -> list[DirectoryResult]:
+        """rmdir each directory, deepest first, if it is still the one scanned, empty and unlocked."""
         ...
 
 

@@ -22,6 +22,7 @@ class RunRequest:
     completed_files: frozenset[str] | None = None  # ChunkCompletion: None means every file of the chunk
     max_age_hours: float | None = None
     dry_run: bool = False
+    force: bool = False  # accept a plan above the blast-radius guard's limit, this once
 
     @classmethod
     def from_spec(cls, spec: CleanupRunSpec, *, dry_run: bool = False) -> RunRequest:
@@ -33,4 +34,5 @@ class RunRequest:
             completed_files=frozenset(spec.completed_files) if spec.completed_files is not None else None,
             max_age_hours=spec.max_age_hours,
             dry_run=dry_run or bool(spec.dry_run),
+            force=bool(spec.force),
         )

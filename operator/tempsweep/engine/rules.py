@@ -44,7 +44,11 @@ def failed_past_wait(record: JobRecord | None, policy: EffectivePolicy, clock: C
 
 
 def orphan_rule(policy: EffectivePolicy, clock: Clock, max_age_hours: float) -> Rule:
-    """Orphaned: older than the age, and no job, an unknown job, a finished job or a failed job past its wait."""
+    """Orphaned: older than the age, and no job, an unknown job, a finished job or a failed job past its wait.
+
+    "Unknown" means the job table has no such job, as in the original service. A job that exists with a
+    status in none of the policy's lists (UNRECOGNIZED_STATUS) is kept like an active one.
+    """
 
     oldest_kept = clock.timestamp - max_age_hours * 3600.0
 
@@ -61,7 +65,7 @@ def orphan_rule(policy: EffectivePolicy, clock: Clock, max_age_hours: float) -> 
             return DeletionReason.ORPHAN_FINISHED_JOB
         if item.state is JobState.FAILED and failed_past_wait(item.record, policy, clock):
             return DeletionReason.ORPHAN_FAILED_JOB
-        return None  # active, failed too recently, or status unavailable
+        return None  # active, unrecognized status, failed too recently, or status unavailable
 
     return decide
 

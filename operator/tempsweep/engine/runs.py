@@ -2,7 +2,9 @@
 
 Plan first, then apply: the rules (``rules``, ``emergency``) are pure and decide which files go and
 why; the ``Applier`` carries the decisions out, or, for a dry run or keep-for-debugging, records
-what it would have done through the same path. Re-running a run is safe: a second pass finds only
+what it would have done through the same path. Every scenario but ChunkCompletion is weighed by the
+blast-radius guard (``guard``) before its first deletion; only a run whose guard is off (100 % or
+``force``) streams its plan straight into the applier. Re-running a run is safe: a second pass finds only
 what is still eligible, so an interrupted run can simply be run again.
 """
 
@@ -10,12 +12,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from tempsweep.engine.applier import Applier, Decision, Tally
 from tempsweep.engine.context import CleanupContext, Progress
+from tempsweep.engine.directories import remove_emptied
 from tempsweep.engine.emergency import (
     EmergencyPlan,
     EmergencyPlanner,
@@ -23,8 +27,17 @@ from tempsweep.engine.emergency import (
     emergency_needed,
     relieved,
 )
+from tempsweep.engine.guard import (
+    EMERGENCY_GUARD_FIELD,
+    GUARD_FIELD,
+    PhasePlan,
+    apply_guarded,
+    carry_out,
+    guard_active,
+    stop_message,
+)
 from tempsweep.engine.inventory import Inventory, JobResolver, ScannedFile
-from tempsweep.engine.ports import JobSourceError, StorageError, Usage
+from tempsweep.engine.ports import FilesystemStorage, JobSourceError, StorageError, Usage
 from tempsweep.engine.request import RunRequest
 from tempsweep.engine.rules import (
     Clock,
@@ -36,9 +49,10 @@ from tempsweep.engine.rules import (
     orphan_rule,
 )
 from tempsweep.models.effective import MinFree, min_free_for
-from tempsweep.models.enums import DeletionReason, RunPhase, RunType
+from tempsweep.models.enums import DeletionReason, RunPhase, RunReason, RunType
 from tempsweep.models.quantities import format_bytes
 from tempsweep.models.status import RunStatus
+from tempsweep.models.statuses import StatusClass
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +71,26 @@ class _Outcome:
 
     note: str = ""
     failed: bool = False
+    reason: RunReason | None = None
     before: Usage | None = None
     after: Usage | None = None
     files_scanned: int = 0
     planned: frozenset[str] = frozenset()  # paths an emergency phase already chose
     min_free: MinFree | None = None  # the free-space floor an emergency check applied
+    unrecognized_files: int = 0
+    unrecognized: set[str] = field(default_factory=set)
+
+    def saw(self, inventory: Inventory, resolver: JobResolver) -> None:
+        """Take over what a scan met: files kept for an unrecognized job status, and those statuses."""
+        self.unrecognized_files = max(self.unrecognized_files, inventory.unrecognized_files)
+        self.unrecognized |= resolver.unrecognized
+
+    def blocked(self, message: str | None) -> None:
+        """The guard stopped the plan: the run fails, and says why before anything else."""
+        if message:
+            self.failed, self.reason = True, RunReason.BLAST_RADIUS_EXCEEDED
+            rest = self.note.strip().rstrip(";")
+            self.note = message + (f"; {rest}" if rest else "")
 
 
 def run_cleanup(ctx: CleanupContext, spec: RunRequest) -> RunStatus:
@@ -92,6 +121,7 @@ def run_cleanup(ctx: CleanupContext, spec: RunRequest) -> RunStatus:
     return RunStatus(
         phase=phase,
         message=_summary(spec.type, tally, outcome, dry_run),
+        reason=outcome.reason,
         trigger=spec.type,
         start_time=clock.now,
         end_time=clock.now + timedelta(seconds=duration),
@@ -100,6 +130,9 @@ def run_cleanup(ctx: CleanupContext, spec: RunRequest) -> RunStatus:
         files_scanned=outcome.files_scanned,
         files_deleted=tally.deleted,
         files_skipped=tally.skipped,
+        files_skipped_in_use=len(tally.in_use),
+        directories_removed=tally.directories_removed,
+        would_remove_directories=tally.would_remove_directories,
         bytes_freed=tally.bytes_freed,
         storage_before_percent=_percent(outcome.before),
         storage_after_percent=_percent(outcome.after),
@@ -112,6 +145,8 @@ def run_cleanup(ctx: CleanupContext, spec: RunRequest) -> RunStatus:
         would_delete_by_reason=dict(tally.would_by_reason),
         limit_reached=tally.limit_reached,
         job_queries=(ctx.jobs.query_count - queries_before) if ctx.jobs is not None else 0,
+        files_kept_unrecognized_status=outcome.unrecognized_files,
+        unrecognized_job_statuses=sorted(outcome.unrecognized),
         effective_min_free_space_bytes=outcome.min_free.bytes if outcome.min_free else None,
     )
 
@@ -128,11 +163,17 @@ def _progress_adapter(ctx: CleanupContext) -> Callable[[Tally], None] | None:
 
 
 def _summary(kind: RunType, tally: Tally, outcome: _Outcome, dry_run: bool) -> str:
-    if dry_run:
-        parts = [f"dry run: would delete {tally.would_count} files ({format_bytes(tally.would_bytes)})"]
+    if dry_run or outcome.reason is not None:
+        label = "dry run: would" if dry_run else "would"
+        parts = [f"{label} delete {tally.would_count} files ({format_bytes(tally.would_bytes)})"]
     else:
         parts = [f"deleted {tally.deleted} files ({format_bytes(tally.bytes_freed)})"]
     parts[0] += f" of {outcome.files_scanned} scanned"
+    if tally.directories_removed or tally.would_remove_directories:
+        verb = "would remove" if dry_run else "removed"
+        parts.append(f"{verb} {tally.would_remove_directories or tally.directories_removed} emptied directories")
+    if tally.in_use:
+        parts.append(f"{len(tally.in_use)} kept because another process holds a lock on them")
     if tally.skipped:
         parts.append(f"{tally.skipped} skipped because they changed since planned")
     if tally.error_count:
@@ -141,8 +182,13 @@ def _summary(kind: RunType, tally: Tally, outcome: _Outcome, dry_run: bool) -> s
         parts.append("stopped at maxFilesPerRun")
     if tally.cancelled is not None:
         parts.append(f"cancelled: {tally.cancelled}")
+    if outcome.unrecognized_files:
+        statuses = ", ".join(repr(status) for status in sorted(outcome.unrecognized))
+        parts.append(f"{outcome.unrecognized_files} files kept: job status {statuses} is in no status list")
     if outcome.note:
         parts.append(outcome.note)
+    if outcome.reason is not None:  # the reason first: it is why nothing was deleted
+        parts.insert(0, parts.pop())
     return f"{kind.value}: " + "; ".join(parts)
 
 
@@ -153,32 +199,66 @@ def _plan(inventory: Inventory, rule: Rule) -> Iterator[Decision]:
             yield Decision(item.entry, reason)
 
 
-def _measure_around(
-    ctx: CleanupContext, applier: Applier, inventory: Inventory, rule: Rule, resolver: JobResolver
-) -> _Outcome:
-    """Apply one streamed plan and measure usage before and after it."""
-    fs_before = ctx.storage.filesystem_usage() if ctx.policy.rules.capacity_bytes is None else None
-    freed_before = applier.tally.bytes_freed  # an earlier phase (Scheduled's emergency) freed these already
-    applier.apply(_plan(inventory, rule))
+def _usage_after(ctx: CleanupContext, before: Usage, freed: int) -> Usage:
+    """Usage once ``freed`` bytes are gone: measured on a filesystem, computed against a capacity."""
+    if ctx.policy.rules.capacity_bytes is None:
+        return ctx.storage.filesystem_usage() or before
+    return before.after_freeing(freed)
+
+
+def _scan_notes(ctx: CleanupContext, applier: Applier) -> None:
+    """What the last scan met besides files: problems (errors) and locked directories (kept, counted)."""
     for problem in ctx.storage.scan_errors():
         applier.tally.add_error(problem)
-    before = fs_before or ctx.usage(inventory.bytes_total)
-    if ctx.policy.rules.capacity_bytes is None:
-        after = ctx.storage.filesystem_usage() or before
+    if isinstance(ctx.storage, FilesystemStorage):
+        applier.tally.in_use.update(path + "/" for path in ctx.storage.skipped_in_use())
+
+
+def _single_phase(
+    ctx: CleanupContext,
+    spec: RunRequest,
+    applier: Applier,
+    rule: Rule,
+    *,
+    resolve_jobs: bool = True,
+    clock: Clock | None = None,
+) -> _Outcome:
+    """Plan one streamed phase, weigh it (unless the guard is off), apply it, measure usage around it;
+    with ``clock``, remove the directories it emptied (``directories``; ChunkCompletion passes none:
+    its job is running). A plan the guard stopped removes no directory either."""
+    inventory, resolver = ctx.inventory(resolve_jobs=resolve_jobs)
+    fs_before = ctx.storage.filesystem_usage() if ctx.policy.rules.capacity_bytes is None else None
+    applier.tally.take_emptying()  # an earlier phase's deletions are not in this scan's directory counts
+    limit = ctx.policy.rules.max_delete_percent
+    stopped = None
+    if spec.type is not RunType.CHUNK_COMPLETION and guard_active(limit, spec):
+        plan = PhasePlan(spec.type.value, GUARD_FIELD, limit).collect(_plan(inventory, rule), applier.budget_left)
+        plan.scanned = inventory.files_scanned
+        stopped = apply_guarded(applier, spec, [plan])
     else:
-        after = before.after_freeing(applier.tally.bytes_freed - freed_before)
-    outcome = _Outcome(before=before, after=after, files_scanned=inventory.files_scanned)
+        stream = _plan(inventory, rule)
+        applier.apply(stream)
+        # past maxFilesPerRun the applier stops asking; finish the scan so the counts and usage are whole
+        deque(stream, maxlen=0)
+    _scan_notes(ctx, applier)
+    if clock is not None and stopped is None:
+        remove_emptied(ctx, applier, rule, resolver, clock)
+    before = fs_before or ctx.usage(inventory.bytes_total)
+    outcome = _Outcome(
+        before=before, after=_usage_after(ctx, before, applier.tally.bytes_freed), files_scanned=inventory.files_scanned
+    )
+    outcome.saw(inventory, resolver)
     if resolver.error:
         outcome.failed = True
         outcome.note = f"{JOB_STATUS_UNAVAILABLE}: {resolver.error}"
+    outcome.blocked(stopped)
     return outcome
 
 
 def _chunk_completion(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> _Outcome:
     assert spec.job_id is not None and spec.chunk_id is not None  # guaranteed by the spec's validation
-    inventory, resolver = ctx.inventory(resolve_jobs=False)
     rule = chunk_rule(ctx.policy, spec.job_id, spec.chunk_id, spec.completed_files)
-    return _measure_around(ctx, applier, inventory, rule, resolver)
+    return _single_phase(ctx, spec, applier, rule, resolve_jobs=False)
 
 
 def _failed_ids(ctx: CleanupContext, clock: Clock, job_id: str | None) -> tuple[frozenset[str], str]:
@@ -186,18 +266,25 @@ def _failed_ids(ctx: CleanupContext, clock: Clock, job_id: str | None) -> tuple[
     if ctx.jobs is None or not ctx.policy.rules.has_job_source:
         raise RunFailed("crash recovery needs job status: the policy has no jobs.database")
     wait = f"{ctx.policy.rules.failed_cleanup_after_hours:g} h"
+    policy = ctx.policy
     if job_id is not None:
         record = ctx.jobs.lookup([job_id]).get(job_id)
         if record is None:
             return frozenset(), f"job {job_id} is not in the job table; nothing deleted"
-        if record.status not in ctx.policy.rules.failed_statuses:
-            return frozenset(), f"job {job_id} is {record.status!r}, not failed; nothing deleted"
-        if not failed_past_wait(record, ctx.policy, clock):
+        kind = policy.rules.classify_status(record.status)
+        if kind is not StatusClass.FAILED:
+            listed = "" if kind is not StatusClass.UNRECOGNIZED else " (a status in no status list)"
+            return frozenset(), f"job {job_id} is {record.status!r}{listed}, not failed; nothing deleted"
+        if not failed_past_wait(record, policy, clock):
             return frozenset(), (
                 f"job {job_id} failed less than {wait} ago (failedJobs.cleanupAfterHours); kept"
             )
         return frozenset({job_id}), ""
-    ready = frozenset(r.job_id for r in ctx.jobs.failed_jobs() if failed_past_wait(r, ctx.policy, clock))
+    ready = frozenset(
+        record.job_id
+        for record in ctx.jobs.failed_jobs()
+        if policy.rules.classify_status(record.status) is StatusClass.FAILED and failed_past_wait(record, policy, clock)
+    )
     return ready, "" if ready else f"no failed job is older than {wait}"
 
 
@@ -205,60 +292,98 @@ def _crash_recovery(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier
     failed, note = _failed_ids(ctx, clock, spec.job_id)
     if not failed:
         return _Outcome(note=note)
-    inventory, resolver = ctx.inventory(resolve_jobs=False)
-    outcome = _measure_around(ctx, applier, inventory, crash_rule(failed), resolver)
+    outcome = _single_phase(ctx, spec, applier, crash_rule(failed), resolve_jobs=False, clock=clock)
     outcome.note = outcome.note or f"{len(failed)} failed job(s)"
     return outcome
 
 
 def _orphaned(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> _Outcome:
     max_age = spec.max_age_hours or ctx.policy.rules.orphan_max_age_hours
-    inventory, resolver = ctx.inventory()
-    return _measure_around(ctx, applier, inventory, orphan_rule(ctx.policy, clock, max_age), resolver)
+    return _single_phase(ctx, spec, applier, orphan_rule(ctx.policy, clock, max_age), clock=clock)
 
 
-def _emergency(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> _Outcome:
-    """Plan from sizes, delete, then judge by measured usage: freeing a file's bytes is not a given.
+@dataclass
+class _EmergencyPhase:
+    """An emergency planned but not applied yet: its outcome so far, and its plan when one is needed."""
 
-    A sparse file, a name of a hard-linked file or a file another process holds open frees little or
-    nothing when deleted, so success is never the sum of the deleted sizes: usage is measured again
-    (``CleanupContext.measure_usage``) and the run fails, saying what was freed and what is left,
-    when the target is not reached. A dry run cannot measure and is judged by its plan.
-    """
+    outcome: _Outcome
+    chosen: EmergencyPlan | None = None
+    plan: PhasePlan | None = None
+
+
+def _plan_emergency(ctx: CleanupContext, clock: Clock, applier: Applier, name: str) -> _EmergencyPhase:
+    """Plan an emergency from sizes (nothing deleted yet); the guard weighs the plan before it is applied."""
     inventory, resolver = ctx.inventory()
     planner = EmergencyPlanner(ctx.policy, clock)
     planner.offer_all(inventory)
-    for problem in ctx.storage.scan_errors():
-        applier.tally.add_error(problem)
+    _scan_notes(ctx, applier)
     before = ctx.usage(inventory.bytes_total)
     floor = min_free_for(ctx.policy.rules, before.total)
     if floor.unsatisfiable:
         raise RunFailed(f"{floor.note}; no emergency cleanup runs for this policy, nothing deleted")
     outcome = _Outcome(before=before, after=before, files_scanned=inventory.files_scanned, min_free=floor)
+    outcome.saw(inventory, resolver)
     outcome.note = f"{floor.note}; " if floor.note else ""
     if not emergency_needed(before, ctx.policy):
         outcome.note += (
             f"usage {before.percent:.1f}% is below {ctx.policy.rules.emergency_percent:g}% with "
             f"{format_bytes(before.free)} free; no emergency"
         )
-        return outcome
-    plan = planner.choose(before, applier.budget_left)
-    outcome.planned = frozenset(decision.entry.path for decision in plan.decisions)
-    deleted_before = applier.tally.deleted
-    applier.apply(plan.decisions)
-    applier.tally.limit_reached = applier.tally.limit_reached or plan.limited
+        return _EmergencyPhase(outcome)
+    chosen = planner.choose(before, applier.budget_left)
+    size = planner.uncapped(before)
+    plan = PhasePlan(
+        name,
+        EMERGENCY_GUARD_FIELD,
+        ctx.policy.rules.emergency_max_delete_percent,
+        decisions=chosen.decisions,
+        count=max(size.count, len(chosen.decisions)),
+        bytes=size.bytes,
+        by_reason=Counter(size.by_reason),
+        scanned=inventory.files_scanned,
+        estimated=size.estimated,
+        limited=chosen.limited,
+    )
+    outcome.planned = frozenset(decision.entry.path for decision in chosen.decisions)
     if resolver.error:
         outcome.failed = True
         outcome.note += f"{JOB_STATUS_UNAVAILABLE}: {resolver.error}; "
+    return _EmergencyPhase(outcome, chosen, plan)
+
+
+def _apply_emergency(ctx: CleanupContext, applier: Applier, phase: _EmergencyPhase) -> None:
+    """Delete the emergency's files, then judge by measured usage: freeing a file's bytes is not a given.
+
+    A sparse file, a name of a hard-linked file or a file another process holds open frees little or
+    nothing when deleted, so success is never the sum of the deleted sizes: usage is measured again
+    (``CleanupContext.measure_usage``) and the run fails, saying what was freed and what is left,
+    when the target is not reached. A dry run cannot measure and is judged by its plan.
+    """
+    outcome, chosen, plan = phase.outcome, phase.chosen, phase.plan
+    assert chosen is not None and plan is not None
+    deleted_before = applier.tally.deleted
+    carry_out(applier, [plan])
     if applier.dry_run:
-        _judge_plan(ctx, plan, outcome)
-        return outcome
+        _judge_plan(ctx, chosen, outcome)
+        return
     if applier.tally.deleted > deleted_before:
         outcome.after, problems = ctx.measure_usage()
         for problem in problems:
             applier.tally.add_error(f"measuring usage after the emergency: {problem}")
     _judge_measured(ctx, outcome)
-    return outcome
+
+
+def _emergency(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> _Outcome:
+    phase = _plan_emergency(ctx, clock, applier, "the emergency")
+    if phase.plan is None:
+        return phase.outcome
+    stopped = stop_message(spec, [phase.plan])
+    if stopped is None:
+        _apply_emergency(ctx, applier, phase)
+    else:
+        carry_out(applier, [phase.plan], report_only=True)
+    phase.outcome.blocked(stopped)
+    return phase.outcome
 
 
 def _judge_plan(ctx: CleanupContext, plan: EmergencyPlan, outcome: _Outcome) -> None:
@@ -297,35 +422,69 @@ def _judge_measured(ctx: CleanupContext, outcome: _Outcome) -> None:
 
 
 def _scheduled(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> _Outcome:
-    """The emergency check first, then orphans and crashed jobs in one pass; one combined record."""
-    first = _emergency(ctx, spec, clock, applier)
-    notes = [first.note] if first.planned or first.failed else []
-    if not notes and first.min_free is not None and first.min_free.note:
-        notes.append(first.min_free.note)  # an inherited floor not applied is worth saying every time
+    """The emergency check, then orphans and crashed jobs; one combined record.
+
+    Both phases are planned before anything is deleted, so the blast-radius guard (each phase against
+    its own limit) can stop the whole run; the second pass leaves the emergency's files to it. Then the
+    emergency is applied and judged by measured usage, then the second phase.
+    """
+    first = _plan_emergency(ctx, clock, applier, "the emergency phase")
+    notes: list[str] = []
     failed: frozenset[str] = frozenset()
     if ctx.policy.rules.has_job_source and ctx.jobs is not None:
         try:
             failed, _ = _failed_ids(ctx, clock, None)
         except JobSourceError as exc:
             notes.append(f"crash recovery skipped: {exc}")
-            first.failed = True
+            first.outcome.failed = True
     regular = first_of(orphan_rule(ctx.policy, clock, ctx.policy.rules.orphan_max_age_hours), crash_rule(failed))
+    planned = first.outcome.planned
 
     def rule(item: ScannedFile) -> DeletionReason | None:
-        # a dry run leaves the emergency's files in place: do not count them twice
-        return None if item.entry.path in first.planned else regular(item)
+        return None if item.entry.path in planned else regular(item)
 
     inventory, resolver = ctx.inventory()
-    second = _measure_around(ctx, applier, inventory, rule, resolver)
-    notes.append(second.note)
-    return _Outcome(
-        note="; ".join(note for note in notes if note),
-        failed=first.failed or second.failed,
-        before=first.before,
-        after=second.after,
-        files_scanned=max(first.files_scanned, second.files_scanned),
-        min_free=first.min_free,
+    plans = [first.plan] if first.plan is not None else []
+    budget = applier.budget_left - (len(first.plan.decisions) if first.plan is not None else 0)
+    limit = ctx.policy.rules.max_delete_percent if guard_active(ctx.policy.rules.max_delete_percent, spec) else 100.0
+    second = PhasePlan("the orphan and crash phase", GUARD_FIELD, limit).collect(_plan(inventory, rule), budget)
+    second.scanned = inventory.files_scanned
+    plans.append(second)
+    _scan_notes(ctx, applier)
+    stopped = stop_message(spec, plans)
+    # the second scan saw the emergency's files too: both phases' deletions count for emptied directories
+    applier.tally.take_emptying()
+    if stopped is not None:
+        carry_out(applier, plans, report_only=True)
+    elif first.plan is not None:
+        _apply_emergency(ctx, applier, first)
+    freed_by_emergency = applier.tally.bytes_freed
+    if stopped is None:
+        carry_out(applier, [second])
+        remove_emptied(ctx, applier, rule, resolver, clock)
+    emergency = first.outcome
+    if emergency.planned or emergency.failed:
+        notes.insert(0, emergency.note)
+    elif emergency.min_free is not None and emergency.min_free.note:
+        notes.insert(0, emergency.min_free.note)  # an inherited floor not applied is worth saying every time
+    outcome = _Outcome(
+        note="; ".join(note.strip().rstrip(";") for note in notes if note),
+        failed=emergency.failed,
+        before=emergency.before,
+        files_scanned=max(emergency.files_scanned, inventory.files_scanned),
+        unrecognized_files=emergency.unrecognized_files,
+        unrecognized=set(emergency.unrecognized),
+        min_free=emergency.min_free,
     )
+    assert emergency.after is not None  # measured after the emergency's deletions, else its "before"
+    outcome.after = _usage_after(ctx, emergency.after, applier.tally.bytes_freed - freed_by_emergency)
+    outcome.saw(inventory, resolver)
+    if resolver.error:
+        outcome.failed = True
+        unavailable = f"{JOB_STATUS_UNAVAILABLE}: {resolver.error}"
+        outcome.note = f"{outcome.note}; {unavailable}" if outcome.note else unavailable
+    outcome.blocked(stopped)
+    return outcome
 
 
 _SCENARIOS: dict[RunType, Callable[[CleanupContext, RunRequest, Clock, Applier], _Outcome]] = {

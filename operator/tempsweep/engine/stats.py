@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tempsweep.engine.context import CleanupContext
 from tempsweep.engine.emergency import emergency_needed
-from tempsweep.engine.ports import JobSourceError, Usage
+from tempsweep.engine.ports import FilesystemStorage, JobSourceError, Usage
 from tempsweep.engine.rules import orphan_rule
 from tempsweep.models.effective import EffectivePolicy, min_free_for
 from tempsweep.models.enums import Health
@@ -50,6 +50,7 @@ def compute_stats(ctx: CleanupContext) -> StorageStats:
         free_bytes=usage.free,
         temp_files_count=inventory.files_scanned,
         temp_files_size_bytes=inventory.bytes_scanned,
+        files_skipped_in_use=len(ctx.storage.skipped_in_use()) if isinstance(ctx.storage, FilesystemStorage) else 0,
         active_jobs_count=active,
         failed_jobs_count=failed,
         orphaned_files_count=orphan_count,
@@ -60,5 +61,7 @@ def compute_stats(ctx: CleanupContext) -> StorageStats:
         cleanup_needed=emergency_needed(usage, policy),
         health=health_of(usage.percent, policy),
         job_source_error=job_error,
+        files_kept_unrecognized_status=inventory.unrecognized_files,
+        unrecognized_job_statuses=sorted(resolver.unrecognized),
         effective_min_free_space_bytes=None if floor.unsatisfiable else floor.bytes,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from tempsweep.engine.ports import JobCounts, JobRecord, JobSourceError
+from tempsweep.models.statuses import normalize_status, normalized_set
 
 
 class MemoryJobSource:
@@ -18,8 +19,9 @@ class MemoryJobSource:
         failed_statuses: Iterable[str] = ("failed", "cancelled", "error"),
     ) -> None:
         self.records = {record.job_id: record for record in records}
-        self.active_statuses = frozenset(active_statuses)
-        self.failed_statuses = frozenset(failed_statuses)
+        # compared like the policy compares them: ignoring case and surrounding whitespace
+        self.active_statuses = normalized_set(active_statuses)
+        self.failed_statuses = normalized_set(failed_statuses)
         self.unavailable = False
         self.lookups: list[int] = []
         self._queries = 0
@@ -40,11 +42,13 @@ class MemoryJobSource:
 
     def failed_jobs(self) -> Sequence[JobRecord]:
         self._query()
-        return [record for record in self.records.values() if record.status in self.failed_statuses]
+        return [
+            record for record in self.records.values() if normalize_status(record.status) in self.failed_statuses
+        ]
 
     def counts(self) -> JobCounts:
         self._query()
-        statuses = [record.status for record in self.records.values()]
+        statuses = [normalize_status(record.status) for record in self.records.values()]
         return JobCounts(
             active=sum(status in self.active_statuses for status in statuses),
             failed=sum(status in self.failed_statuses for status in statuses),

@@ -56,6 +56,7 @@ from sqlalchemy.types import TypeEngine
 from tempsweep.engine.ports import JobCounts, JobRecord, JobSourceError
 from tempsweep.jobs.database import describe_error, safe_url, shared_engine, transaction
 from tempsweep.models.policy import DatabaseSpec
+from tempsweep.models.statuses import normalize_status, normalized_set
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,15 @@ def _to_utc(value: object) -> datetime | None:
     if not isinstance(value, datetime):
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _normalized(status: ColumnElement[Any]) -> ColumnElement[Any]:
+    """``lower(trim(status))``: statuses compare ignoring case and surrounding spaces, as in the engine.
+
+    The status column's index (if any) cannot serve this; both queries read every failed or every
+    listed job anyway, once per run or statistics refresh.
+    """
+    return func.lower(func.trim(status))
 
 
 class SqlJobSource:
@@ -270,26 +280,29 @@ class SqlJobSource:
 
     def failed_jobs(self) -> Sequence[JobRecord]:
         id_col, status_col, updated_col = self._columns()
-        statuses = list(self.database.failed_statuses)
-        if not statuses:
+        failed = normalized_set(self.database.failed_statuses)
+        if not failed:
             return []
-        statement = select(id_col, status_col, updated_col).where(status_col.in_(statuses))
+        statement = select(id_col, status_col, updated_col).where(_normalized(status_col).in_(sorted(failed)))
         rows = self._run(partial(_fetch_all, statement))
-        return [self._record(str(row_id), status, updated_at) for row_id, status, updated_at in rows]
+        # SQL's lower/trim prefilter; Python's normalization decides (they differ on rare whitespace/letters)
+        return [
+            self._record(str(row_id), status, updated_at)
+            for row_id, status, updated_at in rows
+            if status is not None and normalize_status(str(status)) in failed
+        ]
 
     def counts(self) -> JobCounts:
         _, status_col, _ = self._columns()
         db = self.database
-        statement = (
-            select(status_col, func.count())
-            .where(status_col.in_([*db.active_statuses, *db.failed_statuses]))
-            .group_by(status_col)
-        )
+        active, failed = normalized_set(db.active_statuses), normalized_set(db.failed_statuses)
+        normal = _normalized(status_col)
+        statement = select(normal, func.count()).where(normal.in_(sorted(active | failed))).group_by(normal)
         rows = self._run(partial(_fetch_all, statement))
         per_status = {str(status): int(count) for status, count in rows}
         return JobCounts(
-            active=sum(per_status.get(s, 0) for s in db.active_statuses),
-            failed=sum(per_status.get(s, 0) for s in db.failed_statuses),
+            active=sum(count for status, count in per_status.items() if status in active),
+            failed=sum(count for status, count in per_status.items() if status in failed),
         )
 
     def close(self) -> None:

@@ -254,6 +254,7 @@ def custom_resource_definitions() -> dict[str, dict[str, Any]]:
                     _column("Deleted", ".status.filesDeleted", "integer"),
                     _column("Freed", ".status.bytesFreed", "integer"),
                     age,
+                    _column("Reason", ".status.reason", priority=1),  # -o wide: e.g. BlastRadiusExceeded
                 ],
             )
         ),

@@ -21,6 +21,7 @@ from tempsweep.models.paths import check_volume_path
 from tempsweep.models.policy import AzureBlobStorage, CleanupPolicySpec, DatabaseSpec
 from tempsweep.models.quantities import format_bytes, parse_duration, parse_quantity
 from tempsweep.models.settings import OperatorSettings, scheduled_cron
+from tempsweep.models.statuses import StatusClass, normalize_status, normalized_set
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,29 @@ class CleanupRules:
     max_files_per_run: int
     parallelism: int
     exclude: tuple[str, ...]
+    remove_empty_directories: bool
     dry_run: bool
     keep_for_debugging: bool
     has_job_source: bool  # False for age-only policies (no ``jobs``)
+    # normalized (see ``statuses.normalize_status``); a status in none of the three is unrecognized
     active_statuses: frozenset[str]
     failed_statuses: frozenset[str]
+    finished_statuses: frozenset[str]
+    max_delete_percent: float  # the blast-radius guard of every run but ChunkCompletion (and emergencies)
+    emergency_max_delete_percent: float  # the guard of Emergency runs and of Scheduled's emergency phase
     blob_storage: bool  # Azure: statistics count the Archive tier
     include_archived: bool  # Azure only: whether blobs in the Archive tier may be deleted
+
+    def classify_status(self, status: str) -> StatusClass:
+        """Which list a job status is in, compared ignoring case and surrounding whitespace."""
+        normal = normalize_status(status)
+        if normal in self.active_statuses:
+            return StatusClass.ACTIVE
+        if normal in self.failed_statuses:
+            return StatusClass.FAILED
+        if normal in self.finished_statuses:
+            return StatusClass.FINISHED
+        return StatusClass.UNRECOGNIZED
 
 
 @dataclass(frozen=True)
@@ -195,11 +212,15 @@ def resolve_rules(spec: CleanupPolicySpec, settings: OperatorSettings, backend: 
         max_files_per_run=limits.max_files_per_run or settings.max_files_per_cleanup,
         parallelism=limits.parallelism,
         exclude=tuple(spec.exclude),
+        remove_empty_directories=spec.remove_empty_directories,
         dry_run=bool(spec.dry_run) or settings.cleanup_dry_run,
         keep_for_debugging=bool(spec.keep_for_debugging) or settings.keep_temp_files_for_debugging,
         has_job_source=database is not None,
-        active_statuses=frozenset(database.active_statuses) if database else frozenset(),
-        failed_statuses=frozenset(database.failed_statuses) if database else frozenset(),
+        active_statuses=normalized_set(database.active_statuses) if database else frozenset(),
+        failed_statuses=normalized_set(database.failed_statuses) if database else frozenset(),
+        finished_statuses=normalized_set(database.finished_statuses) if database else frozenset(),
+        max_delete_percent=limits.max_delete_percent,
+        emergency_max_delete_percent=limits.emergency_max_delete_percent,
         blob_storage=blob is not None,
         include_archived=bool(blob and blob.include_archive_tier),
     )

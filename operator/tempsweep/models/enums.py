@@ -25,6 +25,12 @@ class RunPhase(StrEnum):
     CANCELLED = "Cancelled"  # stopped at a batch boundary: its run, its policy deleted, or the policy suspended
 
 
+class RunReason(StrEnum):
+    """Why a run ended Failed, where the cause has a name of its own (status, condition and event reason)."""
+
+    BLAST_RADIUS_EXCEEDED = "BlastRadiusExceeded"
+
+
 class Health(StrEnum):
     """Storage health: Healthy below the warning threshold, Critical from the emergency threshold."""
 

@@ -24,6 +24,7 @@ from tempsweep.models.base import WireModel
 from tempsweep.models.naming import compile_pattern
 from tempsweep.models.paths import check_volume_path
 from tempsweep.models.quantities import parse_duration, parse_quantity
+from tempsweep.models.statuses import check_status_lists
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -101,7 +102,11 @@ class VolumeStorage(WireModel):
         default=None,
         description="Absolute path of the directory to clean, as mounted into the operator. It must lie "
         "under one of the operator's allowed roots. Default: the operator setting "
-        "TEMP_STORAGE_CLEANUP_TEMP_STORAGE_PATH.",
+        "TEMP_STORAGE_CLEANUP_TEMP_STORAGE_PATH. Cleaned as systemd-tmpfiles does: symlinks are never "
+        "followed, mount points never entered; a file or directory another process holds a BSD flock on is "
+        "kept with everything below it (filesSkippedInUse; POSIX fcntl locks and merely open files are not "
+        "seen); directories are walked linearly down to 4096 levels or 16384 characters of path, and deeper "
+        "subtrees are reported as an error, not scanned, not cleaned.",
     )
     capacity: Quantity | None = Field(
         default=None,
@@ -215,11 +220,17 @@ class DatabaseSpec(WireModel):
         default_factory=lambda: ["pending", "running"],
         min_length=1,
         description="Statuses of jobs that may still write files: their files are never deleted "
-        "automatically.",
+        "automatically. Statuses are compared ignoring case and surrounding whitespace; a status in none "
+        "of the three lists counts as unrecognized and its jobs' files are kept like an active job's.",
     )
     failed_statuses: list[str] = Field(
         default_factory=lambda: ["failed", "cancelled", "error"],
         description="Statuses of crashed jobs whose files crash recovery deletes.",
+    )
+    finished_statuses: list[str] = Field(
+        default_factory=lambda: ["completed", "succeeded", "done", "finished", "success"],
+        description="Statuses of jobs that ended normally: their files are orphans once older than "
+        "orphans.maxAgeHours.",
     )
     query_timeout_seconds: StrictFloat = Field(
         default=10, gt=0, le=3600, description="Statement timeout for each job-status query, in seconds."
@@ -231,9 +242,13 @@ class DatabaseSpec(WireModel):
 
     @model_validator(mode="after")
     def _statuses_disjoint(self) -> DatabaseSpec:
-        both = sorted(set(self.active_statuses) & set(self.failed_statuses))
-        if both:
-            raise ValueError(f"status {both[0]!r} is listed both as active and as failed")
+        check_status_lists(
+            {
+                "activeStatuses": self.active_statuses,
+                "failedStatuses": self.failed_statuses,
+                "finishedStatuses": self.finished_statuses,
+            }
+        )
         if self.url and self.url_secret_ref:
             raise ValueError("set url or urlSecretRef, not both")
         return self
@@ -343,6 +358,18 @@ class LimitsSpec(WireModel):
         default=4, ge=1, le=64,
         description="Batches deleted concurrently. 4 measured best on two-core machines with local disks.",
     )
+    max_delete_percent: StrictFloat = Field(
+        default=50, ge=0, le=100,
+        description="Blast-radius guard: a run (other than ChunkCompletion) that plans to delete more than "
+        "this % of the files it scanned deletes nothing and fails with BlastRadiusExceeded, as a truncated "
+        "or swapped job table would make every file an orphan. 100 turns the guard off; force: true on a "
+        "CleanupRun accepts one run.",
+    )
+    emergency_max_delete_percent: StrictFloat = Field(
+        default=100, ge=0, le=100,
+        description="The same guard for Emergency runs and the emergency phase of Scheduled runs. "
+        "Default 100: off.",
+    )
 
 
 class CleanupPolicySpec(WireModel):
@@ -362,9 +389,18 @@ class CleanupPolicySpec(WireModel):
     limits: LimitsSpec = Field(default_factory=LimitsSpec, description="Per-run limits.")
     exclude: list[str] = Field(
         default_factory=list,
-        description="Glob patterns (matched against the file name and the path relative to the root) "
-        "that are "
-        "never touched, e.g. '*.lock'.",
+        description="Paths never touched, as .gitignore lines matched against the path relative to the volume "
+        "root or blob prefix: '*.lock' matches at any depth, a name such as 'keep' or 'keep/' protects a "
+        "directory and everything in it, '/cache' is anchored to the root, '**' spans directories, '!' "
+        "re-includes a file (never one inside an excluded directory). Excluded directories are not even "
+        "listed on a volume unless usage is measured against a capacity.",
+    )
+    remove_empty_directories: StrictBool = Field(
+        default=True,
+        description="After Orphaned, CrashRecovery and Scheduled runs on a volume, remove directories the run "
+        "emptied, bottom-up (or that were already empty and older than orphans.maxAgeHours), when the run's "
+        "rule would also have deleted a file at that path; never the root, a mount point, a locked directory, "
+        "or a directory whose path names a job that is active or unknown to the job table.",
     )
     dry_run: StrictBool | None = Field(
         default=None,

@@ -53,7 +53,8 @@ class Condition(WireModel):
     """A standard Kubernetes condition."""
 
     type: str = Field(
-        description="Ready, StorageHealthy, JobSourceReachable or MinFreeSpaceApplied (policies); Complete (runs)."
+        description="Ready, StorageHealthy, JobSourceReachable, MinFreeSpaceApplied or JobStatusesRecognized "
+        "(policies); Complete (runs)."
     )
     status: str = Field(description="True, False or Unknown.")
     reason: str = Field(description="A CamelCase reason, e.g. PathNotAllowed.")
@@ -67,7 +68,8 @@ class PolicyStatus(WireModel):
 
     observed_generation: int | None = Field(default=None, description="The spec generation last validated.")
     conditions: list[Condition] | None = Field(
-        default=None, description="Ready, StorageHealthy, JobSourceReachable, MinFreeSpaceApplied."
+        default=None,
+        description="Ready, StorageHealthy, JobSourceReachable, MinFreeSpaceApplied, JobStatusesRecognized.",
     )
     stats: StorageStats | None = Field(
         default=None, description="The storage statistics, written flat into status.", json_schema_extra=INLINE

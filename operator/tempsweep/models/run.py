@@ -69,6 +69,11 @@ class CleanupRunSpec(WireModel):
     dry_run: StrictBool | None = Field(
         default=None, description="Report what would be deleted, delete nothing."
     )
+    force: StrictBool | None = Field(
+        default=None,
+        description="Accept a plan larger than the policy's limits.maxDeletePercent (or "
+        "emergencyMaxDeletePercent) for this run only: a person has checked the plan (a dry run shows it).",
+    )
     ttl_seconds_after_finished: StrictInt | None = Field(
         default=None, ge=0,
         description="Delete this CleanupRun this many seconds after it finished (operator default: 86400).",

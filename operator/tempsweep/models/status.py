@@ -7,7 +7,8 @@ from datetime import datetime
 from pydantic import Field
 
 from tempsweep.models.base import WireModel
-from tempsweep.models.enums import Health, RunPhase, RunType
+from tempsweep.models.enums import Health, RunPhase, RunReason, RunType
+from tempsweep.models.statuses import MAX_UNRECOGNIZED_STATUSES
 
 MAX_ERRORS = 50
 MAX_WOULD_DELETE = 20
@@ -27,6 +28,12 @@ class StorageStats(WireModel):
     failed_jobs_count: int = Field(description="Jobs in a failed status in the job table.")
     orphaned_files_count: int = Field(description="Files an Orphaned run would delete now.")
     orphaned_files_size_bytes: int = Field(description="Bytes of those files.")
+    files_skipped_in_use: int = Field(
+        default=0,
+        description="Directories the statistics scan did not enter because another process holds a BSD flock "
+        "on them (their files are not counted above). Locked files are found only when a run tries to delete "
+        "them (filesSkippedInUse of the run).",
+    )
     archived_blobs_count: int | None = Field(
         default=None, description="Blobs in the Archive tier (Azure only), skipped unless included."
     )
@@ -35,6 +42,15 @@ class StorageStats(WireModel):
     health: Health = Field(description="Healthy, Warning (from the warning threshold) or Critical.")
     job_source_error: str | None = Field(
         default=None, description="Why job status could not be read, when it could not."
+    )
+    files_kept_unrecognized_status: int = Field(
+        default=0,
+        description="Files of jobs whose status is in none of activeStatuses, failedStatuses and "
+        "finishedStatuses: kept like an active job's.",
+    )
+    unrecognized_job_statuses: list[str] = Field(
+        default_factory=list,
+        description=f"Those statuses (normalized: trimmed, lower case; at most {MAX_UNRECOGNIZED_STATUSES}).",
     )
     effective_min_free_space_bytes: int | None = Field(
         default=None,
@@ -51,6 +67,11 @@ class RunStatus(WireModel):
         description="Succeeded, Failed, or Cancelled (stopped at a batch boundary; the figures say what was done)."
     )
     message: str = Field(description="One line saying what happened.")
+    reason: RunReason | None = Field(
+        default=None,
+        description="Why the run failed, when the cause has a name: BlastRadiusExceeded (the plan was larger "
+        "than limits.maxDeletePercent of the files scanned; nothing was deleted).",
+    )
     trigger: RunType = Field(description="The scenario that ran.")
     start_time: datetime = Field(description="When the run started (UTC).")
     end_time: datetime = Field(description="When the run ended (UTC).")
@@ -59,6 +80,21 @@ class RunStatus(WireModel):
     files_scanned: int = Field(default=0, description="Files examined.")
     files_deleted: int = Field(default=0, description="Files deleted.")
     files_skipped: int = Field(default=0, description="Planned files left alone because they changed since.")
+    files_skipped_in_use: int = Field(
+        default=0,
+        description="Files and directories kept because another process holds a BSD flock on them (or on a "
+        "directory above them); a locked directory counts once and is not entered. Volumes only.",
+    )
+    directories_removed: int = Field(
+        default=0,
+        description="Directories removed because this run emptied them (or they were empty and older than the "
+        "orphan age); see removeEmptyDirectories.",
+    )
+    would_remove_directories: int = Field(
+        default=0,
+        description="Dry runs: directories that would be removed, assuming every planned file goes and nothing "
+        "else changes in them meanwhile.",
+    )
     bytes_freed: int = Field(default=0, description="Bytes freed by the deletions.")
     storage_before_percent: float | None = Field(default=None, description="Usage % before the run.")
     storage_after_percent: float | None = Field(default=None, description="Usage % after the run.")
@@ -76,6 +112,15 @@ class RunStatus(WireModel):
     )
     limit_reached: bool = Field(default=False, description="True when maxFilesPerRun stopped the run.")
     job_queries: int = Field(default=0, description="Queries sent to the job source.")
+    files_kept_unrecognized_status: int = Field(
+        default=0,
+        description="Files kept because their job's status is in none of activeStatuses, failedStatuses and "
+        "finishedStatuses (scenarios that look up job statuses).",
+    )
+    unrecognized_job_statuses: list[str] = Field(
+        default_factory=list,
+        description=f"Those statuses (normalized; at most {MAX_UNRECOGNIZED_STATUSES}).",
+    )
     effective_min_free_space_bytes: int | None = Field(
         default=None,
         description="Emergency and Scheduled runs: the free-space floor applied, in bytes (0 when an "

@@ -5,9 +5,16 @@ from ``/`` for the root itself, so no symlink is ever followed (not even one in 
 root's path) and no path string is ever resolved against the live filesystem: a directory swapped
 for a symlink mid-run makes the open fail instead of leading elsewhere. Mount points are not
 entered: neither another device nor a bind mount of the same filesystem (told apart by the mount id
-in ``/proc/self/fdinfo``). Before each unlink the
-file is stat-ed again through the same descriptor and must still be the regular file that was
-scanned (same device, inode, size and mtime), otherwise it is left alone.
+in ``/proc/self/fdinfo``). Before each unlink the file is opened again through the same descriptor
+and must still be the regular file that was scanned (same device, inode, size and mtime), otherwise
+it is left alone.
+
+As systemd-tmpfiles does, every directory on the way down and the file itself are locked with a
+non-blocking exclusive ``flock`` until the unlink is done; an entry someone else holds a lock on is
+kept and counted as in use (``locking`` says what such a lock does and does not see). The scan is
+the linear walk of ``walker``; deletions move a ``PathCursor`` between neighbouring directories
+instead of walking again from the root for each one; ``remove_directories`` rmdirs the directories
+the engine chose, deepest first, with the same checks.
 """
 
 from __future__ import annotations
@@ -16,53 +23,51 @@ import errno
 import logging
 import os
 import stat
-from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import psutil
 
-from tempsweep.engine.ports import DeleteResult, FileEntry, Outcome, StorageError, Usage
+from tempsweep.engine.ports import (
+    DeleteResult,
+    DirectoryEntry,
+    DirectoryResult,
+    FileEntry,
+    Outcome,
+    StorageError,
+    Usage,
+)
+from tempsweep.storage.dirfds import PathCursor, RootIds, open_without_symlinks
+from tempsweep.storage.locking import InUse, LockTable, try_lock
+from tempsweep.storage.walker import Walk
 
 log = logging.getLogger(__name__)
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
-def _mount_id(fd: int) -> int | None:
-    """The id of the mount ``fd`` is on, or None where /proc does not say (then st_dev alone decides)."""
-    try:
-        with open(f"/proc/self/fdinfo/{fd}", "rb") as handle:
-            for line in handle:
-                if line.startswith(b"mnt_id:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
+def _split(path: str) -> tuple[tuple[str, ...], str] | None:
+    """(parent components, name) of a relative path, or None when it could leave the directory tree.
+
+    Checked with substring searches rather than per component, so a path thousands of levels deep
+    costs no Python loop (a deep chain would otherwise make deleting quadratic in its depth).
+    """
+    padded = f"/{path}/"
+    if "\x00" in path or "//" in padded or "/./" in padded or "/../" in padded:
         return None
-    return None
+    parent, _, name = path.rpartition("/")
+    return (tuple(parent.split("/")) if parent else ()), name
 
 
-def _open_directory(name: str, dir_fd: int) -> int:
-    """Open the directory ``name`` in ``dir_fd`` without following it; a symlink is ELOOP."""
-    try:
-        return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
-    except NotADirectoryError:  # what O_DIRECTORY | O_NOFOLLOW says about a symlink
-        if stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
-            raise OSError(errno.ELOOP, "a symlink") from None
-        raise
-
-
-def _open_without_symlinks(path: str) -> int:
-    """Open the absolute directory ``path`` one component at a time from ``/``, following no symlink."""
-    fd = os.open("/", _DIR_FLAGS)
-    try:
-        for part in path.split("/"):
-            if part:
-                next_fd = _open_directory(part, fd)
-                os.close(fd)
-                fd = next_fd
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+def _refusal(exc: BaseException) -> tuple[Outcome, str]:
+    """What to report when a directory on the way to an entry cannot be entered."""
+    if isinstance(exc, InUse):
+        return Outcome.IN_USE, "a directory above it is locked by another process"
+    if isinstance(exc, FileNotFoundError):
+        return Outcome.VANISHED, ""
+    assert isinstance(exc, OSError)
+    if exc.errno == errno.ELOOP:
+        return Outcome.FAILED, "not deleted: directory is now a symlink"
+    return Outcome.FAILED, f"not deleted: {exc.strerror or exc}"
 
 
 class VolumeStorage:
@@ -75,12 +80,15 @@ class VolumeStorage:
         self.description = f"volume {self.root}"
         self._errors: list[str] = []
         self._root_identity: tuple[int, int] | None = None
+        self._locks = LockTable()
+        self._directories: list[DirectoryEntry] = []
+        self._in_use: list[str] = []
 
     # -- opening directories without following anything -------------------------------------
 
     def _open_root(self) -> int:
         try:
-            fd = _open_without_symlinks(self.root)
+            fd = open_without_symlinks(self.root)
         except FileNotFoundError:
             raise StorageError(f"volume path {self.root} does not exist") from None
         except NotADirectoryError:
@@ -100,91 +108,32 @@ class VolumeStorage:
             raise StorageError(f"volume path {self.root} was replaced by another directory during the run")
         return fd
 
-    @staticmethod
-    def _open_below(root_fd: int, parts: Sequence[str], root_dev: int, root_mount: int | None) -> int:
-        """Open root/parts... one component at a time, never following a symlink or leaving the mount."""
-        fd = root_fd
-        try:
-            for part in parts:
-                next_fd = _open_directory(part, fd)
-                if fd != root_fd:
-                    os.close(fd)
-                fd = next_fd
-                if os.fstat(fd).st_dev != root_dev:
-                    raise OSError(errno.EXDEV, "on another filesystem")
-            # a bind mount of the same filesystem has the same st_dev; below a mount point every
-            # directory is on that mount (or one inside it), so checking the last one is enough
-            if parts and root_mount is not None and _mount_id(fd) != root_mount:
-                raise OSError(errno.EXDEV, "a mount point")
-        except BaseException:
-            if fd != root_fd:
-                os.close(fd)
-            raise
-        return os.dup(fd) if fd == root_fd else fd
-
     # -- StorageProvider -----------------------------------------------------------------------
 
     def scan(self) -> Iterator[FileEntry]:
         """Regular files under the root, depth first, streamed: memory grows with depth, not size."""
+        return self.scan_pruned(None)
+
+    def scan_pruned(self, prune: Callable[[str], bool] | None) -> Iterator[FileEntry]:
+        """``scan``, not entering directories for which ``prune(relative path)`` is true."""
         self._errors = []
+        self._directories = []
+        self._in_use = []
         root_fd = self._open_root()
-        root_dev, root_mount = os.fstat(root_fd).st_dev, _mount_id(root_fd)
+        walk = Walk(root_fd, self._locks, self._note, prune)
         try:
-            pending: list[tuple[str, ...]] = [()]
-            while pending:
-                parts = pending.pop()
-                yield from self._scan_directory(root_fd, (root_dev, root_mount), parts, pending)
+            yield from walk.files()
         finally:
             os.close(root_fd)
+            self._directories = walk.directories
+            self._in_use = walk.in_use
 
-    def _scan_directory(
-        self,
-        root_fd: int,
-        root_ids: tuple[int, int | None],
-        parts: tuple[str, ...],
-        pending: list[tuple[str, ...]],
-    ) -> Iterator[FileEntry]:
-        prefix = "/".join(parts) + "/" if parts else ""
-        root_dev = root_ids[0]
-        try:
-            fd = self._open_below(root_fd, parts, *root_ids)
-        except FileNotFoundError:
-            return  # removed while we were scanning
-        except OSError as exc:
-            if exc.errno == errno.EXDEV:  # a bind mount: not entered, like any other mount point
-                log.info("%s: %s: a mount point, not entered", self.description, prefix)
-                return
-            self._note(f"{prefix or './'}: skipped: {exc.strerror or exc}")
-            return
-        try:
-            with os.scandir(fd) as entries:
-                subdirs: list[tuple[str, ...]] = []
-                for entry in entries:
-                    try:
-                        if not entry.is_file(follow_symlinks=False):
-                            if (
-                                entry.is_dir(follow_symlinks=False)
-                                and entry.stat(follow_symlinks=False).st_dev == root_dev
-                            ):
-                                subdirs.append((*parts, entry.name))
-                            continue  # symlinks, sockets, fifos, devices: never ours to delete
-                        info = entry.stat(follow_symlinks=False)
-                    except FileNotFoundError:
-                        continue
-                    except OSError as exc:
-                        self._note(f"{prefix}{entry.name}: skipped: {exc.strerror or exc}")
-                        continue
-                    yield FileEntry(
-                        path=prefix + entry.name,
-                        size=info.st_size,
-                        mtime=info.st_mtime,
-                        token=(info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns),
-                    )
-                pending.extend(reversed(subdirs))
-        except OSError as exc:
-            self._note(f"{prefix or './'}: listing failed: {exc.strerror or exc}")
-        finally:
-            os.close(fd)
+    def directories(self) -> Sequence[DirectoryEntry]:
+        return self._directories
+
+    def skipped_in_use(self) -> list[str]:
+        found, self._in_use = self._in_use, []
+        return found
 
     def _note(self, message: str) -> None:
         log.warning("%s: %s", self.description, message)
@@ -205,56 +154,114 @@ class VolumeStorage:
         return Usage(used=usage.used, total=usage.used + usage.free)
 
     def delete(self, entries: Sequence[FileEntry]) -> list[DeleteResult]:
-        """Delete the entries that are still exactly as scanned; one result per entry."""
-        by_directory: dict[tuple[str, ...], list[FileEntry]] = defaultdict(list)
-        for entry in entries:
-            *parents, _ = entry.path.split("/")
-            by_directory[tuple(parents)].append(entry)
+        """Delete the entries that are still exactly as scanned and not locked; one result per entry."""
+        return self._each_file(entries, unlink=True)
+
+    def probe(self, entries: Sequence[FileEntry]) -> list[DeleteResult]:
+        """What ``delete`` would do (DELETED: would be deleted), for dry runs; nothing is changed."""
+        return self._each_file(entries, unlink=False)
+
+    def _each_file(self, entries: Sequence[FileEntry], *, unlink: bool) -> list[DeleteResult]:
         results: list[DeleteResult] = []
+        located: list[tuple[tuple[str, ...], str, FileEntry]] = []
+        for entry in entries:
+            split = _split(entry.path)
+            if split is None:
+                results.append(DeleteResult(entry, Outcome.FAILED, "path is not inside the volume"))
+            else:
+                located.append((*split, entry))
+        located.sort(key=lambda item: item[0])  # neighbours share the cursor's open directories
         root_fd = self._open_root()
+        cursor = PathCursor(root_fd, RootIds.of(root_fd), self._locks)
         try:
-            root_ids = (os.fstat(root_fd).st_dev, _mount_id(root_fd))
-            for parts, group in by_directory.items():
-                results.extend(self._delete_in(root_fd, root_ids, parts, group))
+            for parts, name, entry in located:
+                try:
+                    fd = cursor.goto(parts)
+                except (OSError, InUse) as exc:
+                    results.append(DeleteResult(entry, *_refusal(exc)))
+                    continue
+                results.append(_delete_one(fd, name, entry, unlink=unlink))
         finally:
+            cursor.close()
             os.close(root_fd)
         return results
 
-    def _delete_in(
-        self, root_fd: int, root_ids: tuple[int, int | None], parts: tuple[str, ...], group: list[FileEntry]
-    ) -> list[DeleteResult]:
-        if any(part in ("", ".", "..") for part in parts):
-            return [DeleteResult(e, Outcome.FAILED, "path is not inside the volume") for e in group]
+    def remove_directories(self, directories: Sequence[DirectoryEntry]) -> list[DirectoryResult]:
+        """rmdir each directory, deepest first, if it is still the one scanned, empty, unlocked, not a mount."""
+        results: list[DirectoryResult] = []
+        ordered = sorted(directories, key=lambda d: (-d.depth, d.path))
+        root_fd = self._open_root()
+        cursor = PathCursor(root_fd, RootIds.of(root_fd), self._locks)
         try:
-            fd = self._open_below(root_fd, parts, *root_ids)
-        except FileNotFoundError:
-            return [DeleteResult(e, Outcome.VANISHED) for e in group]
-        except OSError as exc:
-            reason = "directory is now a symlink" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
-            return [DeleteResult(e, Outcome.FAILED, f"not deleted: {reason}") for e in group]
-        try:
-            return [self._delete_one(fd, entry) for entry in group]
+            for directory in ordered:
+                split = _split(directory.path)
+                if split is None:  # the root itself ("") and anything odd: never
+                    results.append(DirectoryResult(directory, Outcome.FAILED, "not a directory below the root"))
+                    continue
+                try:
+                    parent_fd = cursor.goto(split[0])
+                except (OSError, InUse) as exc:
+                    results.append(DirectoryResult(directory, *_refusal(exc)))
+                    continue
+                results.append(self._rmdir(parent_fd, split[1], directory, cursor))
         finally:
-            os.close(fd)
+            cursor.close()
+            os.close(root_fd)
+        return results
 
-    @staticmethod
-    def _delete_one(fd: int, entry: FileEntry) -> DeleteResult:
-        name = entry.name
-        if name in ("", ".", "..") or "\x00" in name:
-            return DeleteResult(entry, Outcome.FAILED, "not a plain file name")
+    def _rmdir(self, parent_fd: int, name: str, directory: DirectoryEntry, cursor: PathCursor) -> DirectoryResult:
         try:
-            info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            cursor.goto((*directory.path.split("/")[:-1], name))  # opens, checks the mount, locks it
+        except InUse:
+            return DirectoryResult(directory, Outcome.IN_USE, "locked by another process")
         except FileNotFoundError:
-            return DeleteResult(entry, Outcome.VANISHED)
+            return DirectoryResult(directory, Outcome.VANISHED)
         except OSError as exc:
-            return DeleteResult(entry, Outcome.FAILED, exc.strerror or str(exc))
-        current = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
-        if not stat.S_ISREG(info.st_mode) or current != entry.token:
+            if exc.errno == errno.EXDEV:
+                return DirectoryResult(directory, Outcome.CHANGED, "a mount point: kept")
+            if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                return DirectoryResult(directory, Outcome.CHANGED, "replaced since it was scanned")
+            return DirectoryResult(directory, Outcome.FAILED, exc.strerror or str(exc))
+        try:
+            info = os.stat(name, dir_fd=parent_fd, follow_symlinks=False)
+            if not stat.S_ISDIR(info.st_mode) or (info.st_dev, info.st_ino) != directory.token:
+                return DirectoryResult(directory, Outcome.CHANGED, "replaced since it was scanned")
+            os.rmdir(name, dir_fd=parent_fd)  # fails on a non-empty directory or a mount point: the check
+        except FileNotFoundError:
+            return DirectoryResult(directory, Outcome.VANISHED)
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.EBUSY):
+                return DirectoryResult(directory, Outcome.CHANGED, "no longer empty")
+            return DirectoryResult(directory, Outcome.FAILED, exc.strerror or str(exc))
+        return DirectoryResult(directory, Outcome.DELETED)
+
+
+def _delete_one(dir_fd: int, name: str, entry: FileEntry, *, unlink: bool) -> DeleteResult:
+    """Open the file, check it is the one scanned, lock it, unlink it, then let the lock go."""
+    try:
+        fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return DeleteResult(entry, Outcome.VANISHED)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO, errno.ENOTDIR):  # now a symlink, a socket, ...
             return DeleteResult(entry, Outcome.CHANGED, "changed since it was planned")
-        try:
-            os.unlink(name, dir_fd=fd)
-        except FileNotFoundError:
-            return DeleteResult(entry, Outcome.VANISHED)
-        except OSError as exc:
-            return DeleteResult(entry, Outcome.FAILED, exc.strerror or str(exc))
-        return DeleteResult(entry, Outcome.DELETED)
+        return DeleteResult(entry, Outcome.FAILED, f"cannot be opened to check for a lock: {exc.strerror or exc}")
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) != entry.token:
+            return DeleteResult(entry, Outcome.CHANGED, "changed since it was planned")
+        if not try_lock(fd):
+            return DeleteResult(entry, Outcome.IN_USE, "locked by another process")
+        if not unlink:
+            return DeleteResult(entry, Outcome.DELETED)
+        named = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        if (named.st_dev, named.st_ino) != (info.st_dev, info.st_ino):
+            return DeleteResult(entry, Outcome.CHANGED, "changed since it was planned")
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return DeleteResult(entry, Outcome.VANISHED)
+    except OSError as exc:
+        return DeleteResult(entry, Outcome.FAILED, exc.strerror or str(exc))
+    finally:
+        os.close(fd)  # drops our lock, after the unlink
+    return DeleteResult(entry, Outcome.DELETED)
