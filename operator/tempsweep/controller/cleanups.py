@@ -31,6 +31,10 @@ class RunObserver(Protocol):
 
     def waiting(self) -> None: ...
 
+    def complete(self, result: RunStatus) -> RunStatus:
+        """The whole run's result (a resumed run adds what it had done before the restart)."""
+        ...
+
 
 def refresh_stats(runtime: PolicyRuntime) -> StorageStats:
     """Storage statistics (reads only; no lock needed). A job-source outage shows as ``jobSourceError``."""
@@ -65,6 +69,8 @@ def run_locked(
         status = run_cleanup(runtime.context(progress=progress, should_stop=should_stop), request)
     finally:
         lock.release()
+    if observer is not None:
+        status = observer.complete(status)
     if runtime.log_summary:
         log.info("%s/%s: %s", runtime.namespace, runtime.name, status.message)
     if runtime.history is not None:

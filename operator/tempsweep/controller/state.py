@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from tempsweep.controller.claims import operator_identity
 from tempsweep.controller.expiry import FinishedRuns
 from tempsweep.controller.kube import Kube
 from tempsweep.controller.probes import TimerFreshness
@@ -111,6 +112,7 @@ class OperatorState:
     timers: TimerFreshness = field(default_factory=TimerFreshness)
     stops: StopSignals = field(default_factory=StopSignals)
     finished: FinishedRuns = field(default_factory=FinishedRuns)
+    identity: str = field(default_factory=operator_identity)  # this instance's name in run claims
     background: list[Any] = field(default_factory=list)  # the operator's own asyncio tasks (the sweeper)
 
 

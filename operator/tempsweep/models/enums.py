@@ -32,11 +32,13 @@ class RunReason(StrEnum):
 
 
 class Health(StrEnum):
-    """Storage health: Healthy below the warning threshold, Critical from the emergency threshold."""
+    """Storage health: Healthy below the warning threshold, Critical from the emergency threshold; Unknown
+    while the operator cannot read the storage (never computed from figures, so the engine never says it)."""
 
     HEALTHY = "Healthy"
     WARNING = "Warning"
     CRITICAL = "Critical"
+    UNKNOWN = "Unknown"
 
 
 class DeletionReason(StrEnum):
