@@ -125,12 +125,16 @@ def _at(item: Condition, generation: int) -> Condition:
     return item.model_copy(update={"observed_generation": generation})
 
 
-def stats_part(body: Any, previous: dict[str, Any], stats: StorageStats, now: datetime) -> PolicyStatus:
+def stats_part(
+    body: Any, previous: dict[str, Any], memory: PolicyMemory, stats: StorageStats, now: datetime
+) -> PolicyStatus:
     """The statistics and their time; one Warning when health turns Critical, and one for each job status
     met that is in no status list (new against the statuses already in status, so a restart posts nothing
     twice)."""
-    known = set(previous.get("unrecognizedJobStatuses") or [])
+    # the create handler and a timer tick may both judge against a status not yet written: memory too
+    known = set(previous.get("unrecognizedJobStatuses") or []) | memory.statuses_announced
     new = [name for name in stats.unrecognized_job_statuses if name not in known]
+    memory.statuses_announced = frozenset(stats.unrecognized_job_statuses)
     if new:
         kopf.event(body, type="Warning", reason=UNRECOGNIZED_REASON, message=unrecognized_advice(new))
     previous_health = previous.get("health")

@@ -68,7 +68,9 @@ def validate(body: Any, state: OperatorState, memory: PolicyMemory, now: datetim
     except _Unusable as unusable:
         return unusable.status
     status = body.get("status") or {}
-    parts = [ps.stats_part(body, status, stats, now)] if stats is not None else []
+    if stats is not None:
+        memory.stats_computed = now  # the first tick need not compute them again from a stale status
+    parts = [ps.stats_part(body, status, memory, stats, now)] if stats is not None else []
     before = read_conditions(status.get("conditions"))
     conditions = ps.ready(before, runtime, stats, now)
     ps.job_source_events(body, memory, before, conditions)
@@ -87,7 +89,7 @@ def tick(body: Any, due: DueWork, state: OperatorState, memory: PolicyMemory, no
     status = body.get("status") or {}
     parts = []
     if stats is not None and _rewrite_stats(status, stats, now):
-        parts.append(ps.stats_part(body, status, stats, now))
+        parts.append(ps.stats_part(body, status, memory, stats, now))
     parts += _due_cleanups(body, runtime, state, due, now)
     before = read_conditions(status.get("conditions"))
     conditions = ps.ready(before, runtime, stats, now)

@@ -133,6 +133,7 @@ class PolicyMemory:
     resolved: tuple[int, EffectivePolicy] | None = None  # (generation, policy)
     stats_computed: datetime | None = None
     job_source_announced: str | None = None  # the JobSourceReachable status last posted as an event
+    statuses_announced: frozenset[str] = frozenset()  # unrecognized job statuses of the last statistics
     job_source: ReusedJobSource | None = None
 
 

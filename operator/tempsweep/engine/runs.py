@@ -12,23 +12,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Callable
 from datetime import timedelta
 
-from tempsweep.engine.applier import Applier, Decision, Tally
+from tempsweep.engine.applier import Applier, Tally
 from tempsweep.engine.context import CleanupContext, Progress
 from tempsweep.engine.directories import remove_emptied
-from tempsweep.engine.emergency import (
-    EmergencyPlan,
-    EmergencyPlanner,
-    bytes_to_relief,
-    emergency_needed,
-    relieved,
-)
+from tempsweep.engine.emergency_phase import apply_emergency, plan_emergency
 from tempsweep.engine.guard import (
-    EMERGENCY_GUARD_FIELD,
     GUARD_FIELD,
     PhasePlan,
     apply_guarded,
@@ -36,8 +28,16 @@ from tempsweep.engine.guard import (
     guard_active,
     stop_message,
 )
-from tempsweep.engine.inventory import Inventory, JobResolver, ScannedFile
-from tempsweep.engine.ports import FilesystemStorage, JobSourceError, StorageError, Usage
+from tempsweep.engine.inventory import ScannedFile
+from tempsweep.engine.phases import (
+    JOB_STATUS_UNAVAILABLE,
+    PhaseOutcome,
+    RunFailed,
+    plan_decisions,
+    scan_notes,
+    usage_after,
+)
+from tempsweep.engine.ports import JobSourceError, StorageError, Usage
 from tempsweep.engine.request import RunRequest
 from tempsweep.engine.rules import (
     Clock,
@@ -48,49 +48,12 @@ from tempsweep.engine.rules import (
     first_of,
     orphan_rule,
 )
-from tempsweep.models.effective import MinFree, min_free_for
-from tempsweep.models.enums import DeletionReason, RunPhase, RunReason, RunType
+from tempsweep.models.enums import DeletionReason, RunPhase, RunType
 from tempsweep.models.quantities import format_bytes
 from tempsweep.models.status import RunStatus
 from tempsweep.models.statuses import StatusClass
 
 log = logging.getLogger(__name__)
-
-
-#: How every run says that a job-source outage kept files (the CLI, the operator and the history agree).
-JOB_STATUS_UNAVAILABLE = "job status unavailable, files of jobs were kept"
-
-
-class RunFailed(Exception):
-    """The run cannot go on; the message says why (it becomes the Failed status' message)."""
-
-
-@dataclass
-class _Outcome:
-    """What a scenario reports back besides the tally."""
-
-    note: str = ""
-    failed: bool = False
-    reason: RunReason | None = None
-    before: Usage | None = None
-    after: Usage | None = None
-    files_scanned: int = 0
-    planned: frozenset[str] = frozenset()  # paths an emergency phase already chose
-    min_free: MinFree | None = None  # the free-space floor an emergency check applied
-    unrecognized_files: int = 0
-    unrecognized: set[str] = field(default_factory=set)
-
-    def saw(self, inventory: Inventory, resolver: JobResolver) -> None:
-        """Take over what a scan met: files kept for an unrecognized job status, and those statuses."""
-        self.unrecognized_files = max(self.unrecognized_files, inventory.unrecognized_files)
-        self.unrecognized |= resolver.unrecognized
-
-    def blocked(self, message: str | None) -> None:
-        """The guard stopped the plan: the run fails, and says why before anything else."""
-        if message:
-            self.failed, self.reason = True, RunReason.BLAST_RADIUS_EXCEEDED
-            rest = self.note.strip().rstrip(";")
-            self.note = message + (f"; {rest}" if rest else "")
 
 
 def run_cleanup(ctx: CleanupContext, spec: RunRequest) -> RunStatus:
@@ -106,9 +69,9 @@ def run_cleanup(ctx: CleanupContext, spec: RunRequest) -> RunStatus:
     try:
         outcome = scenario(ctx, spec, clock, applier)
     except (RunFailed, StorageError) as exc:
-        outcome = _Outcome(note=str(exc), failed=True)
+        outcome = PhaseOutcome(note=str(exc), failed=True)
     except JobSourceError as exc:
-        outcome = _Outcome(note=f"{JOB_STATUS_UNAVAILABLE}: {exc}", failed=True)
+        outcome = PhaseOutcome(note=f"{JOB_STATUS_UNAVAILABLE}: {exc}", failed=True)
     tally = applier.tally
     duration = time.monotonic() - started
     # a file someone else deleted first is in ``errors`` but does not fail the run; anything else does
@@ -162,7 +125,7 @@ def _progress_adapter(ctx: CleanupContext) -> Callable[[Tally], None] | None:
     return lambda tally: report(Progress(tally.attempted, tally.deleted, tally.bytes_freed))
 
 
-def _summary(kind: RunType, tally: Tally, outcome: _Outcome, dry_run: bool) -> str:
+def _summary(kind: RunType, tally: Tally, outcome: PhaseOutcome, dry_run: bool) -> str:
     if dry_run or outcome.reason is not None:
         label = "dry run: would" if dry_run else "would"
         parts = [f"{label} delete {tally.would_count} files ({format_bytes(tally.would_bytes)})"]
@@ -192,28 +155,6 @@ def _summary(kind: RunType, tally: Tally, outcome: _Outcome, dry_run: bool) -> s
     return f"{kind.value}: " + "; ".join(parts)
 
 
-def _plan(inventory: Inventory, rule: Rule) -> Iterator[Decision]:
-    for item in inventory:
-        reason = rule(item)
-        if reason is not None:
-            yield Decision(item.entry, reason)
-
-
-def _usage_after(ctx: CleanupContext, before: Usage, freed: int) -> Usage:
-    """Usage once ``freed`` bytes are gone: measured on a filesystem, computed against a capacity."""
-    if ctx.policy.rules.capacity_bytes is None:
-        return ctx.storage.filesystem_usage() or before
-    return before.after_freeing(freed)
-
-
-def _scan_notes(ctx: CleanupContext, applier: Applier) -> None:
-    """What the last scan met besides files: problems (errors) and locked directories (kept, counted)."""
-    for problem in ctx.storage.scan_errors():
-        applier.tally.add_error(problem)
-    if isinstance(ctx.storage, FilesystemStorage):
-        applier.tally.in_use.update(path + "/" for path in ctx.storage.skipped_in_use())
-
-
 def _single_phase(
     ctx: CleanupContext,
     spec: RunRequest,
@@ -222,7 +163,7 @@ def _single_phase(
     *,
     resolve_jobs: bool = True,
     clock: Clock | None = None,
-) -> _Outcome:
+) -> PhaseOutcome:
     """Plan one streamed phase, weigh it (unless the guard is off), apply it, measure usage around it;
     with ``clock``, remove the directories it emptied (``directories``; ChunkCompletion passes none:
     its job is running). A plan the guard stopped removes no directory either."""
@@ -232,20 +173,21 @@ def _single_phase(
     limit = ctx.policy.rules.max_delete_percent
     stopped = None
     if spec.type is not RunType.CHUNK_COMPLETION and guard_active(limit, spec):
-        plan = PhasePlan(spec.type.value, GUARD_FIELD, limit).collect(_plan(inventory, rule), applier.budget_left)
+        plan = PhasePlan(spec.type.value, GUARD_FIELD, limit)
+        plan.collect(plan_decisions(inventory, rule), applier.budget_left)
         plan.scanned = inventory.files_scanned
         stopped = apply_guarded(applier, spec, [plan])
     else:
-        stream = _plan(inventory, rule)
+        stream = plan_decisions(inventory, rule)
         applier.apply(stream)
         # past maxFilesPerRun the applier stops asking; finish the scan so the counts and usage are whole
         deque(stream, maxlen=0)
-    _scan_notes(ctx, applier)
+    scan_notes(ctx, applier)
     if clock is not None and stopped is None:
         remove_emptied(ctx, applier, rule, resolver, clock)
     before = fs_before or ctx.usage(inventory.bytes_total)
-    outcome = _Outcome(
-        before=before, after=_usage_after(ctx, before, applier.tally.bytes_freed), files_scanned=inventory.files_scanned
+    outcome = PhaseOutcome(
+        before=before, after=usage_after(ctx, before, applier.tally.bytes_freed), files_scanned=inventory.files_scanned
     )
     outcome.saw(inventory, resolver)
     if resolver.error:
@@ -255,7 +197,7 @@ def _single_phase(
     return outcome
 
 
-def _chunk_completion(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> _Outcome:
+def _chunk_completion(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> PhaseOutcome:
     assert spec.job_id is not None and spec.chunk_id is not None  # guaranteed by the spec's validation
     rule = chunk_rule(ctx.policy, spec.job_id, spec.chunk_id, spec.completed_files)
     return _single_phase(ctx, spec, applier, rule, resolve_jobs=False)
@@ -288,147 +230,41 @@ def _failed_ids(ctx: CleanupContext, clock: Clock, job_id: str | None) -> tuple[
     return ready, "" if ready else f"no failed job is older than {wait}"
 
 
-def _crash_recovery(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> _Outcome:
+def _crash_recovery(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> PhaseOutcome:
     failed, note = _failed_ids(ctx, clock, spec.job_id)
     if not failed:
-        return _Outcome(note=note)
+        return PhaseOutcome(note=note)
     outcome = _single_phase(ctx, spec, applier, crash_rule(failed), resolve_jobs=False, clock=clock)
     outcome.note = outcome.note or f"{len(failed)} failed job(s)"
     return outcome
 
 
-def _orphaned(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> _Outcome:
+def _orphaned(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> PhaseOutcome:
     max_age = spec.max_age_hours or ctx.policy.rules.orphan_max_age_hours
     return _single_phase(ctx, spec, applier, orphan_rule(ctx.policy, clock, max_age), clock=clock)
 
 
-@dataclass
-class _EmergencyPhase:
-    """An emergency planned but not applied yet: its outcome so far, and its plan when one is needed."""
-
-    outcome: _Outcome
-    chosen: EmergencyPlan | None = None
-    plan: PhasePlan | None = None
-
-
-def _plan_emergency(ctx: CleanupContext, clock: Clock, applier: Applier, name: str) -> _EmergencyPhase:
-    """Plan an emergency from sizes (nothing deleted yet); the guard weighs the plan before it is applied."""
-    inventory, resolver = ctx.inventory()
-    planner = EmergencyPlanner(ctx.policy, clock)
-    planner.offer_all(inventory)
-    _scan_notes(ctx, applier)
-    before = ctx.usage(inventory.bytes_total)
-    floor = min_free_for(ctx.policy.rules, before.total)
-    if floor.unsatisfiable:
-        raise RunFailed(f"{floor.note}; no emergency cleanup runs for this policy, nothing deleted")
-    outcome = _Outcome(before=before, after=before, files_scanned=inventory.files_scanned, min_free=floor)
-    outcome.saw(inventory, resolver)
-    outcome.note = f"{floor.note}; " if floor.note else ""
-    if not emergency_needed(before, ctx.policy):
-        outcome.note += (
-            f"usage {before.percent:.1f}% is below {ctx.policy.rules.emergency_percent:g}% with "
-            f"{format_bytes(before.free)} free; no emergency"
-        )
-        return _EmergencyPhase(outcome)
-    chosen = planner.choose(before, applier.budget_left)
-    size = planner.uncapped(before)
-    plan = PhasePlan(
-        name,
-        EMERGENCY_GUARD_FIELD,
-        ctx.policy.rules.emergency_max_delete_percent,
-        decisions=chosen.decisions,
-        count=max(size.count, len(chosen.decisions)),
-        bytes=size.bytes,
-        by_reason=Counter(size.by_reason),
-        scanned=inventory.files_scanned,
-        estimated=size.estimated,
-        limited=chosen.limited,
-    )
-    outcome.planned = frozenset(decision.entry.path for decision in chosen.decisions)
-    if resolver.error:
-        outcome.failed = True
-        outcome.note += f"{JOB_STATUS_UNAVAILABLE}: {resolver.error}; "
-    return _EmergencyPhase(outcome, chosen, plan)
-
-
-def _apply_emergency(ctx: CleanupContext, applier: Applier, phase: _EmergencyPhase) -> None:
-    """Delete the emergency's files, then judge by measured usage: freeing a file's bytes is not a given.
-
-    A sparse file, a name of a hard-linked file or a file another process holds open frees little or
-    nothing when deleted, so success is never the sum of the deleted sizes: usage is measured again
-    (``CleanupContext.measure_usage``) and the run fails, saying what was freed and what is left,
-    when the target is not reached. A dry run cannot measure and is judged by its plan.
-    """
-    outcome, chosen, plan = phase.outcome, phase.chosen, phase.plan
-    assert chosen is not None and plan is not None
-    deleted_before = applier.tally.deleted
-    carry_out(applier, [plan])
-    if applier.dry_run:
-        _judge_plan(ctx, chosen, outcome)
-        return
-    if applier.tally.deleted > deleted_before:
-        outcome.after, problems = ctx.measure_usage()
-        for problem in problems:
-            applier.tally.add_error(f"measuring usage after the emergency: {problem}")
-    _judge_measured(ctx, outcome)
-
-
-def _emergency(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> _Outcome:
-    phase = _plan_emergency(ctx, clock, applier, "the emergency")
+def _emergency(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> PhaseOutcome:
+    phase = plan_emergency(ctx, clock, applier, "the emergency")
     if phase.plan is None:
         return phase.outcome
     stopped = stop_message(spec, [phase.plan])
     if stopped is None:
-        _apply_emergency(ctx, applier, phase)
+        apply_emergency(ctx, applier, phase)
     else:
         carry_out(applier, [phase.plan], report_only=True)
     phase.outcome.blocked(stopped)
     return phase.outcome
 
 
-def _judge_plan(ctx: CleanupContext, plan: EmergencyPlan, outcome: _Outcome) -> None:
-    assert outcome.before is not None
-    if plan.sufficient:
-        outcome.note += f"emergency at {outcome.before.percent:.1f}%"
-        return
-    outcome.failed = True
-    target = ctx.policy.rules.emergency_percent - ctx.policy.rules.emergency_buffer_percent
-    floor = outcome.min_free.bytes if outcome.min_free else 0
-    outcome.note += (
-        f"could not bring usage below {target:g}% with {format_bytes(floor)} free "
-        f"(projected {plan.projected.percent:.1f}%)"
-    )
-
-
-def _judge_measured(ctx: CleanupContext, outcome: _Outcome) -> None:
-    """Succeeded only when the measured usage reached the target; the note gives the measured figures."""
-    before, after = outcome.before, outcome.after
-    assert before is not None and after is not None
-    freed = max(0, before.used - after.used)
-    measured = (
-        f"emergency at {before.percent:.1f}%: {format_bytes(freed)} freed (measured), "
-        f"now {after.percent:.1f}% with {format_bytes(after.free)} free"
-    )
-    if relieved(after, ctx.policy):
-        outcome.note += measured
-        return
-    outcome.failed = True
-    target = ctx.policy.rules.emergency_percent - ctx.policy.rules.emergency_buffer_percent
-    floor = min_free_for(ctx.policy.rules, after.total).bytes
-    outcome.note += (
-        f"{measured}; could not bring usage below {target:g}% with {format_bytes(floor)} free: "
-        f"{format_bytes(bytes_to_relief(after, ctx.policy))} more must go"
-    )
-
-
-def _scheduled(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> _Outcome:
+def _scheduled(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> PhaseOutcome:
     """The emergency check, then orphans and crashed jobs; one combined record.
 
     Both phases are planned before anything is deleted, so the blast-radius guard (each phase against
     its own limit) can stop the whole run; the second pass leaves the emergency's files to it. Then the
     emergency is applied and judged by measured usage, then the second phase.
     """
-    first = _plan_emergency(ctx, clock, applier, "the emergency phase")
+    first = plan_emergency(ctx, clock, applier, "the emergency phase")
     notes: list[str] = []
     failed: frozenset[str] = frozenset()
     if ctx.policy.rules.has_job_source and ctx.jobs is not None:
@@ -447,17 +283,18 @@ def _scheduled(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: App
     plans = [first.plan] if first.plan is not None else []
     budget = applier.budget_left - (len(first.plan.decisions) if first.plan is not None else 0)
     limit = ctx.policy.rules.max_delete_percent if guard_active(ctx.policy.rules.max_delete_percent, spec) else 100.0
-    second = PhasePlan("the orphan and crash phase", GUARD_FIELD, limit).collect(_plan(inventory, rule), budget)
+    second = PhasePlan("the orphan and crash phase", GUARD_FIELD, limit)
+    second.collect(plan_decisions(inventory, rule), budget)
     second.scanned = inventory.files_scanned
     plans.append(second)
-    _scan_notes(ctx, applier)
+    scan_notes(ctx, applier)
     stopped = stop_message(spec, plans)
     # the second scan saw the emergency's files too: both phases' deletions count for emptied directories
     applier.tally.take_emptying()
     if stopped is not None:
         carry_out(applier, plans, report_only=True)
     elif first.plan is not None:
-        _apply_emergency(ctx, applier, first)
+        apply_emergency(ctx, applier, first)
     freed_by_emergency = applier.tally.bytes_freed
     if stopped is None:
         carry_out(applier, [second])
@@ -467,7 +304,7 @@ def _scheduled(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: App
         notes.insert(0, emergency.note)
     elif emergency.min_free is not None and emergency.min_free.note:
         notes.insert(0, emergency.min_free.note)  # an inherited floor not applied is worth saying every time
-    outcome = _Outcome(
+    outcome = PhaseOutcome(
         note="; ".join(note.strip().rstrip(";") for note in notes if note),
         failed=emergency.failed,
         before=emergency.before,
@@ -477,7 +314,7 @@ def _scheduled(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: App
         min_free=emergency.min_free,
     )
     assert emergency.after is not None  # measured after the emergency's deletions, else its "before"
-    outcome.after = _usage_after(ctx, emergency.after, applier.tally.bytes_freed - freed_by_emergency)
+    outcome.after = usage_after(ctx, emergency.after, applier.tally.bytes_freed - freed_by_emergency)
     outcome.saw(inventory, resolver)
     if resolver.error:
         outcome.failed = True
@@ -487,7 +324,7 @@ def _scheduled(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: App
     return outcome
 
 
-_SCENARIOS: dict[RunType, Callable[[CleanupContext, RunRequest, Clock, Applier], _Outcome]] = {
+_SCENARIOS: dict[RunType, Callable[[CleanupContext, RunRequest, Clock, Applier], PhaseOutcome]] = {
     RunType.CHUNK_COMPLETION: _chunk_completion,
     RunType.CRASH_RECOVERY: _crash_recovery,
     RunType.ORPHANED: _orphaned,
