@@ -1,6 +1,7 @@
 # tempsweep: the same targets locally and in CI.
 #   make demo   set up and run the main job on its embedded defaults
-#   make test   set up everything (virtualenv, control plane, Azurite, PostgreSQL) and run the whole suite
+#   make test   set up everything (virtualenv, control plane, Prometheus/promtool, Azurite, PostgreSQL) and run
+#               the whole suite
 #   make bench  benchmarks (not tests)
 
 PYTHON ?= python3
@@ -9,7 +10,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 LOCAL := .local
 
-.PHONY: venv test unit lint demo bench crds cluster cluster-down controlplane azurite postgres clean
+.PHONY: venv test unit lint demo bench crds cluster cluster-down controlplane prometheus azurite postgres clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +24,9 @@ venv: $(INSTALLED)
 controlplane:
 	bash tests/controlplane/build.sh
 
+prometheus:
+	bash tests/prometheus/build.sh
+
 azurite:
 	bash tests/azurite/install.sh
 
@@ -34,7 +38,7 @@ lint: venv
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy operator/tempsweep
 
-test: venv controlplane azurite postgres lint
+test: venv controlplane prometheus azurite postgres lint
 	$(PY) -m pytest
 
 unit: venv

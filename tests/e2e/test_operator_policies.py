@@ -66,12 +66,13 @@ def test_printer_columns_as_kubectl_prints_them(kube: Kube, operator: OperatorPr
     kube.wait_status("cleanuppolicy", "cols", lambda s: s.get("lastCleanupTime"), "the last cleanup")
 
     [row] = kube.table("cleanuppolicy")
-    assert list(row) == ["NAME", "HEALTH", "USAGE", "FILES", "ORPHANED", "LAST CLEANUP", "AGE"]
+    assert list(row) == ["NAME", "HEALTH", "USAGE", "FILES", "ORPHANED", "FULL IN", "LAST CLEANUP", "AGE"]
     assert row["NAME"] == "cols"
     assert row["HEALTH"] == "Healthy"
     assert float(row["USAGE"]) == pytest.approx(100 * 6020 / 102400, abs=0.01)  # statistics before the run
     assert row["FILES"] == "4"
     assert row["ORPHANED"] == "2"
+    assert row["FULL IN"] == ""  # no prediction yet (the operator does not fit one until issue 15's wiring)
     assert row["LAST CLEANUP"].endswith("s")  # a relative age such as 3s
 
     [row] = kube.table("cleanuprun")

@@ -109,6 +109,12 @@ REJECTED = [
         "chunkId and completedFiles only apply to ChunkCompletion",
         id="run-files-on-scheduled",
     ),
+    pytest.param(
+        _run(jobId="1/../2"),
+        'spec.jobId: Invalid value: "1/../2": spec.jobId in body should match',
+        id="run-job-id-with-slash",
+    ),
+    pytest.param(_run(chunkId="a b"), "spec.chunkId in body should match", id="run-chunk-id-with-space"),
     pytest.param(_run(policyRef=None), "spec.policyRef: Required value", id="run-without-policy"),
     pytest.param(
         _run(ttlSecondsAfterFinished=-1),
@@ -140,6 +146,12 @@ REFUSED_POLICIES = [
         "spec.thresholds.minFreeSpace (2.0MiB) must be smaller than the capacity (1.0MiB)",
     ),
     ("no-job-id", {"naming": {"jobPattern": "job_"}}, "InvalidSpec", "jobPattern"),
+    (
+        "ambiguous-pattern",
+        {"naming": {"jobPattern": "job-{job_id}-", "chunkPattern": "job-{job_id}-chunk-{chunk_id}-"}},
+        "InvalidSpec",
+        "spec.naming.jobPattern: '-' right after {job_id} may also occur inside an id",
+    ),
     (
         "sql-table",
         {"jobs": {"database": {"url": "sqlite:////nonexistent.db", "table": "jobs; DROP TABLE jobs"}}},
@@ -204,7 +216,12 @@ def test_the_operator_refuses_and_nothing_is_deleted(
         ),
         "outside-run": (run("outside-run", "outside", "Orphaned"), "PathNotAllowed", "not under an allowed root"),
         "invalid-policy": (run("invalid-policy", "bad-cron", "Scheduled"), "InvalidSpec", "not a cron expression"),
-        "bad-job-id": (run("bad-job-id", "valid", "CrashRecovery", jobId="1/../2"), "InvalidSpec", "spec.jobId"),
+        # the schema admits any printable id; the policy's naming.idCharacters does not allow '_'
+        "bad-job-id": (
+            run("bad-job-id", "valid", "CrashRecovery", jobId="1_2"),
+            "InvalidSpec",
+            "spec.jobId: '1_2' contains '_', which naming.idCharacters",
+        ),
     }
     for document, _, _ in failing.values():
         kube.apply(document)

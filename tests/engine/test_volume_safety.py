@@ -184,8 +184,11 @@ def test_a_relative_root_is_refused() -> None:
         "ABSOLUTE",
         "./../outside/victim.tmp",
         "sub//../outside/victim.tmp",
+        "/../outside/victim.tmp",
+        "sub/..",
+        "../outside/victim.tmp\x00",
     ],
-    ids=["parent", "parent-inside", "absolute", "dot", "empty-component"],
+    ids=["parent", "parent-inside", "absolute", "dot", "empty-component", "leading-slash", "name-dotdot", "nul"],
 )
 def test_delete_refuses_entries_that_point_outside_the_root(tree: Tree, bait: Tree, path: str) -> None:
     """Entries naming the bait itself (with the bait's own version token) must still be refused."""

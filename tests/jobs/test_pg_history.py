@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from jobs.helpers import (
     record_history,
     run_spec,
 )
+from support.locks import HeldLock
 from tempsweep.jobs.sql import SqlJobSource
 from tempsweep.models import RunPhase
 
@@ -69,6 +71,23 @@ def test_every_finished_run_appends_one_row(table: JobDatabase, tmp_path: Path, 
     assert second["job_queries"] == crash.job_queries
     assert second["errors"] == [] and second["error_count"] == 0
     assert second["message"] == crash.message
+
+
+def test_the_row_counts_files_in_use_and_emptied_directories(table: JobDatabase, tmp_path: Path, now: datetime) -> None:
+    """What a run kept because another process locks it, and the directories it emptied, are in its row."""
+    make_files(tmp_path, {"held.tmp": OLD, "emptied/loose.tmp": OLD, "kept/loose.tmp": OLD}, now)
+    old = now.timestamp() - OLD * 3600
+    os.utime(tmp_path / "emptied", (old, old))  # a directory goes only when old enough for the rule
+    url = table.admin_url
+    policy = make_policy(tmp_path, url, database={"historyTable": "cleanup_history"})
+    with HeldLock(tmp_path / "held.tmp"), HeldLock(tmp_path / "kept"):
+        status = execute(policy, run_spec("Orphaned"), SqlJobSource(policy.backend.database, url), now)
+    assert record_history(policy, url, "orphans-locked", status) is None
+
+    (row,) = _history(table)
+    assert (row["files_skipped_in_use"], row["directories_removed"], row["would_remove_directories"]) == (2, 1, 0)
+    assert (tmp_path / "held.tmp").exists() and (tmp_path / "kept" / "loose.tmp").exists()
+    assert not (tmp_path / "emptied").exists()
 
 
 def test_a_failed_run_is_recorded_with_its_errors(table: JobDatabase, tmp_path: Path, now: datetime) -> None:

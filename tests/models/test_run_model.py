@@ -1,4 +1,4 @@
-"""CleanupRun specs, naming patterns, quantities and the status shapes users read."""
+"""CleanupRun specs, quantities and the status shapes users read."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 
 from sweep_helpers import run_document
 from tempsweep.models import InputError, RunPhase, RunStatus, RunType, parse_run
-from tempsweep.models.naming import compile_pattern
 from tempsweep.models.quantities import parse_duration, parse_quantity
 
 
@@ -69,7 +68,9 @@ BAD_RUNS = [
     ("negative-age", {"type": "Orphaned", "maxAgeHours": -1}, "spec.maxAgeHours:"),
     ("boolean-age", {"type": "Orphaned", "maxAgeHours": True}, "spec.maxAgeHours:"),
     ("job-id-with-slash", {"type": "CrashRecovery", "jobId": "../1"}, "spec.jobId: '../1' is not an id"),
-    ("job-id-with-underscore", {"type": "CrashRecovery", "jobId": "1_2"}, "spec.jobId:"),
+    ("job-id-with-space", {"type": "CrashRecovery", "jobId": "1 2"}, "spec.jobId: '1 2' is not an id"),
+    ("job-id-with-backslash", {"type": "CrashRecovery", "jobId": "1\\2"}, "spec.jobId:"),
+    ("chunk-id-empty", {"type": "ChunkCompletion", "jobId": "1", "chunkId": ""}, "spec.chunkId:"),
     ("job-id-a-number", {"type": "CrashRecovery", "jobId": 42}, "spec.jobId:"),
     ("dry-run-text", {"type": "Scheduled", "dryRun": "yes please"}, "spec.dryRun:"),
     (
@@ -96,38 +97,6 @@ def test_a_run_without_a_policy_reference_names_it() -> None:
     del document["spec"]["policyRef"]
     with pytest.raises(InputError, match=r"^run.yaml: spec.policyRef: required field is missing"):
         parse_run(document, source="run.yaml")
-
-
-@pytest.mark.parametrize(
-    ("name", "ids"),
-    [
-        ("job_42_chunk_7_image.jpg", {"job_id": "42", "chunk_id": "7"}),
-        ("job_a-b_chunk_C-9_x", {"job_id": "a-b", "chunk_id": "C-9"}),
-        ("job_42_image.jpg", None),
-        ("xjob_42_chunk_7_image.jpg", None),
-        ("job__chunk_7_image.jpg", None),
-    ],
-    ids=["digits", "letters-and-dashes", "job-without-chunk", "not-at-the-start", "empty-id"],
-)
-def test_a_file_belongs_to_a_chunk_when_its_name_starts_with_the_pattern(name: str, ids: dict | None) -> None:
-    assert (
-        compile_pattern("job_{job_id}_chunk_{chunk_id}_", require=("job_id", "chunk_id")).match(name) == ids
-    )
-
-
-@pytest.mark.parametrize(
-    ("template", "problem"),
-    [
-        ("", "empty"),
-        ("job_", "{job_id}"),
-        ("job_{job_id}_{job_id}", "only once"),
-        ("job_{job_id}_{", "unbalanced"),
-    ],
-    ids=["empty", "no-placeholder", "repeated-placeholder", "unbalanced-brace"],
-)
-def test_an_unusable_pattern_says_what_is_wrong(template: str, problem: str) -> None:
-    with pytest.raises(ValueError, match=problem):
-        compile_pattern(template)
 
 
 @pytest.mark.parametrize(

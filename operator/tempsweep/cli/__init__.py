@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from tempsweep import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+LOG_FORMATS = ("text", "json")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,11 +24,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tempsweep {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens on stderr")
+    parser.add_argument("--log-format", choices=LOG_FORMATS, default="text",
+                        help="log lines as text or as one JSON object per line (default: %(default)s)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     scan = commands.add_parser("scan", help="print a policy's storage statistics as JSON")
     scan.add_argument("--policy", required=True, metavar="POLICY.yaml", help="a CleanupPolicy manifest")
     scan.add_argument("--path", metavar="DIR", help="override spec.storage.volume.path")
+    scan.add_argument("--metrics-file", metavar="PATH", help="also write the figures in the Prometheus text "
+                      "format, for node-exporter's textfile collector (written atomically)")
 
     run = commands.add_parser("run", help="execute a CleanupRun and print its status as JSON")
     run.add_argument("-f", "--filename", required=True, metavar="RUN.yaml", help="a CleanupRun manifest")
@@ -48,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     operator.add_argument("--priority", type=int, default=None,
                           help="with --peering: the operator with the highest priority works, the others "
                           "pause; equal priorities pause all (default: 0)")
+    for command in (scan, run, operator):  # also after the command (the image's entrypoint is `tempsweep operator`)
+        command.add_argument("--log-format", choices=LOG_FORMATS, default=argparse.SUPPRESS, help="as above")
     return parser
 
 

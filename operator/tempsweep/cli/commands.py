@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 from tempsweep.cli import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from tempsweep.cli.input import load_policy, load_run
@@ -31,6 +32,7 @@ from tempsweep.models import (
     RunPhase,
     RunStatus,
     SettingsError,
+    StorageStats,
     load_settings,
     resolve_policy,
 )
@@ -46,12 +48,24 @@ def _fail(message: str) -> int:
     return EXIT_BAD_INPUT
 
 
-def _configure_logging(verbose: bool) -> None:
+def _configure_logging(args: argparse.Namespace, run: str | None = None) -> None:
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
+        level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.log_format == "json":
+        from tempsweep.telemetry.jsonlog import use_json
+
+        use_json(policy=_policy_name_or_none(args), run=run)
+
+
+def _policy_name_or_none(args: argparse.Namespace) -> str | None:
+    """The policy's name for log lines, without failing here (bad input is reported by the command)."""
+    try:
+        return _policy_name(args)
+    except InputError:
+        return None
 
 
 def _terminal_progress() -> Callable[[Progress], None] | None:
@@ -143,23 +157,37 @@ def _check_min_free(args: argparse.Namespace, policy: EffectivePolicy, storage: 
 
 
 def scan(args: argparse.Namespace) -> int:
-    _configure_logging(args.verbose)
+    _configure_logging(args)
     try:
         with _context(args) as (ctx, _):
             try:
                 stats = compute_stats(ctx)
             except StorageError as exc:
                 return _fail(f"{args.policy}: {exc}")
+        if args.metrics_file:
+            _write_metrics_file(args, stats)
     except InputError as exc:
         return _fail(str(exc))
     print(json.dumps(stats.to_wire(), indent=2))
     return EXIT_FAILED if stats.job_source_error else EXIT_OK
 
 
+def _write_metrics_file(args: argparse.Namespace, stats: StorageStats) -> None:
+    """The scan's figures for node-exporter's textfile collector; an unwritable path is bad input."""
+    from tempsweep.telemetry.textfile import write_stats_file
+
+    document = load_policy(args.policy, args.path)
+    namespace = document.metadata.namespace or "default"
+    try:
+        write_stats_file(args.metrics_file, namespace, document.metadata.name, stats, datetime.now(UTC))
+    except OSError as exc:
+        raise InputError(f"--metrics-file {args.metrics_file}: {exc.strerror or exc}") from None
+
+
 def run(args: argparse.Namespace) -> int:
-    _configure_logging(args.verbose)
     try:
         run_doc = load_run(args.filename)
+        _configure_logging(args, run=run_doc.metadata.name)
         policy_name = _policy_name(args)
         if run_doc.spec.policy_ref.name != policy_name:
             raise InputError(
@@ -168,6 +196,9 @@ def run(args: argparse.Namespace) -> int:
             )
         request = RunRequest.from_spec(run_doc.spec, dry_run=args.dry_run)
         with _context(args) as (ctx, settings):
+            problem = ctx.policy.run_id_problem(request.job_id, request.chunk_id)
+            if problem:
+                raise InputError(f"{args.filename}: {problem}")
             status = run_cleanup(ctx, request)
             _record_history(ctx, run_doc.metadata.name, status)
     except InputError as exc:
@@ -214,5 +245,9 @@ def operator(args: argparse.Namespace) -> int:
     if args.priority is not None and args.peering is None:
         return _fail("--priority only means something with --peering NAME (a standalone operator has no peers)")
     return run_operator(
-        namespaces=args.namespace, liveness=args.liveness, peering=args.peering, priority=args.priority or 0
+        namespaces=args.namespace,
+        liveness=args.liveness,
+        peering=args.peering,
+        priority=args.priority or 0,
+        log_format=args.log_format,
     )

@@ -27,8 +27,9 @@ class _QuietTicks(logging.Filter):
         return not (message.startswith("Timer '") or message in _QUIET_HANDLERS)
 
 
-def configure_logging(level_name: str | None) -> None:
-    """Kopf's formatter, so every line about an object names it (``[namespace/name] ...``)."""
+def configure_logging(level_name: str | None, log_format: str = "text") -> None:
+    """Kopf's formatter, so every line about an object names it (``[namespace/name] ...``); or, with
+    ``log_format="json"``, one JSON object per line with namespace, policy and run fields."""
     import kopf
 
     level = (level_name or "INFO").upper()
@@ -38,9 +39,15 @@ def configure_logging(level_name: str | None) -> None:
     if level != "DEBUG":
         logging.getLogger("kopf.objects").addFilter(_QuietTicks())
         logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # one line per liveness probe
+    if log_format == "json":
+        from tempsweep.telemetry.jsonlog import use_json
+
+        use_json()
 
 
-def run_operator(*, namespaces: list[str], liveness: str | None, peering: str | None, priority: int = 0) -> int:
+def run_operator(
+    *, namespaces: list[str], liveness: str | None, peering: str | None, priority: int = 0, log_format: str = "text"
+) -> int:
     """Run until stopped. Standalone unless a peering object is named (for more than one replica).
 
     With peering, Kopf pauses this operator while a live peer of higher priority is in the peering
@@ -48,7 +55,7 @@ def run_operator(*, namespaces: list[str], liveness: str | None, peering: str | 
     """
     try:
         settings = load_settings()
-        configure_logging(os.environ.get(LOG_LEVEL_VARIABLE))
+        configure_logging(os.environ.get(LOG_LEVEL_VARIABLE), log_format)
     except SettingsError as exc:
         print(f"tempsweep: error: {exc}", file=sys.stderr)
         return 2

@@ -176,6 +176,9 @@ def prepare_run(body: kopf.Body, ref: ObjectRef, state: OperatorState) -> tuple[
         raise RunRefused("PolicyNotFound", message) from None
     except PolicyNotReady as exc:
         raise RunRefused(exc.reason, str(exc)) from None
+    problem = runtime.policy.run_id_problem(run.spec.job_id, run.spec.chunk_id)
+    if problem:  # an id the policy's naming.idCharacters does not allow: no file could carry it
+        raise RunRefused("InvalidSpec", f"CleanupRun {ref.key}: {problem}")
     return RunRequest.from_spec(run.spec), runtime
 
 

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from tempsweep.engine.applier import Applier
 from tempsweep.engine.context import CleanupContext
-from tempsweep.engine.inventory import JobResolver, JobState, ScannedFile
+from tempsweep.engine.inventory import JobResolver, JobState, Owner, ScannedFile
 from tempsweep.engine.ports import DirectoryEntry, FileEntry, FilesystemStorage, Outcome
 from tempsweep.engine.rules import Clock, Rule
 from tempsweep.models.effective import EffectivePolicy
@@ -52,10 +52,7 @@ class PathJobs:
     """
 
     def __init__(self, policy: EffectivePolicy) -> None:
-        self._pattern = policy.rules.job_pattern
-        template = self._pattern.template
-        self._lead = template[: template.index("{")]
-        self._tail = template[template.rindex("}") + 1 :]
+        self._naming = policy.rules.naming
         self._memo: dict[str, tuple[str, ...] | None] = {"": ()}
 
     def of(self, path: str) -> tuple[str, ...] | None:
@@ -71,12 +68,10 @@ class PathJobs:
         return ids
 
     def _component(self, part: str, ids: tuple[str, ...]) -> tuple[str, ...] | None:
-        found = self._pattern.match(part) or self._pattern.match(part + self._tail)
-        if found and found.get("job_id"):
-            return (*ids, found["job_id"])
-        if self._lead and part.startswith(self._lead):
-            return None
-        return ids
+        job_id, near_miss = self._naming.job_of_segment(part)  # the same rule as for files' paths
+        if job_id is not None:
+            return ids if job_id in ids else (*ids, job_id)
+        return None if near_miss else ids
 
 
 def directory_rule(
@@ -91,15 +86,15 @@ def directory_rule(
         ids = path_jobs.of(directory.path)
         if ids is None:
             return False
-        state = record = None
+        owners = tuple(Owner(job_id) for job_id in ids)
         if policy.rules.has_job_source:
             resolver.resolve(ids)
-            for job_id in ids:
-                state, record = resolver.get(job_id)
-                if state not in _REMOVABLE_JOB_STATES:
-                    return False
+            owners = tuple(Owner(job_id, *resolver.get(job_id)) for job_id in ids)
+            if any(owner.state not in _REMOVABLE_JOB_STATES for owner in owners):
+                return False
         as_file = FileEntry(path=directory.path, size=0, mtime=directory.mtime)
-        return rule(ScannedFile(as_file, ids[-1] if ids else None, state, record)) is not None
+        # every job named on the path owns the directory, as for files: the rule must allow each of them
+        return rule(ScannedFile(as_file, owners)) is not None
 
     return allowed
 

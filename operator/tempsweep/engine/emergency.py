@@ -2,8 +2,9 @@
 
 Order, as the original service defines it: (1) orphans older than ``emergencyMaxAgeHours``,
 (2) files of failed jobs, (3) the oldest remaining files of jobs that are not active. Files of
-active jobs, of jobs in an unrecognized status and of jobs whose status is unavailable are never
-candidates. Selection stops as soon as usage would be below
+active jobs, of jobs in an unrecognized status and of jobs whose status is unavailable, and
+near-miss names, are never candidates; a file named by several jobs (name and directory) is a
+candidate only when none of them forbids it. Selection stops as soon as usage would be below
 ``emergencyPercent - emergencyBufferPercent`` with at least ``minFreeSpace`` free, where
 ``minFreeSpace`` is the floor that applies to the storage's size (``min_free_for``: an inherited
 default the storage could never satisfy is not applied).
@@ -121,11 +122,15 @@ class EmergencyPlanner:
             totals[1] += item.entry.size
 
     def _phase_of(self, item: ScannedFile) -> int | None:
-        if item.state in KEPT_STATES:
+        """The phase that may take the file, or None; every owner of the file must allow it."""
+        states = [owner.state for owner in item.owners]
+        if any(state in KEPT_STATES for state in states):
             return None
+        if item.near_miss and self._policy.rules.has_job_source:
+            return None  # may be a job's file whose name did not parse
         if self._orphan(item) is not None:
             return 0
-        if item.state is JobState.FAILED:
+        if JobState.FAILED in states:
             return 1
         return 2
 

@@ -1,4 +1,4 @@
-"""What the engine knows about each scanned file: its job, its chunk, and its job's state.
+"""What the engine knows about each scanned file: the jobs named on its path, and their states.
 
 Job statuses are resolved in batches as the scan streams past (one ``lookup`` per
 ``LOOKUP_BATCH`` new ids, cached for the run), so a run makes a handful of queries, never one per
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from tempsweep.engine.exclusion import exclusion_matcher
+from tempsweep.engine.ownership import OwnershipReader
 from tempsweep.engine.ports import FileEntry, JobRecord, JobSource, JobSourceError
 from tempsweep.models.effective import EffectivePolicy
 from tempsweep.models.statuses import MAX_UNRECOGNIZED_STATUSES, StatusClass, shown_status
@@ -20,6 +21,8 @@ LOOKUP_BATCH = 1000
 #: at most this many files wait for their job's lookup (about 15 MB): memory stays bounded when jobs own
 #: many files each, at the price of an extra lookup per this many files in that case
 MAX_PENDING_FILES = 50 * LOOKUP_BATCH
+#: near-miss paths listed in a run's status (all are counted)
+NEAR_MISS_EXAMPLES = 5
 
 
 class JobState(StrEnum):
@@ -45,13 +48,31 @@ _STATE_OF_CLASS = {
 
 
 @dataclass(slots=True, eq=False)
+class Owner:
+    """One job named on a file's path, with its state (None when the run did not look it up)."""
+
+    job_id: str
+    state: JobState | None = None
+    record: JobRecord | None = None
+
+
+@dataclass(slots=True, eq=False)
 class ScannedFile:
-    """A file with what the rules need to decide about it."""
+    """A file with what the rules need to decide about it.
+
+    ``owners`` are the jobs named on its path (see ``ownership``): none for a file without a job,
+    more than one when its name and a directory name different jobs; a rule deletes a file only
+    when every owner allows it. ``near_miss`` marks a path that looks like a job's but does not parse.
+    """
 
     entry: FileEntry
-    job_id: str | None
-    state: JobState | None
-    record: JobRecord | None
+    owners: tuple[Owner, ...] = ()
+    near_miss: bool = False
+
+    @property
+    def job_id(self) -> str | None:
+        """The first owner's id (the file name's job when it names one)."""
+        return self.owners[0].job_id if self.owners else None
 
 
 class JobResolver:
@@ -123,17 +144,21 @@ class Inventory:
         self.bytes_total = 0  # excluded and archived files included: they take space too
         self.archived_count = 0
         self.archived_bytes = 0
+        self.near_miss_count = 0
+        self.near_miss_examples: list[str] = []
+        self._resolved: dict[tuple[str, ...], tuple[Owner, ...]] = {}
         self.unrecognized_files = 0  # files of jobs in an unrecognized status (all of them kept)
 
     def __iter__(self) -> Iterator[ScannedFile]:
         excluded = exclusion_matcher(self._policy.rules.exclude)
-        pattern = self._policy.rules.job_pattern
+        reader = OwnershipReader(self._policy.rules.naming)
         include_archived = self._policy.rules.include_archived
         with_jobs = self._resolve_jobs
+        count_near_misses = self._policy.rules.has_job_source  # an age-only policy does not read names
         resolver = self._resolver
-        # Files whose job is not known yet wait here until LOOKUP_BATCH distinct new ids have gathered, so
+        # Files whose jobs are not known yet wait here until LOOKUP_BATCH distinct new ids have gathered, so
         # the number of lookups follows the number of jobs, not the number of files.
-        pending: list[tuple[FileEntry, str]] = []
+        pending: list[tuple[FileEntry, tuple[str, ...]]] = []
         unresolved: set[str] = set()
         for entry in self._entries:
             self.bytes_total += entry.size
@@ -146,28 +171,48 @@ class Inventory:
                     continue
             self.files_scanned += 1
             self.bytes_scanned += entry.size
-            ids = pattern.match(entry.name)
-            job_id = ids["job_id"] if ids else None
-            if job_id is None or not with_jobs:
-                yield ScannedFile(entry, job_id, None, None)
-            elif resolver.known(job_id):
-                state, record = resolver.get(job_id)
-                if state is JobState.UNRECOGNIZED_STATUS:
-                    self.unrecognized_files += 1
-                yield ScannedFile(entry, job_id, state, record)
+            job_ids, near_miss = reader.read(entry.path)
+            if near_miss:
+                if count_near_misses:
+                    self.near_miss_count += 1
+                    if len(self.near_miss_examples) < NEAR_MISS_EXAMPLES:
+                        self.near_miss_examples.append(entry.path)
+                # kept by every job rule whatever its owners' states: no lookup needed
+                yield ScannedFile(entry, tuple(Owner(job_id) for job_id in job_ids), True)
+            elif not job_ids:
+                yield ScannedFile(entry)
+            elif not with_jobs:
+                yield ScannedFile(entry, tuple(Owner(job_id) for job_id in job_ids))
+            elif (owners := self._resolved.get(job_ids)) is not None:
+                yield self._owned(entry, owners)
+            elif all(resolver.known(job_id) for job_id in job_ids):
+                yield self._owned(entry, self._owners(job_ids))
             else:
-                pending.append((entry, job_id))
-                unresolved.add(job_id)
+                pending.append((entry, job_ids))
+                unresolved.update(job_id for job_id in job_ids if not resolver.known(job_id))
                 if len(unresolved) >= LOOKUP_BATCH or len(pending) >= MAX_PENDING_FILES:
                     yield from self._flush(pending, unresolved)
                     pending, unresolved = [], set()
         yield from self._flush(pending, unresolved)
 
-    def _flush(self, pending: list[tuple[FileEntry, str]], unresolved: set[str]) -> Iterator[ScannedFile]:
+    def _owned(self, entry: FileEntry, owners: tuple[Owner, ...]) -> ScannedFile:
+        """A file with resolved owners, counted when one of them is in an unrecognized status."""
+        if any(owner.state is JobState.UNRECOGNIZED_STATUS for owner in owners):
+            self.unrecognized_files += 1
+        return ScannedFile(entry, owners)
+
+    def _owners(self, job_ids: tuple[str, ...]) -> tuple[Owner, ...]:
+        """The resolved owners of a combination of ids, made once per run (files share them: read-only)."""
+        owners = self._resolved.get(job_ids)
+        if owners is None:
+            owners = tuple(Owner(job_id, *self._resolver.get(job_id)) for job_id in job_ids)
+            self._resolved[job_ids] = owners
+        return owners
+
+    def _flush(
+        self, pending: list[tuple[FileEntry, tuple[str, ...]]], unresolved: set[str]
+    ) -> Iterator[ScannedFile]:
         if unresolved:
             self._resolver.resolve(unresolved)
-        for entry, job_id in pending:
-            state, record = self._resolver.get(job_id)
-            if state is JobState.UNRECOGNIZED_STATUS:
-                self.unrecognized_files += 1
-            yield ScannedFile(entry, job_id, state, record)
+        for entry, job_ids in pending:
+            yield self._owned(entry, self._owners(job_ids))

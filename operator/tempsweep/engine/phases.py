@@ -39,11 +39,16 @@ class PhaseOutcome:
     min_free: MinFree | None = None  # the free-space floor an emergency check applied
     unrecognized_files: int = 0
     unrecognized: set[str] = field(default_factory=set)
+    near_misses: int = 0  # files kept because a name on their path looks like a job's but does not parse
+    near_miss_examples: tuple[str, ...] = ()
 
     def saw(self, inventory: Inventory, resolver: JobResolver) -> None:
-        """Take over what a scan met: files kept for an unrecognized job status, and those statuses."""
+        """Take over what a scan met: files kept for an unrecognized job status or a near-miss name."""
         self.unrecognized_files = max(self.unrecognized_files, inventory.unrecognized_files)
         self.unrecognized |= resolver.unrecognized
+        if inventory.near_miss_count >= self.near_misses:
+            self.near_misses = inventory.near_miss_count
+            self.near_miss_examples = tuple(inventory.near_miss_examples)
 
     def blocked(self, message: str | None) -> None:
         """The guard stopped the plan: the run fails, and says why before anything else."""

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from tempsweep.engine.inventory import JobState, ScannedFile
+from tempsweep.engine.inventory import JobState, Owner, ScannedFile
 from tempsweep.engine.ports import JobRecord
 from tempsweep.models.effective import EffectivePolicy
 from tempsweep.models.enums import DeletionReason
@@ -48,35 +48,60 @@ def orphan_rule(policy: EffectivePolicy, clock: Clock, max_age_hours: float) -> 
 
     "Unknown" means the job table has no such job, as in the original service. A job that exists with a
     status in none of the policy's lists (UNRECOGNIZED_STATUS) is kept like an active one.
+    A file named by several jobs (its name and a directory) is an orphan only when it is one for each
+    of them; a near-miss name is never one (it may be a job's file whose name did not parse).
     """
 
     oldest_kept = clock.timestamp - max_age_hours * 3600.0
+
+    def owner_reason(owner: Owner) -> DeletionReason | None:
+        if owner.state is JobState.UNKNOWN:
+            return DeletionReason.ORPHAN_UNKNOWN_JOB
+        if owner.state is JobState.FINISHED:
+            return DeletionReason.ORPHAN_FINISHED_JOB
+        if owner.state is JobState.FAILED and failed_past_wait(owner.record, policy, clock):
+            return DeletionReason.ORPHAN_FAILED_JOB
+        return None  # active, unrecognized status, failed too recently, or status unavailable
 
     def decide(item: ScannedFile) -> DeletionReason | None:
         if item.entry.mtime >= oldest_kept:
             return None
         if not policy.rules.has_job_source:
             return DeletionReason.EXPIRED
-        if item.job_id is None:
+        if item.near_miss:
+            return None
+        if not item.owners:
             return DeletionReason.ORPHAN_NO_JOB_ID
-        if item.state is JobState.UNKNOWN:
-            return DeletionReason.ORPHAN_UNKNOWN_JOB
-        if item.state is JobState.FINISHED:
-            return DeletionReason.ORPHAN_FINISHED_JOB
-        if item.state is JobState.FAILED and failed_past_wait(item.record, policy, clock):
-            return DeletionReason.ORPHAN_FAILED_JOB
-        return None  # active, unrecognized status, failed too recently, or status unavailable
+        return every_owner(item, owner_reason)
 
     return decide
 
 
+def every_owner(item: ScannedFile, decide: Callable[[Owner], DeletionReason | None]) -> DeletionReason | None:
+    """The first owner's reason when every owner of the file gives one, else None (fail closed)."""
+    first: DeletionReason | None = None
+    for owner in item.owners:
+        reason = decide(owner)
+        if reason is None:
+            return None
+        first = first or reason
+    return first
+
+
 def crash_rule(failed_ids: frozenset[str]) -> Rule:
-    """CrashRecovery: every file of a job in ``failed_ids`` (jobs already known failed past their wait)."""
+    """CrashRecovery: every file of a job in ``failed_ids`` (jobs already known failed past their wait).
+
+    Files in a failed job's directory are its files too; a file also named by a job that is not in
+    ``failed_ids`` (or on a near-miss path) is kept.
+    """
+
+    def owner_reason(owner: Owner) -> DeletionReason | None:
+        return DeletionReason.FAILED_JOB if owner.job_id in failed_ids else None
 
     def decide(item: ScannedFile) -> DeletionReason | None:
-        if item.job_id is not None and item.job_id in failed_ids:
-            return DeletionReason.FAILED_JOB
-        return None
+        if item.near_miss or not item.owners:
+            return None
+        return every_owner(item, owner_reason)
 
     return decide
 
@@ -85,13 +110,19 @@ def chunk_rule(policy: EffectivePolicy, job_id: str, chunk_id: str, completed: f
     """ChunkCompletion: the chunk's files whose name after the chunk prefix is in ``completed`` (all if None).
 
     This is the one rule that may delete files of an active job: the caller states that these
-    exact files of a finished chunk are done with, which is the scenario's whole purpose.
+    exact files of a finished chunk are done with, which is the scenario's whole purpose. So it
+    takes only files whose own name carries the chunk: files in a directory named after the chunk
+    wait for their job's cleanup, and a file in a directory of another job (or a near-miss one) is kept.
     """
-    pattern = policy.rules.chunk_pattern
+    pattern = policy.rules.naming.chunk
 
     def decide(item: ScannedFile) -> DeletionReason | None:
-        found = pattern.regex.match(item.entry.name)
+        if item.near_miss:
+            return None
+        found = pattern.match(item.entry.name)
         if found is None or found.group("job_id") != job_id or found.group("chunk_id") != chunk_id:
+            return None
+        if any(owner.job_id != job_id for owner in item.owners):
             return None
         if completed is not None and item.entry.name[found.end() :] not in completed:
             return None

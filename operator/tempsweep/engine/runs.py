@@ -67,6 +67,9 @@ def run_cleanup(ctx: CleanupContext, spec: RunRequest) -> RunStatus:
     queries_before = ctx.jobs.query_count if ctx.jobs is not None else 0
     scenario = _SCENARIOS[spec.type]
     try:
+        problem = ctx.policy.run_id_problem(spec.job_id, spec.chunk_id)
+        if problem:
+            raise RunFailed(f"{problem}; no file can carry it, nothing deleted")
         outcome = scenario(ctx, spec, clock, applier)
     except (RunFailed, StorageError) as exc:
         outcome = PhaseOutcome(note=str(exc), failed=True)
@@ -110,6 +113,8 @@ def run_cleanup(ctx: CleanupContext, spec: RunRequest) -> RunStatus:
         job_queries=(ctx.jobs.query_count - queries_before) if ctx.jobs is not None else 0,
         files_kept_unrecognized_status=outcome.unrecognized_files,
         unrecognized_job_statuses=sorted(outcome.unrecognized),
+        near_miss_files=outcome.near_misses,
+        near_miss_examples=list(outcome.near_miss_examples),
         effective_min_free_space_bytes=outcome.min_free.bytes if outcome.min_free else None,
     )
 
@@ -148,6 +153,11 @@ def _summary(kind: RunType, tally: Tally, outcome: PhaseOutcome, dry_run: bool) 
     if outcome.unrecognized_files:
         statuses = ", ".join(repr(status) for status in sorted(outcome.unrecognized))
         parts.append(f"{outcome.unrecognized_files} files kept: job status {statuses} is in no status list")
+    if outcome.near_misses:
+        parts.append(
+            f"kept {outcome.near_misses} files whose path looks like a job's but does not parse under "
+            f"spec.naming (e.g. {outcome.near_miss_examples[0]})"
+        )
     if outcome.note:
         parts.append(outcome.note)
     if outcome.reason is not None:  # the reason first: it is why nothing was deleted

@@ -61,6 +61,7 @@ def compute_stats(ctx: CleanupContext) -> StorageStats:
         cleanup_needed=emergency_needed(usage, policy),
         health=health_of(usage.percent, policy),
         job_source_error=job_error,
+        near_miss_files_count=inventory.near_miss_count,
         files_kept_unrecognized_status=inventory.unrecognized_files,
         unrecognized_job_statuses=sorted(resolver.unrecognized),
         effective_min_free_space_bytes=None if floor.unsatisfiable else floor.bytes,

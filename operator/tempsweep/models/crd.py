@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from tempsweep.models.documents import GROUP, VERSION
+from tempsweep.models.idchars import MAX_ID_LENGTH
 from tempsweep.models.policy import CleanupPolicySpec
 from tempsweep.models.resources import INLINE_KEY, CleanupRunStatus, PolicyStatus
 from tempsweep.models.run import CleanupRunSpec
@@ -69,8 +70,14 @@ CEL_RULES: dict[str, list[dict[str, str]]] = {
     ],
 }
 
+#: printable ASCII without space, '/', '[', '\\', ']' and '^' (``idchars.UNIVERSE``): the widest an id may be;
+#: the policy's naming.idCharacters narrows it when the run starts
+_ID_RULES: dict[str, Any] = {"minLength": 1, "maxLength": MAX_ID_LENGTH, "pattern": "^[!-.0-Z_-~]+$"}
+
 #: Rules on single values (cheap for the API server's CEL cost budget), keyed by property name.
 PROPERTY_RULES: dict[str, dict[str, Any]] = {
+    "jobId": _ID_RULES,
+    "chunkId": _ID_RULES,
     "completedFiles": {
         "items": {
             "type": "string",
@@ -233,6 +240,7 @@ def custom_resource_definitions() -> dict[str, dict[str, Any]]:
                     _column("Usage", ".status.usagePercent", "number", format="float"),
                     _column("Files", ".status.tempFilesCount", "integer"),
                     _column("Orphaned", ".status.orphanedFilesCount", "integer"),
+                    _column("Full In", ".status.prediction.fullIn"),
                     _column("Last Cleanup", ".status.lastCleanupTime", "date"),
                     age,
                 ],

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
 
 from tempsweep.models.policy import CleanupPolicySpec
 from tempsweep.models.run import CleanupRunSpec
@@ -76,7 +77,12 @@ def describe_validation_error(
     """One line: the source, the field path in wire spelling, and what is wrong (plus a count if more)."""
     errors = exc.errors()
     first = errors[0]
-    path = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function-after"))
+    # a default checked with validate_default is reported under its Python name: spell it as on the wire
+    path = ".".join(
+        to_camel(part) if isinstance(part, str) and "_" in part else str(part)
+        for part in first["loc"]
+        if not str(part).startswith("function-after")
+    )
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown field"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from tempsweep.models.naming import NamePattern, compile_pattern
+from tempsweep.models.naming import Naming
 from tempsweep.models.paths import check_volume_path
 from tempsweep.models.policy import AzureBlobStorage, CleanupPolicySpec, DatabaseSpec
 from tempsweep.models.quantities import format_bytes, parse_duration, parse_quantity
@@ -28,8 +28,7 @@ from tempsweep.models.statuses import StatusClass, normalize_status, normalized_
 class CleanupRules:
     """What the engine decides with: which files belong to which job, and when a file may go."""
 
-    job_pattern: NamePattern
-    chunk_pattern: NamePattern
+    naming: Naming
     capacity_bytes: int | None
     warning_percent: float
     emergency_percent: float
@@ -119,6 +118,18 @@ class EffectivePolicy:
     def with_backend(self, backend: Backend) -> EffectivePolicy:
         return replace(self, backend=backend)
 
+    def run_id_problem(self, job_id: str | None, chunk_id: str | None) -> str | None:
+        """Why a CleanupRun's jobId or chunkId can never name a file under this policy, or None.
+
+        The run's own validation knows only the widest id alphabet; this applies the policy's
+        ``naming.idCharacters``, so a jobId no file could carry is refused instead of matching nothing.
+        """
+        for field_name, value in (("jobId", job_id), ("chunkId", chunk_id)):
+            problem = self.rules.naming.id_problem(value) if value is not None else None
+            if problem:
+                return f"spec.{field_name}: {problem} in policy {self.name}"
+        return None
+
 
 def resolve_policy(name: str, spec: CleanupPolicySpec, settings: OperatorSettings) -> EffectivePolicy:
     """Fill the spec's gaps from the settings; raises ValueError naming a field if they conflict."""
@@ -191,8 +202,7 @@ def resolve_rules(spec: CleanupPolicySpec, settings: OperatorSettings, backend: 
     capacity = _capacity(spec)
     database, blob, limits = backend.database, backend.azure_blob, spec.limits
     return CleanupRules(
-        job_pattern=compile_pattern(spec.naming.job_pattern),
-        chunk_pattern=compile_pattern(spec.naming.chunk_pattern, require=("job_id", "chunk_id")),
+        naming=Naming.build(spec.naming.job_pattern, spec.naming.chunk_pattern, spec.naming.id_characters),
         capacity_bytes=capacity,
         warning_percent=warning,
         emergency_percent=emergency,

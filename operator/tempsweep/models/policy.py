@@ -21,7 +21,7 @@ from pydantic import (
 
 from tempsweep.models.base import WireModel
 from tempsweep.models.limits import LimitsSpec
-from tempsweep.models.naming import compile_pattern
+from tempsweep.models.naming_spec import NamingSpec
 from tempsweep.models.paths import check_volume_path
 from tempsweep.models.quantities import parse_duration, parse_quantity
 from tempsweep.models.statuses import check_status_lists
@@ -50,16 +50,6 @@ def _check_duration(value: str) -> str:
 def _check_cron(value: str) -> str:
     if not croniter.is_valid(value):
         raise ValueError(f"{value!r} is not a cron expression (five fields, e.g. '0 * * * *')")
-    return value
-
-
-def _check_job_pattern(value: str) -> str:
-    compile_pattern(value)
-    return value
-
-
-def _check_chunk_pattern(value: str) -> str:
-    compile_pattern(value, require=("job_id", "chunk_id"))
     return value
 
 
@@ -177,21 +167,6 @@ class StorageSpec(WireModel):
         if (self.volume is None) == (self.azure_blob is None):
             raise ValueError("set exactly one storage backend: volume or azureBlob")
         return self
-
-
-class NamingSpec(WireModel):
-    """How temp files are named after their jobs and chunks."""
-
-    job_pattern: Annotated[str, AfterValidator(_check_job_pattern)] = Field(
-        default="job_{job_id}_",
-        description="A file belongs to a job when its name starts with this pattern. {job_id} matches "
-        "[A-Za-z0-9-]+ and is required.",
-    )
-    chunk_pattern: Annotated[str, AfterValidator(_check_chunk_pattern)] = Field(
-        default="job_{job_id}_chunk_{chunk_id}_",
-        description="A file belongs to a chunk when its name starts with this pattern; needs {job_id} and "
-        "{chunk_id}.",
-    )
 
 
 class DatabaseSpec(WireModel):

@@ -20,6 +20,7 @@ from pydantic import Field
 
 from tempsweep.models.base import WireModel
 from tempsweep.models.enums import Health, RunPhase
+from tempsweep.models.prediction import Prediction
 from tempsweep.models.status import RunStatus, StorageStats
 
 #: Marks a field whose model is written flat into its parent (see ``status_patch``).
@@ -87,6 +88,9 @@ class PolicyStatus(WireModel):
     last_cleanup_time: datetime | None = Field(default=None, description="When a cleanup last finished.")
     last_cleanup_message: str | None = Field(default=None, description="Its one-line summary.")
     last_cleanup_phase: RunPhase | None = Field(default=None, description="Its phase.")
+    prediction: Prediction | None = Field(
+        default=None, description="When the storage fills up at its recent rate (since the last cleanup)."
+    )
 
     @classmethod
     def last_cleanup(cls, result: RunStatus) -> PolicyStatus:

@@ -16,12 +16,15 @@ from pydantic import (
 
 from tempsweep.models.base import WireModel
 from tempsweep.models.enums import RunType
-from tempsweep.models.naming import ID_RE, is_plain_name
+from tempsweep.models.idchars import universe_problem
+from tempsweep.models.naming import is_plain_name
 
 
 def _check_id(value: str) -> str:
-    if not ID_RE.match(value):
-        raise ValueError(f"{value!r} is not an id: use letters, digits and '-'")
+    # the policy's naming.idCharacters narrows this further; the run is checked against it when it runs
+    problem = universe_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
@@ -52,10 +55,12 @@ class CleanupRunSpec(WireModel):
     job_id: JobId | None = Field(
         default=None,
         description="ChunkCompletion: the job (required). CrashRecovery: one failed job, or every failed job "
-        "when left out.",
+        "when left out. Only characters the policy's naming.idCharacters allows (checked when the run starts; "
+        "a run with any other id fails with InvalidSpec and deletes nothing).",
     )
     chunk_id: JobId | None = Field(
-        default=None, description="ChunkCompletion: the completed chunk (required)."
+        default=None,
+        description="ChunkCompletion: the completed chunk (required); the same id characters as jobId.",
     )
     completed_files: Annotated[list[FileName], AfterValidator(_check_names)] | None = Field(
         default=None,

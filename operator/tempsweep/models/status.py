@@ -46,6 +46,12 @@ class StorageStats(WireModel):
     job_source_error: str | None = Field(
         default=None, description="Why job status could not be read, when it could not."
     )
+    near_miss_files_count: int = Field(
+        default=0,
+        description="Files kept by every job rule because their name, or a directory on their path, looks "
+        "like a job's but does not parse under spec.naming (e.g. job_4.2_x when ids cannot contain '.'). "
+        "Rename them, widen naming.idCharacters, or exclude them.",
+    )
     files_kept_unrecognized_status: int = Field(
         default=0,
         description="Files of jobs whose status is in none of activeStatuses, failedStatuses and "
@@ -115,6 +121,14 @@ class RunStatus(WireModel):
     )
     limit_reached: bool = Field(default=False, description="True when maxFilesPerRun stopped the run.")
     job_queries: int = Field(default=0, description="Queries sent to the job source.")
+    near_miss_files: int = Field(
+        default=0,
+        description="Files kept because their name, or a directory on their path, looks like a job's but "
+        "does not parse under spec.naming.",
+    )
+    near_miss_examples: list[str] = Field(
+        default_factory=list, description="The first few of those paths."
+    )
     files_kept_unrecognized_status: int = Field(
         default=0,
         description="Files kept because their job's status is in none of activeStatuses, failedStatuses and "

@@ -20,6 +20,7 @@ the engine chose, deepest first, with the same checks.
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
 import stat
@@ -37,12 +38,14 @@ from tempsweep.engine.ports import (
     Usage,
 )
 from tempsweep.storage.dirfds import PathCursor, RootIds, open_without_symlinks
-from tempsweep.storage.locking import InUse, LockTable, try_lock
+from tempsweep.storage.locking import InUse, LockTable
 from tempsweep.storage.walker import Walk
 
 log = logging.getLogger(__name__)
 
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_NOT_NAMES = frozenset(("", ".", ".."))
+S_ISREG = stat.S_ISREG
 
 
 def _split(path: str) -> tuple[tuple[str, ...], str] | None:
@@ -56,6 +59,17 @@ def _split(path: str) -> tuple[tuple[str, ...], str] | None:
         return None
     parent, _, name = path.rpartition("/")
     return (tuple(parent.split("/")) if parent else ()), name
+
+
+def _parent_parts(prefix: str) -> tuple[str, ...] | None:
+    """The directories of a file's path prefix (``"a/b/"``; ``""`` is the root), or None when the
+    prefix could leave the tree (an empty, ``.`` or ``..`` component, a leading '/', a NUL)."""
+    if not prefix:
+        return ()
+    padded = "/" + prefix
+    if "\x00" in prefix or "//" in padded or "/./" in padded or "/../" in padded:
+        return None
+    return tuple(prefix[:-1].split("/"))
 
 
 def _refusal(exc: BaseException) -> tuple[Outcome, str]:
@@ -162,25 +176,32 @@ class VolumeStorage:
         return self._each_file(entries, unlink=False)
 
     def _each_file(self, entries: Sequence[FileEntry], *, unlink: bool) -> list[DeleteResult]:
+        """Group the entries by directory, enter each directory once (in path order, so neighbours
+        share the cursor's open and locked directories) and check-lock-unlink its files in one loop."""
         results: list[DeleteResult] = []
-        located: list[tuple[tuple[str, ...], str, FileEntry]] = []
+        groups: dict[str, list[FileEntry]] = {}
         for entry in entries:
-            split = _split(entry.path)
-            if split is None:
-                results.append(DeleteResult(entry, Outcome.FAILED, "path is not inside the volume"))
+            path = entry.path
+            groups.setdefault(path[: path.rfind("/") + 1], []).append(entry)  # "dir/sub/", or "" for the root
+        located: list[tuple[tuple[str, ...], list[FileEntry]]] = []
+        for parent, group in groups.items():
+            parts = _parent_parts(parent)
+            if parts is None:
+                results.extend(DeleteResult(e, Outcome.FAILED, "path is not inside the volume") for e in group)
             else:
-                located.append((*split, entry))
-        located.sort(key=lambda item: item[0])  # neighbours share the cursor's open directories
+                located.append((parts, group))
+        located.sort(key=lambda item: item[0])
         root_fd = self._open_root()
         cursor = PathCursor(root_fd, RootIds.of(root_fd), self._locks)
         try:
-            for parts, name, entry in located:
+            for parts, group in located:
                 try:
                     fd = cursor.goto(parts)
                 except (OSError, InUse) as exc:
-                    results.append(DeleteResult(entry, *_refusal(exc)))
+                    outcome, detail = _refusal(exc)
+                    results.extend(DeleteResult(e, outcome, detail) for e in group)
                     continue
-                results.append(_delete_one(fd, name, entry, unlink=unlink))
+                _delete_in(fd, group, results, unlink=unlink)
         finally:
             cursor.close()
             os.close(root_fd)
@@ -236,32 +257,57 @@ class VolumeStorage:
         return DirectoryResult(directory, Outcome.DELETED)
 
 
-def _delete_one(dir_fd: int, name: str, entry: FileEntry, *, unlink: bool) -> DeleteResult:
-    """Open the file, check it is the one scanned, lock it, unlink it, then let the lock go."""
-    try:
-        fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
-    except FileNotFoundError:
-        return DeleteResult(entry, Outcome.VANISHED)
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENXIO, errno.ENOTDIR):  # now a symlink, a socket, ...
-            return DeleteResult(entry, Outcome.CHANGED, "changed since it was planned")
-        return DeleteResult(entry, Outcome.FAILED, f"cannot be opened to check for a lock: {exc.strerror or exc}")
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) != entry.token:
-            return DeleteResult(entry, Outcome.CHANGED, "changed since it was planned")
-        if not try_lock(fd):
-            return DeleteResult(entry, Outcome.IN_USE, "locked by another process")
-        if not unlink:
-            return DeleteResult(entry, Outcome.DELETED)
-        named = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        if (named.st_dev, named.st_ino) != (info.st_dev, info.st_ino):
-            return DeleteResult(entry, Outcome.CHANGED, "changed since it was planned")
-        os.unlink(name, dir_fd=dir_fd)
-    except FileNotFoundError:
-        return DeleteResult(entry, Outcome.VANISHED)
-    except OSError as exc:
-        return DeleteResult(entry, Outcome.FAILED, exc.strerror or str(exc))
-    finally:
-        os.close(fd)  # drops our lock, after the unlink
-    return DeleteResult(entry, Outcome.DELETED)
+def _delete_in(dir_fd: int, group: list[FileEntry], results: list[DeleteResult], *, unlink: bool) -> None:
+    """For each file of one directory: open it (no symlink followed), check it is the one scanned,
+    lock it, check its name still leads to it, unlink it, then close (which lets the lock go).
+
+    One loop with the system calls bound to locals: this runs once per deleted file, and the lock
+    check already costs four system calls more than a bare stat + unlink, so Python work is kept
+    out of it (a function call and a helper per file were a third of its CPU time).
+    """
+    open_, fstat, stat_, unlink_, close, flock = os.open, os.fstat, os.stat, os.unlink, os.close, fcntl.flock
+    lock_flags = fcntl.LOCK_EX | fcntl.LOCK_NB
+    append = results.append
+    for entry in group:
+        name = entry.path.rpartition("/")[2]
+        if name in _NOT_NAMES or "\x00" in name:
+            append(DeleteResult(entry, Outcome.FAILED, "path is not inside the volume"))
+            continue
+        try:
+            fd = open_(name, _FILE_FLAGS, dir_fd=dir_fd)
+        except FileNotFoundError:
+            append(DeleteResult(entry, Outcome.VANISHED))
+            continue
+        except OSError as exc:
+            append(_open_refused(entry, exc))
+            continue
+        try:
+            info = fstat(fd)
+            if not S_ISREG(info.st_mode) or (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) != entry.token:
+                append(DeleteResult(entry, Outcome.CHANGED, "changed since it was planned"))
+                continue
+            flock(fd, lock_flags)  # EWOULDBLOCK when another process holds a flock on it
+            if unlink:
+                named = stat_(name, dir_fd=dir_fd, follow_symlinks=False)
+                if named.st_ino != info.st_ino or named.st_dev != info.st_dev:
+                    append(DeleteResult(entry, Outcome.CHANGED, "changed since it was planned"))
+                    continue
+                unlink_(name, dir_fd=dir_fd)
+        except FileNotFoundError:
+            append(DeleteResult(entry, Outcome.VANISHED))
+            continue
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                append(DeleteResult(entry, Outcome.IN_USE, "locked by another process"))
+            else:  # a lock state we cannot know (ENOLCK, ...) or a failed unlink: kept, reported
+                append(DeleteResult(entry, Outcome.FAILED, exc.strerror or str(exc)))
+            continue
+        finally:
+            close(fd)  # drops our lock, after the unlink
+        append(DeleteResult(entry, Outcome.DELETED))
+
+
+def _open_refused(entry: FileEntry, exc: OSError) -> DeleteResult:
+    if exc.errno in (errno.ELOOP, errno.ENXIO, errno.ENOTDIR):  # now a symlink, a socket, ...
+        return DeleteResult(entry, Outcome.CHANGED, "changed since it was planned")
+    return DeleteResult(entry, Outcome.FAILED, f"cannot be opened to check for a lock: {exc.strerror or exc}")
