@@ -1,7 +1,7 @@
 """``make bench``: every benchmark in turn, each printing its figures as ratios against a baseline
 measured in the same run. Not tests: nothing here passes or fails on timing.
 
-    python benchmarks/run.py [engine|jobs|azure|operator|deep ...] [-- extra args for a single benchmark]
+    python benchmarks/run.py [engine|jobs|azure|operator|deep|burst ...] [-- extra args for a single benchmark]
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ BENCHMARKS = {
     "azure": "bench_azure.py",  # issue 6: Blob Batch deletes vs one request per blob on Azurite
     "operator": "bench_operator.py",  # issue 4: apply-to-Succeeded latency, idle CPU/RSS with 100 policies
     "deep": "bench_deep.py",  # issue 12: a chain 3 000 directories deep vs 1 000 deep (linear: ~3x)
+    "burst": "bench_burst.py",  # issue 14: 300 runs on one volume: runs/s, /healthz p50/p99 during the burst
 }
 
 

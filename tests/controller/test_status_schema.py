@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from tempsweep.controller.conditions import condition
+from tempsweep.controller.kube import Written
 from tempsweep.controller.run_status import RunReporter
 from tempsweep.controller.writer import RUNS, ObjectRef, StatusWriter
 from tempsweep.engine import CleanupContext, Progress, RunRequest, compute_stats, run_cleanup
@@ -52,8 +53,9 @@ class Recorder:
     def __init__(self) -> None:
         self.patches: list[dict[str, Any]] = []
 
-    def patch_status(self, plural: str, namespace: str, name: str, status: WireModel) -> None:
+    def patch_status(self, plural: str, namespace: str, name: str, status: WireModel, **_: str) -> Written:
         self.patches.append(status_patch(status))
+        return Written.DONE
 
 
 def engine_results() -> tuple[Any, Any]:

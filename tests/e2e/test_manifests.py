@@ -161,7 +161,7 @@ def test_requests_and_limits_are_set(container: dict[str, Any]) -> None:
 def test_writable_paths_are_only_tmp_and_the_volume_under_the_allowed_root(
     pod: dict[str, Any], container: dict[str, Any]
 ) -> None:
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
     roots = env["TEMP_STORAGE_CLEANUP_ALLOWED_ROOTS"].split(":")
     volumes = {v["name"]: v for v in pod["volumes"]}
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
@@ -174,7 +174,7 @@ def test_writable_paths_are_only_tmp_and_the_volume_under_the_allowed_root(
 
 
 def test_the_settings_in_the_deployment_load_and_ship_in_dry_run(container: dict[str, Any]) -> None:
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
 
     settings = load_settings(env)
 

@@ -83,14 +83,22 @@ def test_operator_killed_mid_run_finishes_it_after_restart(
     operator.kill()
     left = count_files(volume / "chunk")
     assert 0 < left < total, f"the run was not interrupted mid-way ({left} of {total} files left): make it longer"
-    assert kube.status("cleanuprun", "long")["phase"] == "Running"  # nobody finished it
+    interrupted = kube.status("cleanuprun", "long")
+    assert interrupted["phase"] == "Running"  # nobody finished it
+    reported = interrupted["progress"]["filesDeleted"]  # the last progress report before the kill
 
     operator.start()
     result = kube.wait_run("long", timeout=90)
     assert result["phase"] == "Succeeded", result
-    assert result["filesDeleted"] == left  # the second pass deleted what the first had not, and no more
+    # the figures go on from the last report: the whole run is counted, short by at most what was deleted
+    # after that report (one progress interval), never more than was really deleted
+    assert result["filesDeleted"] == reported + left
+    assert reported <= total - left
+    assert f"including {reported} files" in result["message"]
     assert result["errorCount"] == 0
-    assert result["progress"]["filesDeleted"] == left  # the final progress is the final count
+    assert result["progress"]["filesDeleted"] == reported + left  # the final progress is the final count
+    last = kube.status("cleanuppolicy", "p")["lastCleanupMessage"]
+    assert f"deleted {left} files" in last and f"including {reported} files" in last
     assert count_files(volume / "chunk") == 0
     assert tree(volume) == others  # nothing else was touched
     assert operator.starts == 2

@@ -15,7 +15,8 @@ Fixtures:
     kube             (function) a Kube: kubectl bound to the test's `namespace`, with status polling.
 
 Environment given to the operator: KUBECONFIG of the control plane, TEMP_STORAGE_CLEANUP_ALLOWED_ROOTS,
-TEMPSWEEP_TICK_SECONDS=1 and TEMPSWEEP_TTL_CHECK_SECONDS=1 (tests run fast), plus any overrides.
+TEMPSWEEP_TICK_SECONDS=1, TEMPSWEEP_TTL_CHECK_SECONDS=1 and TEMPSWEEP_RUN_LEASE_SECONDS=10 (tests run fast; a run
+claimed by an operator that was killed is taken over 10 s later), plus any overrides.
 """
 
 from __future__ import annotations
@@ -307,6 +308,7 @@ def start_operator(
             TEMP_STORAGE_CLEANUP_ALLOWED_ROOTS=str(operator_root),
             TEMPSWEEP_TICK_SECONDS="1",
             TEMPSWEEP_TTL_CHECK_SECONDS="1",
+            TEMPSWEEP_RUN_LEASE_SECONDS="10",
             PYTHONUNBUFFERED="1",
         )
         env.update(overrides)

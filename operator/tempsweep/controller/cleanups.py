@@ -16,6 +16,7 @@ import kopf
 from tempsweep.controller.runtime import PolicyRuntime
 from tempsweep.controller.state import StorageLocks
 from tempsweep.engine import Progress, RunRequest, compute_stats, run_cleanup
+from tempsweep.engine.context import StopCheck
 from tempsweep.models import RunPhase, RunStatus, StorageStats
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,10 @@ class RunObserver(Protocol):
 
     def waiting(self) -> None: ...
 
+    def complete(self, result: RunStatus) -> RunStatus:
+        """The whole run's result (a resumed run adds what it had done before the restart)."""
+        ...
+
 
 def refresh_stats(runtime: PolicyRuntime) -> StorageStats:
     """Storage statistics (reads only; no lock needed). A job-source outage shows as ``jobSourceError``."""
@@ -43,12 +48,14 @@ def run_locked(
     observer: RunObserver | None = None,
     *,
     wait: bool = True,
+    should_stop: StopCheck | None = None,
 ) -> RunStatus | None:
     """Run one cleanup while holding the storage's lock, and record it in the policy's history.
 
     With ``wait=False`` (the timers) a busy storage is not waited for: None means "another cleanup of
     this storage is running, try again at the next tick". A timer that waited would stop ticking --
-    no statistics, and a liveness probe that takes the silence for a dead timer.
+    no statistics, and a liveness probe that takes the silence for a dead timer. ``should_stop`` is
+    asked between batches (a deleted run or policy, a suspended policy): the run ends ``Cancelled``.
     """
     lock = locks.of(runtime.lock_key)
     if not lock.acquire(blocking=False):
@@ -58,9 +65,12 @@ def run_locked(
             observer.waiting()
         lock.acquire()
     try:
-        status = run_cleanup(runtime.context(progress=observer.progress if observer else None), request)
+        progress = observer.progress if observer else None
+        status = run_cleanup(runtime.context(progress=progress, should_stop=should_stop), request)
     finally:
         lock.release()
+    if observer is not None:
+        status = observer.complete(status)
     if runtime.log_summary:
         log.info("%s/%s: %s", runtime.namespace, runtime.name, status.message)
     if runtime.history is not None:
@@ -76,5 +86,7 @@ def post_run_event(body: Any, result: RunStatus) -> None:
     if result.phase is RunPhase.FAILED:
         reason = result.reason.value if result.reason is not None else "CleanupFailed"
         kopf.event(body, type="Warning", reason=reason, message=result.message)
+    elif result.phase is RunPhase.CANCELLED:
+        kopf.event(body, type="Normal", reason="CleanupCancelled", message=result.message)
     else:
         kopf.event(body, type="Normal", reason="CleanupFinished", message=result.message)

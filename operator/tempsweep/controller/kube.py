@@ -7,6 +7,7 @@ run in worker threads, so the event loop and the watches never wait on them.
 from __future__ import annotations
 
 import base64
+import enum
 import logging
 import threading
 from typing import Any
@@ -17,6 +18,11 @@ from tempsweep.models.resources import status_patch
 
 log = logging.getLogger(__name__)
 
+#: Every call the operator makes gives up after this long (connect, read): during an API outage a thread
+#: must come back with an error, not wait on a half-open connection while the liveness probe or a
+#: cancellation waits for it.
+REQUEST_TIMEOUT = (5.0, 30.0)
+
 #: Kopf's worker threads for sync handlers; the Kubernetes client's connection pool is at least this large,
 #: so a thread never waits for a connection another one holds (nor is a connection thrown away after use).
 WORKER_THREADS = 16
@@ -24,6 +30,16 @@ WORKER_THREADS = 16
 
 class NotFound(LookupError):
     """The object does not exist (or is not visible to the operator)."""
+
+
+class Written(enum.Enum):
+    """What became of a status write."""
+
+    DONE = "done"
+    GONE = "gone"  # the object is gone, or replaced by a new one of the same name (another uid)
+    CONFLICT = "conflict"  # the resourceVersion precondition failed: someone wrote first
+    FAILED = "failed"  # the API server did not take it (outage, timeout, a 5xx, 429); worth retrying
+    REFUSED = "refused"  # any other 4xx: the same write would be refused again
 
 
 def _not_found(exc: Exception) -> bool:
@@ -60,7 +76,7 @@ class Kube:
         from kubernetes.client.exceptions import ApiException
 
         try:
-            secret = self._api("core").read_namespaced_secret(name, namespace)
+            secret = self._api("core").read_namespaced_secret(name, namespace, _request_timeout=REQUEST_TIMEOUT)
         except ApiException as exc:
             if _not_found(exc):
                 raise NotFound(f"secret {namespace}/{name} not found") from None
@@ -75,7 +91,7 @@ class Kube:
 
         try:
             body: dict[str, Any] = self._api("custom").get_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, name
+                GROUP, VERSION, namespace, plural, name, _request_timeout=REQUEST_TIMEOUT
             )
         except ApiException as exc:
             if _not_found(exc):
@@ -89,29 +105,61 @@ class Kube:
     def get_run(self, namespace: str, name: str) -> dict[str, Any]:
         return self._get_custom("cleanupruns", "CleanupRun", namespace, name)
 
-    def patch_status(self, plural: str, namespace: str, name: str, status: WireModel) -> None:
-        """Merge-patch the status subresource with ``status_patch(status)`` (nothing when it is empty); a
-        failure is logged (the object may be gone), never raised."""
-        from kubernetes.client.exceptions import ApiException
+    def patch_status(
+        self, plural: str, namespace: str, name: str, status: WireModel, *, uid: str = "", resource_version: str = ""
+    ) -> Written:
+        """Merge-patch the status subresource with ``status_patch(status)`` (nothing when it is empty).
 
+        ``uid`` binds the write to one object: the API server refuses it (409) when the name now belongs
+        to another one, so a deleted run's last words never land on its successor. ``resource_version``
+        makes it conditional on nobody having written since (a claim). Never raises: a failure is logged
+        and returned, and the caller decides whether it is worth another try.
+        """
         patch = status_patch(status)
         if not patch:
-            return
+            return Written.DONE
+        metadata = {key: value for key, value in (("uid", uid), ("resourceVersion", resource_version)) if value}
+        body: dict[str, Any] = {"status": patch, **({"metadata": metadata} if metadata else {})}
         try:
             self._api("custom").patch_namespaced_custom_object_status(
-                GROUP, VERSION, namespace, plural, name, {"status": patch}
+                GROUP, VERSION, namespace, plural, name, body, _request_timeout=REQUEST_TIMEOUT
             )
-        except ApiException as exc:
-            if not _not_found(exc):
-                log.warning(
-                    "status patch of %s %s/%s failed: %s %s", plural, namespace, name, exc.status, exc.reason
-                )
+        except Exception as exc:  # an ApiException, or a connection error of urllib3 during an outage
+            outcome = _write_failure(exc)
+            if outcome in (Written.FAILED, Written.REFUSED):
+                log.warning("status patch of %s %s/%s failed: %s", plural, namespace, name, _describe(exc))
+            return outcome
+        return Written.DONE
 
-    def delete_run(self, namespace: str, name: str) -> None:
+    def delete_run(self, namespace: str, name: str, *, uid: str = "") -> None:
+        """Delete a CleanupRun; with ``uid``, only that object (a new run of the same name is left alone)."""
+        import kubernetes
         from kubernetes.client.exceptions import ApiException
 
+        options = kubernetes.client.V1DeleteOptions(preconditions=kubernetes.client.V1Preconditions(uid=uid or None))
         try:
-            self._api("custom").delete_namespaced_custom_object(GROUP, VERSION, namespace, "cleanupruns", name)
+            self._api("custom").delete_namespaced_custom_object(
+                GROUP, VERSION, namespace, "cleanupruns", name, body=options, _request_timeout=REQUEST_TIMEOUT
+            )
         except ApiException as exc:
-            if not _not_found(exc):
+            if exc.status not in (404, 409):  # gone, or the name belongs to another run now
                 raise
+
+
+def _write_failure(exc: Exception) -> Written:
+    status = getattr(exc, "status", None)
+    if status == 404:
+        return Written.GONE
+    if status == 409:
+        # a uid precondition names "UID in precondition"; anything else is a resourceVersion conflict
+        return Written.GONE if "UID in precondition" in str(getattr(exc, "body", "") or exc) else Written.CONFLICT
+    if isinstance(status, int) and 400 <= status < 500 and status != 429:
+        return Written.REFUSED
+    return Written.FAILED
+
+
+def _describe(exc: Exception) -> str:
+    status = getattr(exc, "status", None)
+    if status is not None:
+        return f"{status} {getattr(exc, 'reason', '')}".strip()
+    return f"{type(exc).__name__}: {exc}"[:300]

@@ -12,12 +12,19 @@ from tempsweep.models import SettingsError, load_settings
 LOG_LEVEL_VARIABLE = "TEMPSWEEP_LOG_LEVEL"
 
 
+#: The watch-event handlers run on every event of every object (a dictionary update each): not news.
+_QUIET_HANDLERS = frozenset({"Handler 'policy_event' succeeded.", "Handler 'run_event' succeeded."})
+
+
 class _QuietTicks(logging.Filter):
     """Drop Kopf's "Timer '...' succeeded." lines: every policy ticks every few seconds, so at INFO they
     would bury everything else (100 policies: ten lines a second). Failures are still logged."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.levelno <= logging.INFO and record.getMessage().startswith("Timer '"))
+        if record.levelno > logging.INFO:
+            return True
+        message = record.getMessage()
+        return not (message.startswith("Timer '") or message in _QUIET_HANDLERS)
 
 
 def configure_logging(level_name: str | None, log_format: str = "text") -> None:

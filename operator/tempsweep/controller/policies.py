@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -17,12 +19,15 @@ import kopf
 from tempsweep.controller import policy_work
 from tempsweep.controller.kube import WORKER_THREADS
 from tempsweep.controller.policy_status import now_utc, observe
+from tempsweep.controller.probes import TimerStale
 from tempsweep.controller.runtime import PolicyNotReady, resolve
 from tempsweep.controller.schedule import due_work
-from tempsweep.controller.state import OperatorState, PolicyMemory, operator_state, policy_memory
+from tempsweep.controller.state import OperatorState, PolicyMemory, ensure_state, operator_state, policy_memory
 from tempsweep.controller.writer import POLICIES, ObjectRef, StatusWriter
-from tempsweep.models import GROUP, VERSION, load_settings
+from tempsweep.models import GROUP, VERSION
 from tempsweep.models.effective import Schedule
+
+log = logging.getLogger(__name__)
 
 #: How often each policy's timer wakes to see what is due (the schedules themselves live in the spec).
 TICK_SECONDS = float(os.environ.get("TEMPSWEEP_TICK_SECONDS", "10"))
@@ -42,8 +47,7 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # default of 60 s left expired runs and deleted policies hanging for a minute.
     settings.background.instant_exit_timeout = 1.0
     settings.background.cancellation_polling = 1.0
-    if "state" not in memo:  # started by `kopf run` rather than `tempsweep operator`
-        memo["state"] = OperatorState(load_settings())
+    ensure_state(memo)  # started by `kopf run` rather than `tempsweep operator`
 
 
 @kopf.on.resume(GROUP, VERSION, POLICIES)
@@ -64,6 +68,8 @@ async def policy_tick(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, **kwarg
     cheap); only due work goes to a worker thread, which gets the same answer to act on.
     """
     state, memory, ref, now = operator_state(memo), policy_memory(memo), ObjectRef.of(POLICIES, meta), now_utc()
+    if state.stops.deleted(ref.uid):
+        return  # Kopf keeps ticking a timer whose object left without a finalizer (see _no_finalizer)
     state.timers.record(ref.key, "tick", now)
     due = due_work(_resolved(body, state, memory), observe(body, memory), now)
     if not due.anything:
@@ -75,9 +81,17 @@ async def policy_tick(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, **kwarg
             StatusWriter(state.kube, ref).write(policy_work.tick(body, due, state, memory, now))
         state.timers.record(ref.key, "lastSuccess", now_utc())
 
-    kopf_settings = kwargs.get("settings")
+    try:
+        await _in_thread(work, kwargs.get("settings"))
+    except Exception as exc:  # never let Kopf see a failure: it would back off (60 s) or stop the timer (#642)
+        log.warning("[%s] tick failed, tried again at the next tick: %s: %s", ref.key, type(exc).__name__, exc)
+        state.timers.record(ref.key, "lastError", now_utc())
+
+
+async def _in_thread(work: Callable[[], None], kopf_settings: Any) -> None:
+    """Run ``work`` on Kopf's executor with Kopf's context (``kopf.event()`` from the thread needs it)."""
     executor = kopf_settings.execution.executor if kopf_settings is not None else None
-    context = contextvars.copy_context()  # kopf.event() from the thread needs Kopf's context
+    context = contextvars.copy_context()
     await asyncio.get_running_loop().run_in_executor(executor, context.run, work)
 
 
@@ -92,13 +106,57 @@ def _resolved(body: kopf.Body, state: OperatorState, memory: PolicyMemory) -> Sc
     return memory.resolved[1].schedule
 
 
-@kopf.on.delete(GROUP, VERSION, POLICIES, optional=True)
-def policy_deleted(meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
-    """The liveness probe forgets the policy; its own memory goes with its memo."""
-    operator_state(memo).timers.forget(ObjectRef.of(POLICIES, meta).key)
+@kopf.on.event(GROUP, VERSION, POLICIES)
+async def policy_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """A deleted or suspended policy stops its running cleanups at the next batch boundary.
+
+    From the watch stream, on the event loop (a dictionary update): no finalizer and no worker thread is
+    needed, so this works while every thread is busy and after the object is already gone. A deleted
+    policy also leaves the liveness probe.
+    """
+    state, meta = operator_state(memo), body.get("metadata") or {}
+    uid = str(meta.get("uid") or "")
+    if type == "DELETED":
+        state.stops.stop(uid, "the policy was deleted", deleted=True)
+        state.timers.forget(ObjectRef.of(POLICIES, meta).key)
+    elif meta.get("deletionTimestamp"):
+        state.stops.stop(uid, "the policy was deleted")
+    elif (body.get("spec") or {}).get("suspend") is True:
+        state.stops.stop(uid, "the policy was suspended")
+    else:
+        state.stops.clear(uid)
 
 
-@kopf.on.probe(id="policies")
-def policies_probe(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
-    """Each policy's last successful timer tick; fails when a timer has gone silent (kopf #642)."""
-    return operator_state(memo).timers.report(stale_after_seconds=max(10 * TICK_SECONDS, 120.0))
+def _no_finalizer(timer: Callable[..., Any]) -> None:
+    """Register ``timer`` without Kopf's finalizer on the object.
+
+    Kopf puts its finalizer on every object that has a timer, and only a running operator removes it:
+    with the operator gone, deleting a policy or its namespace hung. Nothing here needs to see the
+    deletion through a finalizer (``policy_event`` sees DELETED from the watch), so the timer's handler is
+    re-registered with ``requires_finalizer=False``; Kopf then also removes the finalizer from objects
+    that still carry it. Kopf has no public switch for this, hence the registry's handler list. Without
+    the finalizer Kopf does not stop the timer of a deleted object: its tick returns at once (``stops``).
+    """
+    spawning = kopf.get_default_registry()._spawning
+    spawning._handlers = [
+        dataclasses.replace(handler, requires_finalizer=False) if handler.fn is timer else handler
+        for handler in spawning._handlers
+    ]
+
+
+_no_finalizer(policy_tick)
+
+
+@kopf.on.probe(id="policies", errors=kopf.ErrorsMode.PERMANENT)
+async def policies_probe(memo: kopf.Memo, **_: Any) -> dict[str, Any]:
+    """Each policy's timer: when it last ticked, succeeded, failed; fails when a timer has gone silent.
+
+    On the event loop, not in a worker thread: a probe must answer while every thread is busy (or stuck on
+    an unreachable API server). A failed tick does not fail the probe -- the next tick tries again, which
+    is recovery; only a timer that stopped ticking (Kopf gave up on it) is something a restart fixes.
+    ``errors=PERMANENT``: Kopf retries a failing probe after a backoff, which held the HTTP request open.
+    """
+    try:
+        return operator_state(memo).timers.report(stale_after_seconds=max(10 * TICK_SECONDS, 120.0))
+    except TimerStale as exc:
+        raise kopf.PermanentError(str(exc)) from None

@@ -56,11 +56,13 @@ def observe(body: Any, memory: PolicyMemory) -> Observed:
 
 
 def not_ready(current: list[Condition], exc: PolicyNotReady, now: datetime, gen: int) -> PolicyStatus:
-    """Ready=False (and the condition the problem belongs to) for ``exc``."""
+    """Ready=False (and the condition the problem belongs to) for ``exc``; health Unknown when the storage
+    itself cannot be read (the last figures' Healthy would say the opposite of the conditions)."""
     conditions = set_condition(current, _at(condition("Ready", False, exc.reason, str(exc), now), gen))
     if exc.condition != "Ready":
         conditions = set_condition(conditions, _at(condition(exc.condition, False, exc.reason, str(exc), now), gen))
-    return PolicyStatus(conditions=conditions, observed_generation=gen)
+    health = Health.UNKNOWN if exc.condition == "StorageHealthy" else None
+    return PolicyStatus(conditions=conditions, observed_generation=gen, health=health)
 
 
 def ready(

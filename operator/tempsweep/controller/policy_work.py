@@ -120,8 +120,12 @@ def _due_cleanups(
     body: Any, runtime: PolicyRuntime, state: OperatorState, due: DueWork, now: datetime
 ) -> list[PolicyStatus]:
     parts = []
+
+    def stop() -> str | None:
+        return state.stops.check(runtime.uid)
+
     if due.emergency:
-        result = run_locked(runtime, RunRequest(RunType.EMERGENCY), state.locks, wait=False)
+        result = run_locked(runtime, RunRequest(RunType.EMERGENCY), state.locks, wait=False, should_stop=stop)
         if result is not None:
             parts.append(PolicyStatus(last_emergency_check_time=now))
             if result.files_deleted or result.would_delete_count or result.phase is RunPhase.FAILED:
@@ -132,7 +136,7 @@ def _due_cleanups(
         (RunType.ORPHANED, due.orphaned, "last_orphaned_time"),
     ):
         if slot is not None:
-            result = run_locked(runtime, RunRequest(kind), state.locks, wait=False)
+            result = run_locked(runtime, RunRequest(kind), state.locks, wait=False, should_stop=stop)
             if result is not None:
                 post_run_event(body, result)
                 parts += [PolicyStatus.model_validate({time_field: slot}), PolicyStatus.last_cleanup(result)]
@@ -141,6 +145,3 @@ def _due_cleanups(
 
 def _key(runtime: PolicyRuntime) -> str:
     return f"{runtime.namespace}/{runtime.name}"
-
-
-

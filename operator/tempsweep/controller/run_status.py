@@ -3,6 +3,12 @@
 ``RunReporter`` is the run's ``RunObserver``: it writes Running when the run starts, a throttled
 progress report while the engine deletes, a note when the run waits for another cleanup of the same
 storage, and the final status (the engine's ``RunStatus`` composed into ``CleanupRunStatus``).
+
+Counts add up across restarts: a run resumed after the operator died continues the figures it had last
+reported (``carried``), so its progress, final status, event, the policy's ``lastCleanup*`` and the history
+row cover the whole run. What may be missing is bounded by one progress interval: files deleted after the
+last report and before the operator died (the second pass finds them gone and does not count them).
+Progress writes are best effort (a failed one is skipped); the final status is retried until it lands.
 """
 
 from __future__ import annotations
@@ -11,12 +17,16 @@ import time
 from datetime import UTC, datetime
 
 from tempsweep.controller.conditions import condition
+from tempsweep.controller.kube import Written
 from tempsweep.controller.writer import StatusWriter
 from tempsweep.engine import Progress
 from tempsweep.models import RunPhase, RunStatus
+from tempsweep.models.quantities import format_bytes
 from tempsweep.models.resources import CleanupRunStatus, RunProgress
 
 PROGRESS_EVERY_SECONDS = 1.0
+#: The final status is written again after 1, 2, 4 ... seconds, at most this long apart, until it lands.
+FINAL_RETRY_MAX_SECONDS = 30.0
 
 
 def _now() -> datetime:
@@ -26,10 +36,11 @@ def _now() -> datetime:
 class RunReporter:
     """Reports one CleanupRun's life to its status."""
 
-    def __init__(self, writer: StatusWriter, generation: int) -> None:
+    def __init__(self, writer: StatusWriter, generation: int, carried: RunProgress | None = None) -> None:
         self.name = writer.ref.name
         self._writer = writer
         self._generation = generation
+        self._carried = carried or RunProgress()
         self._planned = 0
         self._last_report = 0.0
 
@@ -48,18 +59,36 @@ class RunReporter:
         if time.monotonic() - self._last_report < PROGRESS_EVERY_SECONDS:
             return
         self._last_report = time.monotonic()
+        carried = self._carried
         figures = RunProgress(
-            files_planned=report.files_planned,
-            files_deleted=report.files_deleted,
-            bytes_freed=report.bytes_freed,
+            files_planned=carried.files_planned + report.files_planned,
+            files_deleted=carried.files_deleted + report.files_deleted,
+            bytes_freed=carried.bytes_freed + report.bytes_freed,
             updated_time=_now(),
         )
         self._writer.write(CleanupRunStatus(progress=figures))
 
+    def complete(self, result: RunStatus) -> RunStatus:
+        """The whole run's result: this pass's, plus what the run had reported before a restart."""
+        carried = self._carried
+        if not (carried.files_deleted or carried.bytes_freed):
+            return result
+        note = (
+            f"including {carried.files_deleted} files ({format_bytes(carried.bytes_freed)}) deleted before the "
+            "operator restarted"
+        )
+        return result.model_copy(
+            update={
+                "files_deleted": result.files_deleted + carried.files_deleted,
+                "bytes_freed": result.bytes_freed + carried.bytes_freed,
+                "message": f"{result.message}; {note}",
+            }
+        )
+
     def refused(self, reason: str, message: str) -> None:
         """The run could not start (bad spec, no such policy, policy not ready)."""
         now = _now()
-        self._writer.write(
+        self._write_final(
             CleanupRunStatus(
                 phase=RunPhase.FAILED,
                 message=message,
@@ -73,7 +102,7 @@ class RunReporter:
         now = _now()
         done = result.would_delete_count if result.dry_run else result.files_deleted + result.files_skipped
         reason = result.reason.value if result.reason is not None else result.phase.value
-        self._writer.write(
+        self._write_final(
             CleanupRunStatus(
                 result=result,
                 completion_time=now,
@@ -88,3 +117,10 @@ class RunReporter:
                 conditions=[condition("Complete", result.phase is RunPhase.SUCCEEDED, reason, result.message, now)],
             )
         )
+
+    def _write_final(self, status: CleanupRunStatus) -> None:
+        """Write until the API server takes it, or the run is gone (or the write can never succeed)."""
+        delay = 1.0
+        while self._writer.write(status) is Written.FAILED:
+            time.sleep(delay)
+            delay = min(2 * delay, FINAL_RETRY_MAX_SECONDS)

@@ -52,6 +52,7 @@ class PolicyRuntime:
     jobs: JobSource | None
     history: HistoryRecorder | None = None
     log_summary: bool = True  # TEMP_STORAGE_CLEANUP_LOG_CLEANUP_STATS: log each run's one-line summary
+    uid: str = ""  # the policy object's: a deleted or suspended policy stops its cleanups (StopSignals)
 
     @property
     def lock_key(self) -> str:
@@ -118,7 +119,17 @@ def build_runtime(body: dict[str, Any], state: OperatorState, memory: PolicyMemo
         if memory is not None and jobs is not None and not isinstance(jobs, UnavailableJobSource):
             memory.job_source = ReusedJobSource(generation, time.monotonic(), jobs, policy.backend.database_url)
     history = open_history(policy.backend, name, namespace)
-    return PolicyRuntime(namespace, name, generation, policy, storage, jobs, history, state.settings.log_cleanup_stats)
+    return PolicyRuntime(
+        namespace,
+        name,
+        generation,
+        policy,
+        storage,
+        jobs,
+        history,
+        state.settings.log_cleanup_stats,
+        uid=str(meta.get("uid") or ""),
+    )
 
 
 def _check_min_free(policy: EffectivePolicy, storage: StorageProvider) -> None:

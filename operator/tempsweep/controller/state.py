@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from tempsweep.controller.claims import operator_identity
+from tempsweep.controller.expiry import FinishedRuns
 from tempsweep.controller.kube import Kube
 from tempsweep.controller.probes import TimerFreshness
 from tempsweep.engine.ports import JobSource
@@ -44,6 +46,10 @@ class RunClaims:
         self._claimed: set[str] = set()
         self._guard = threading.Lock()
 
+    def holds(self, uid: str) -> bool:
+        with self._guard:
+            return uid in self._claimed
+
     @contextmanager
     def claim(self, uid: str) -> Iterator[bool]:
         """Yields True when this caller owns the run until the block ends, False when another does."""
@@ -58,6 +64,43 @@ class RunClaims:
                     self._claimed.discard(uid)
 
 
+class StopSignals:
+    """Why a cleanup must stop, by the uid of the object whose change says so (read between batches).
+
+    Kopf's event handlers fill it from the watch streams, with no finalizer involved: a CleanupRun deleted
+    (its own uid), a policy deleted or suspended (the policy's uid; resuming the policy clears it). A
+    running cleanup asks ``check`` with its run's and its policy's uids: a dictionary lookup, so it can
+    be asked between every round of batches.
+    """
+
+    def __init__(self) -> None:
+        self._reasons: dict[str, str] = {}
+        self._deleted: set[str] = set()
+        self._guard = threading.Lock()
+
+    def stop(self, uid: str, reason: str, *, deleted: bool = False) -> None:
+        with self._guard:
+            if deleted:
+                self._deleted.add(uid)
+                self._reasons[uid] = reason
+            else:
+                self._reasons.setdefault(uid, reason)
+
+    def deleted(self, uid: str) -> bool:
+        """The object is gone for good (a timer Kopf left running for it has nothing to do)."""
+        with self._guard:
+            return uid in self._deleted
+
+    def clear(self, uid: str) -> None:
+        with self._guard:
+            if uid not in self._deleted:
+                self._reasons.pop(uid, None)
+
+    def check(self, *uids: str) -> str | None:
+        with self._guard:
+            return next((self._reasons[uid] for uid in uids if uid in self._reasons), None)
+
+
 @dataclass
 class OperatorState:
     """Everything the operator shares between objects."""
@@ -67,6 +110,10 @@ class OperatorState:
     locks: StorageLocks = field(default_factory=StorageLocks)
     claims: RunClaims = field(default_factory=RunClaims)
     timers: TimerFreshness = field(default_factory=TimerFreshness)
+    stops: StopSignals = field(default_factory=StopSignals)
+    finished: FinishedRuns = field(default_factory=FinishedRuns)
+    identity: str = field(default_factory=operator_identity)  # this instance's name in run claims
+    background: list[Any] = field(default_factory=list)  # the operator's own asyncio tasks (the sweeper)
 
 
 @dataclass
@@ -88,6 +135,15 @@ class PolicyMemory:
     job_source_announced: str | None = None  # the JobSourceReachable status last posted as an event
     statuses_announced: frozenset[str] = frozenset()  # unrecognized job statuses of the last statistics
     job_source: ReusedJobSource | None = None
+
+
+def ensure_state(memo: Any) -> OperatorState:
+    """The operator's state, created from the environment when Kopf was started without it (``kopf run``)."""
+    if "state" not in memo:
+        from tempsweep.models import load_settings
+
+        memo["state"] = OperatorState(load_settings())
+    return operator_state(memo)
 
 
 def operator_state(memo: Any) -> OperatorState:

@@ -5,8 +5,8 @@ and the writer sends it; it becomes a merge patch (``status_patch``) only at the
 rather than through Kopf's ``patch`` keeps a failed write from stopping a timer for good (Kopf #642)
 and lets a CleanupRun report progress while its handler is still running.
 
-The writer carries the object's uid, so a uid precondition (a write that must not land on a newer
-object of the same name, issue 14) is a change here and nowhere else.
+The writer carries the object's uid and every write is bound to it: a write meant for a deleted object
+never lands on a newer object of the same name (the API server refuses it; ``Written.GONE``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tempsweep.controller.kube import Kube
+from tempsweep.controller.kube import Kube, Written
 from tempsweep.models.base import WireModel
 
 POLICIES, RUNS = "cleanuppolicies", "cleanupruns"
@@ -46,6 +46,14 @@ class StatusWriter:
     kube: Kube
     ref: ObjectRef
 
-    def write(self, status: WireModel) -> None:
-        """Send ``status`` as a merge patch (``status_patch`` in ``Kube.patch_status``: one serialiser)."""
-        self.kube.patch_status(self.ref.plural, self.ref.namespace, self.ref.name, status)
+    def write(self, status: WireModel, *, resource_version: str = "") -> Written:
+        """Send ``status`` as a merge patch (``status_patch`` in ``Kube.patch_status``: one serialiser),
+        bound to the object's uid when the reference has one; best effort, never raises."""
+        return self.kube.patch_status(
+            self.ref.plural,
+            self.ref.namespace,
+            self.ref.name,
+            status,
+            uid=self.ref.uid,
+            resource_version=resource_version,
+        )

@@ -49,6 +49,7 @@ class Tally:
     would_bytes: int = 0
     would_by_reason: Counter[str] = field(default_factory=Counter)
     limit_reached: bool = False
+    cancelled: str | None = None  # why the run stopped early at a batch boundary (StopCheck's answer)
     in_use: set[str] = field(default_factory=set)  # locked by another process: kept (dirs end in '/')
     emptying: Counter[str] = field(default_factory=Counter)  # this phase's deletions per parent directory
     directories_removed: int = 0
@@ -66,6 +67,7 @@ class Tally:
 
 
 ProgressCallback = Callable[[Tally], None]
+StopCheck = Callable[[], str | None]
 
 
 class Applier:
@@ -78,12 +80,20 @@ class Applier:
         *,
         dry_run: bool,
         progress: ProgressCallback | None = None,
+        should_stop: StopCheck | None = None,
     ) -> None:
         self._provider = provider
         self._policy = policy
         self.dry_run = dry_run
         self._progress = progress
+        self._should_stop = should_stop
         self.tally = Tally()
+
+    def stopped(self) -> bool:
+        """True once the run was told to stop; asked between batches, never in the middle of one."""
+        if self.tally.cancelled is None and self._should_stop is not None:
+            self.tally.cancelled = self._should_stop()
+        return self.tally.cancelled is not None
 
     @property
     def budget_left(self) -> int:
@@ -97,6 +107,8 @@ class Applier:
         elif self.dry_run:
             for decision in limited:
                 self._record_would(decision)
+                if self.tally.cancelled is not None:
+                    break
         else:
             self._delete_all(limited)
         return self.tally
@@ -110,6 +122,8 @@ class Applier:
             self.dry_run = dry_run
 
     def _within_budget(self, decisions: Iterator[Decision]) -> Iterator[Decision]:
+        if self.stopped():  # a later phase of a cancelled run applies nothing
+            return
         for decision in decisions:
             if self.budget_left <= 0:
                 self.tally.limit_reached = True
@@ -123,10 +137,19 @@ class Applier:
         for decision in decisions:
             batch[decision.entry.path] = decision
             if len(batch) >= self._policy.rules.batch_size:
-                self._record_probed(provider.probe([d.entry for d in batch.values()]), batch)
+                if not self._probe_batch(provider, batch):
+                    return
                 batch = {}
         if batch:
-            self._record_probed(provider.probe([d.entry for d in batch.values()]), batch)
+            self._probe_batch(provider, batch)
+
+    def _probe_batch(self, provider: FilesystemStorage, batch: dict[str, Decision]) -> bool:
+        """Probe one batch unless told to stop first (a batch boundary); False when stopped."""
+        if self.stopped():
+            self.tally.attempted -= len(batch)
+            return False
+        self._record_probed(provider.probe([d.entry for d in batch.values()]), batch)
+        return True
 
     def _record_probed(self, results: list[DeleteResult], batch: dict[str, Decision]) -> None:
         for result in results:
@@ -156,8 +179,10 @@ class Applier:
         tally.would_by_reason[decision.reason.value] += 1
         if len(tally.would_delete) < MAX_WOULD_DELETE:
             tally.would_delete.append(shortened(decision.entry.path))
-        if self._progress and tally.would_count % 1000 == 0:
-            self._progress(tally)
+        if tally.would_count % 1000 == 0:
+            if self._progress:
+                self._progress(tally)
+            self.stopped()
 
     def _delete_all(self, decisions: Iterator[Decision]) -> None:
         """Plan a round of ``parallelism`` batches, then delete them in parallel while planning waits.
@@ -176,10 +201,25 @@ class Applier:
                 reasons[decision.entry.path] = decision.reason
                 pending.append(decision.entry)
                 if len(pending) >= round_size:
-                    self._delete_round(pool, pending, batch_size, reasons)
+                    if not self._start_round(pool, pending, batch_size, reasons):
+                        return
                     pending = []
             if pending:
-                self._delete_round(pool, pending, batch_size, reasons)
+                self._start_round(pool, pending, batch_size, reasons)
+
+    def _start_round(
+        self,
+        pool: ThreadPoolExecutor,
+        entries: list[FileEntry],
+        batch_size: int,
+        reasons: dict[str, DeletionReason],
+    ) -> bool:
+        """Delete one round unless told to stop first (a batch boundary); False when stopped."""
+        if self.stopped():
+            self.tally.attempted -= len(entries)  # taken from the plan, never tried: not part of the run
+            return False
+        self._delete_round(pool, entries, batch_size, reasons)
+        return True
 
     def _delete_round(
         self,

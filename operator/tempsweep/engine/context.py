@@ -22,6 +22,11 @@ class Progress:
     bytes_freed: int
 
 
+#: Asked between batches: a reason to stop the cleanup now (the run or its policy was deleted, the policy
+#: suspended), or None to go on. Must be cheap and must not block: it is called once per round of batches.
+StopCheck = Callable[[], str | None]
+
+
 @dataclass
 class CleanupContext:
     """A policy bound to its storage and job source, at an instant."""
@@ -31,6 +36,7 @@ class CleanupContext:
     jobs: JobSource | None = None
     now: datetime | None = None
     progress: Callable[[Progress], None] | None = None
+    should_stop: StopCheck | None = None
 
     def clock(self) -> Clock:
         now = self.now or datetime.now(UTC)

@@ -61,7 +61,9 @@ def run_cleanup(ctx: CleanupContext, spec: RunRequest) -> RunStatus:
     clock = ctx.clock()
     started = time.monotonic()
     dry_run = spec.dry_run or ctx.policy.rules.dry_run or ctx.policy.rules.keep_for_debugging
-    applier = Applier(ctx.storage, ctx.policy, dry_run=dry_run, progress=_progress_adapter(ctx))
+    applier = Applier(
+        ctx.storage, ctx.policy, dry_run=dry_run, progress=_progress_adapter(ctx), should_stop=ctx.should_stop
+    )
     queries_before = ctx.jobs.query_count if ctx.jobs is not None else 0
     scenario = _SCENARIOS[spec.type]
     try:
@@ -77,10 +79,13 @@ def run_cleanup(ctx: CleanupContext, spec: RunRequest) -> RunStatus:
     duration = time.monotonic() - started
     # a file someone else deleted first is in ``errors`` but does not fail the run; anything else does
     failed = outcome.failed or tally.error_count > tally.vanished
+    phase = RunPhase.FAILED if failed else RunPhase.SUCCEEDED
+    if tally.cancelled is not None:  # what was done is reported as usual; the rest was never attempted
+        phase = RunPhase.CANCELLED
     if ctx.jobs is not None:
         log.info("%s: %d job-status queries", spec.type.value, ctx.jobs.query_count - queries_before)
     return RunStatus(
-        phase=RunPhase.FAILED if failed else RunPhase.SUCCEEDED,
+        phase=phase,
         message=_summary(spec.type, tally, outcome, dry_run),
         reason=outcome.reason,
         trigger=spec.type,
@@ -143,6 +148,8 @@ def _summary(kind: RunType, tally: Tally, outcome: PhaseOutcome, dry_run: bool) 
         parts.append(f"{tally.error_count} errors")
     if tally.limit_reached:
         parts.append("stopped at maxFilesPerRun")
+    if tally.cancelled is not None:
+        parts.append(f"cancelled: {tally.cancelled}")
     if outcome.unrecognized_files:
         statuses = ", ".join(repr(status) for status in sorted(outcome.unrecognized))
         parts.append(f"{outcome.unrecognized_files} files kept: job status {statuses} is in no status list")

@@ -16,12 +16,13 @@ class RunType(StrEnum):
 
 
 class RunPhase(StrEnum):
-    """Where a CleanupRun is in its life. The engine reports only the two final phases."""
+    """Where a CleanupRun is in its life. The engine reports only the three final phases."""
 
     PENDING = "Pending"
     RUNNING = "Running"
     SUCCEEDED = "Succeeded"
     FAILED = "Failed"
+    CANCELLED = "Cancelled"  # stopped at a batch boundary: its run, its policy deleted, or the policy suspended
 
 
 class RunReason(StrEnum):
@@ -31,11 +32,13 @@ class RunReason(StrEnum):
 
 
 class Health(StrEnum):
-    """Storage health: Healthy below the warning threshold, Critical from the emergency threshold."""
+    """Storage health: Healthy below the warning threshold, Critical from the emergency threshold; Unknown
+    while the operator cannot read the storage (never computed from figures, so the engine never says it)."""
 
     HEALTHY = "Healthy"
     WARNING = "Warning"
     CRITICAL = "Critical"
+    UNKNOWN = "Unknown"
 
 
 class DeletionReason(StrEnum):

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import Field
 
 from tempsweep.models.base import WireModel
-from tempsweep.models.enums import RunPhase
+from tempsweep.models.enums import Health, RunPhase
 from tempsweep.models.prediction import Prediction
 from tempsweep.models.status import RunStatus, StorageStats
 
@@ -75,6 +75,10 @@ class PolicyStatus(WireModel):
     stats: StorageStats | None = Field(
         default=None, description="The storage statistics, written flat into status.", json_schema_extra=INLINE
     )
+    health: Health | None = Field(
+        default=None,
+        description="Healthy, Warning or Critical from the statistics; Unknown while the storage cannot be read.",
+    )
     last_stats_time: datetime | None = Field(
         default=None, description="When statistics were last written (on any change, else every 5 minutes)."
     )
@@ -107,16 +111,27 @@ class RunProgress(WireModel):
     updated_time: datetime | None = Field(default=None, description="When this progress was reported.")
 
 
+class RunClaim(WireModel):
+    """Which operator executes the run: a lease it renews while it works; an expired one may be taken over."""
+
+    holder: str = Field(description="The operator instance executing the run (POD_ID, else host-pid-random).")
+    renew_time: datetime = Field(description="When the holder last renewed its claim.")
+    lease_seconds: int = Field(description="The claim expires this long after renewTime unless renewed.")
+
+
 class CleanupRunStatus(WireModel):
     """The lifecycle and result of one CleanupRun (each field left None is not written)."""
 
     observed_generation: int | None = Field(default=None, description="The spec generation acted on.")
     conditions: list[Condition] | None = Field(default=None, description="Standard conditions (Complete).")
-    phase: RunPhase | None = Field(default=None, description="Pending, Running, Succeeded or Failed.")
+    phase: RunPhase | None = Field(default=None, description="Pending, Running, Succeeded, Failed or Cancelled.")
     message: str | None = Field(default=None, description="One line saying what happened.")
     start_time: datetime | None = Field(default=None, description="When the cleanup started.")
     completion_time: datetime | None = Field(default=None, description="When the run reached a final phase.")
     progress: RunProgress | None = Field(default=None, description="Progress while Running.")
+    claim: RunClaim | None = Field(
+        default=None, description="Which operator instance executes (or executed) the run; exactly one does."
+    )
     result: RunStatus | None = Field(
         default=None, description="What the cleanup did, written flat into status.", json_schema_extra=INLINE
     )

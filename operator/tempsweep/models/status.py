@@ -53,7 +53,10 @@ class StorageStats(WireModel):
     )
     archived_blobs_size_bytes: int | None = Field(default=None, description="Bytes of those blobs.")
     cleanup_needed: bool = Field(description="True when usage or free space calls for an emergency cleanup.")
-    health: Health = Field(description="Healthy, Warning (from the warning threshold) or Critical.")
+    health: Health = Field(
+        description="Healthy, Warning (from the warning threshold) or Critical; Unknown while the storage "
+        "cannot be read (condition StorageHealthy says why)."
+    )
     job_source_error: str | None = Field(
         default=None, description="Why job status could not be read, when it could not."
     )
@@ -83,7 +86,9 @@ class StorageStats(WireModel):
 class RunStatus(WireModel):
     """What one cleanup did."""
 
-    phase: RunPhase = Field(description="Succeeded or Failed.")
+    phase: RunPhase = Field(
+        description="Succeeded, Failed, or Cancelled (stopped at a batch boundary; the figures say what was done)."
+    )
     message: str = Field(description="One line saying what happened.")
     reason: RunReason | None = Field(
         default=None,
