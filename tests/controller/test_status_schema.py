@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from tempsweep.controller.kube import Written
 from tempsweep.controller.conditions import condition
+from tempsweep.controller.kube import Written
 from tempsweep.controller.run_status import RunReporter
 from tempsweep.controller.writer import RUNS, ObjectRef, StatusWriter
 from tempsweep.engine import CleanupContext, Progress, RunRequest, compute_stats, run_cleanup
