@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -357,3 +358,27 @@ def test_an_unreadable_job_database_is_an_outage_files_of_jobs_are_kept_and_the_
     assert named in status["message"]
     assert "job_1_a.tmp" in workspace.tree.files(), "a file of a job is never deleted without job status"
     assert "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("TEMPSWEEP_TICK_SECONDS", "ten", "'ten' is not a number of seconds"),
+        ("TEMPSWEEP_TICK_SECONDS", "0", "must be between 0.1 and 3600 seconds"),
+        ("TEMPSWEEP_TTL_CHECK_SECONDS", "nan", "must be between 0.1 and 86400 seconds"),
+        ("TEMPSWEEP_RUN_LEASE_SECONDS", "2.5", "must be whole seconds"),
+    ],
+    ids=["tick-not-a-number", "tick-zero", "ttl-check-nan", "lease-fractional"],
+)
+def test_a_bad_operator_timing_variable_exits_2_naming_it(variable: str, value: str, expected: str) -> None:
+    script = Path(sys.executable).with_name("tempsweep")
+    environment = {**os.environ, variable: value, "KUBECONFIG": "/nonexistent"}
+
+    finished = subprocess.run(
+        [str(script), "operator", "--namespace", "nowhere"],
+        capture_output=True, text=True, timeout=120, check=False, env=environment,
+    )
+
+    assert finished.returncode == 2
+    assert f"{variable}: " in finished.stderr and expected in finished.stderr
+    assert "Traceback" not in finished.stderr

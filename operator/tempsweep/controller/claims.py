@@ -20,11 +20,12 @@ from typing import Any
 
 from tempsweep.controller.kube import NotFound, Written
 from tempsweep.controller.schedule import parse_time
+from tempsweep.controller.timing import load_timing
 from tempsweep.controller.writer import StatusWriter
 from tempsweep.models.resources import CleanupRunStatus, RunClaim
 
 #: A claim not renewed for this long is taken to belong to a dead operator.
-LEASE_SECONDS = int(os.environ.get("TEMPSWEEP_RUN_LEASE_SECONDS", "30"))
+LEASE_SECONDS = load_timing().run_lease_seconds
 
 
 def operator_identity() -> str:

@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 
+from tempsweep.controller.timing import load_timing
 from tempsweep.models import SettingsError, load_settings
 
 #: DEBUG, INFO (default) or WARNING; DEBUG also shows every timer tick and every probe request.
@@ -55,6 +56,7 @@ def run_operator(
     """
     try:
         settings = load_settings()
+        load_timing()  # checked here, before the handlers' imports read it
         configure_logging(os.environ.get(LOG_LEVEL_VARIABLE), log_format)
     except SettingsError as exc:
         print(f"tempsweep: error: {exc}", file=sys.stderr)

@@ -10,7 +10,6 @@ import asyncio
 import contextvars
 import dataclasses
 import logging
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +22,7 @@ from tempsweep.controller.probes import TimerStale
 from tempsweep.controller.runtime import PolicyNotReady, resolve
 from tempsweep.controller.schedule import due_work
 from tempsweep.controller.state import OperatorState, PolicyMemory, ensure_state, operator_state, policy_memory
+from tempsweep.controller.timing import load_timing
 from tempsweep.controller.writer import POLICIES, ObjectRef, StatusWriter
 from tempsweep.models import GROUP, VERSION
 from tempsweep.models.effective import Schedule
@@ -30,7 +30,7 @@ from tempsweep.models.effective import Schedule
 log = logging.getLogger(__name__)
 
 #: How often each policy's timer wakes to see what is due (the schedules themselves live in the spec).
-TICK_SECONDS = float(os.environ.get("TEMPSWEEP_TICK_SECONDS", "10"))
+TICK_SECONDS = load_timing().tick_seconds
 
 
 @kopf.on.startup()

@@ -8,7 +8,6 @@ Registered on import; ``main.run_operator`` imports this module with ``policies`
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from typing import Any
 
@@ -22,6 +21,7 @@ from tempsweep.controller.policy_status import now_utc
 from tempsweep.controller.run_status import RunReporter
 from tempsweep.controller.runtime import PolicyNotReady, PolicyRuntime, build_runtime
 from tempsweep.controller.state import OperatorState, ensure_state, operator_state
+from tempsweep.controller.timing import load_timing
 from tempsweep.controller.writer import POLICIES, RUNS, ObjectRef, StatusWriter
 from tempsweep.engine import RunRequest
 from tempsweep.models import GROUP, VERSION, InputError, RunPhase, RunStatus, parse_run
@@ -30,7 +30,7 @@ from tempsweep.models.resources import PolicyStatus, RunProgress
 #: How often a running CleanupRun reads itself back to see whether it was deleted.
 RUN_RECHECK_SECONDS = 2.0
 #: How often the sweeper deletes finished runs whose ttlSecondsAfterFinished has passed.
-TTL_CHECK_SECONDS = float(os.environ.get("TEMPSWEEP_TTL_CHECK_SECONDS", "60"))
+TTL_CHECK_SECONDS = load_timing().ttl_check_seconds
 
 
 class RunRefused(Exception):

@@ -1,0 +1,52 @@
+"""The operator's own timing knobs, read from the environment once and checked like every other setting.
+
+``TEMPSWEEP_TICK_SECONDS``, ``TEMPSWEEP_TTL_CHECK_SECONDS`` and ``TEMPSWEEP_RUN_LEASE_SECONDS`` shape
+Kopf registrations at import time (a timer's interval), so they cannot wait for the operator's settings
+object. ``run_operator`` calls ``load_timing`` before importing the handlers: a bad value stops the
+operator with one line naming the variable (exit 2), never a traceback from a module import.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from tempsweep.models import SettingsError
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How often policies tick, how often finished runs are swept, and how long a run claim lives."""
+
+    tick_seconds: float
+    ttl_check_seconds: float
+    run_lease_seconds: int
+
+
+def _seconds(environ: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: {raw!r} is not a number of seconds") from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise SettingsError(f"{name}: {raw!r} must be between {low:g} and {high:g} seconds")
+    return value
+
+
+def load_timing(environ: Mapping[str, str] | None = None) -> Timing:
+    """The three knobs from ``environ`` (default: the process environment); SettingsError names a bad one."""
+    env = os.environ if environ is None else environ
+    lease_name = "TEMPSWEEP_RUN_LEASE_SECONDS"
+    lease = _seconds(env, lease_name, 30, 1, 3600)
+    if lease != int(lease):
+        raise SettingsError(f"{lease_name}: {env[lease_name]!r} must be whole seconds")
+    return Timing(
+        tick_seconds=_seconds(env, "TEMPSWEEP_TICK_SECONDS", 10, 0.1, 3600),
+        ttl_check_seconds=_seconds(env, "TEMPSWEEP_TTL_CHECK_SECONDS", 60, 0.1, 86_400),
+        run_lease_seconds=int(lease),
+    )
