@@ -3,7 +3,7 @@
 Names follow Prometheus conventions (base units, ``_total``, ``_bytes``, ``_seconds``, ``_ratio``). Labels
 are bounded: ``namespace`` and ``policy`` name a CleanupPolicy, and the others take a fixed set of values
 (``type``: the 5 run types, ``phase``: Succeeded/Failed, ``reason``: the 10 deletion reasons, ``state``: the
-3 health states, ``pass``: the 4 timer passes). No path, job id or run name ever becomes a label, so the
+a health state set, ``pass``: the 4 timer passes). No path, job id or run name ever becomes a label, so the
 series count grows with the number of policies only (README, Monitoring, states the bound).
 
 A ``Metrics`` owns its registry: the operator uses one with the process and Python collectors, the CLI
@@ -25,15 +25,13 @@ from prometheus_client import (
     process_collector,
 )
 
+from tempsweep.models import DeletionReason, Health, RunPhase, RunType
+
 # No ``*_created`` series beside every counter and histogram: they double the series count and no
 # query of ours needs them (counter resets are detected by Prometheus itself).
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 POLICY = ("namespace", "policy")
-#: The most series one policy can have: 19 plain gauges, 3 health states, 4 passes, 10 type x phase
-#: run counters, 10 reasons, 3 x 5 per-type counters, 1 job-query counter, and a 5-type histogram of
-#: 12 buckets (+Inf, sum and count: 15 series each). README, Monitoring, quotes it.
-MAX_SERIES_PER_POLICY = 19 + 3 + 4 + 10 + 10 + 15 + 1 + 5 * 15
 RUN_DURATION_BUCKETS = (0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 TIMER_LAG_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900)
 
@@ -45,6 +43,18 @@ class Pass(StrEnum):
     EMERGENCY_CHECK = "EmergencyCheck"
     SCHEDULED = "Scheduled"
     ORPHANED = "Orphaned"
+
+
+#: The phases a finished run is counted under (the ``phase`` label); all exist from a type's first run on.
+FINAL_PHASES = (RunPhase.SUCCEEDED, RunPhase.FAILED, RunPhase.CANCELLED)
+#: The most series one policy can have, derived from the label sets so a new enum value moves it: 19 plain
+#: gauges, a health state set, one timestamp per pass, type x final phase run counters, one counter per
+#: deletion reason, 3 per-type counters, 1 job-query counter, and a per-type histogram of 12 buckets
+#: (+Inf, sum and count: 15 series each). README, Monitoring, quotes it.
+MAX_SERIES_PER_POLICY = (
+    19 + len(Health) + len(Pass) + len(RunType) * len(FINAL_PHASES) + len(DeletionReason)
+    + 3 * len(RunType) + 1 + len(RunType) * 15
+)
 
 
 class Metrics:

@@ -12,9 +12,9 @@ from datetime import datetime
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from tempsweep.models import DeletionReason, Health, RunPhase, RunStatus, RunType, StorageStats
+from tempsweep.models import DeletionReason, Health, RunStatus, RunType, StorageStats
 from tempsweep.models.prediction import Prediction
-from tempsweep.telemetry.metrics import Metrics, Pass
+from tempsweep.telemetry.metrics import FINAL_PHASES, Metrics, Pass
 
 
 def observe_stats(metrics: Metrics, namespace: str, policy: str, stats: StorageStats) -> None:
@@ -44,7 +44,7 @@ def observe_run(metrics: Metrics, namespace: str, policy: str, status: RunStatus
     """The per-cleanup counters and the duration histogram from one finished run (dry runs delete nothing)."""
     key = (namespace, policy)
     run_type = status.trigger.value
-    for phase in (RunPhase.SUCCEEDED, RunPhase.FAILED):
+    for phase in FINAL_PHASES:
         # both outcomes exist from the first run on, so increase() sees the first failure too
         metrics.runs.labels(*key, run_type, phase.value)
     metrics.runs.labels(*key, run_type, status.phase.value).inc()
@@ -94,7 +94,7 @@ def forget_policy(metrics: Metrics, namespace: str, policy: str) -> None:
     extras: dict[int, list[tuple[str, ...]]] = {
         id(metrics.health): [(s.value,) for s in Health],
         id(metrics.last_success): [(p.value,) for p in Pass],
-        id(metrics.runs): [(t.value, p.value) for t, p in itertools.product(RunType, RunPhase)],
+        id(metrics.runs): [(t.value, p.value) for t, p in itertools.product(RunType, FINAL_PHASES)],
         id(metrics.files_deleted): [(r.value,) for r in DeletionReason],
         id(metrics.bytes_freed): types,
         id(metrics.files_skipped): types,
