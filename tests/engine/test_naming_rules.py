@@ -115,8 +115,15 @@ def test_a_file_named_by_two_jobs_goes_only_when_both_allow_it(
 @pytest.mark.parametrize("kind", ["Orphaned", "Scheduled", "Emergency"])
 @pytest.mark.parametrize(
     "path",
-    ["job_4.1_frames.png", "job_41.log", "job_4.1/frames/0001.png", "job_/x.bin"],
-    ids=["dot-in-id", "directory-form-with-extension", "near-miss-directory", "prefix-without-id"],
+    ["job_4.1_frames.png", "job_41.log", "job_4.1/frames/0001.png", "job_/x.bin", "JOB_41/x.bin", "Job_41_x.tmp"],
+    ids=[
+        "dot-in-id",
+        "directory-form-with-extension",
+        "near-miss-directory",
+        "prefix-without-id",
+        "upper-case-directory",
+        "capitalised-prefix",
+    ],
 )
 def test_a_near_miss_name_is_kept_and_counted(
     tree: Tree, jobs: MemoryJobSource, now: datetime, path: str, kind: str

@@ -35,6 +35,8 @@ DEFAULT = Naming.build("job_{job_id}_", "job_{job_id}_chunk_{chunk_id}_", "A-Za-
         ("job_", None, True),
         ("job__x", None, True),
         ("xjob_42_image.jpg", None, False),
+        ("JOB_41", None, True),
+        ("Job_41_frames.png", None, True),
         ("frames", None, False),
         ("image.jpg", None, False),
     ],
@@ -49,6 +51,8 @@ DEFAULT = Naming.build("job_{job_id}_", "job_{job_id}_chunk_{chunk_id}_", "A-Za-
         "prefix-alone",
         "empty-id",
         "not-at-the-start",
+        "upper-case-directory-form",
+        "capitalised-prefix",
         "plain-directory",
         "plain-file",
     ],
@@ -80,6 +84,8 @@ def test_a_pattern_starting_with_the_id_flags_names_that_contain_its_separator_a
     naming = Naming.build("{job_id}_", "{job_id}_{chunk_id}.", "0-9")
     assert naming.job_of_segment("41_a.txt") == ("41", False)
     assert naming.job_of_segment("4.1_a.txt") == (None, True)
+    upper = Naming.build("{job_id}_out_", "{job_id}_out_{chunk_id}.", "0-9")
+    assert upper.job_of_segment("41_OUT_a.txt") == (None, True), "a separator in another case is a near miss"
     assert naming.job_of_segment("readme.txt") == (None, False)
     assert naming.job_of_segment("41") == (None, False), "no directory form without leading text"
 

@@ -157,7 +157,8 @@ class Naming:
     ``job_{job_id}_``). A segment that does neither but looks like it tried is a *near miss*: it
     starts with the pattern's leading text (``job_4.1``, ``job_41.log``), or, for a pattern that
     starts with ``{job_id}``, it contains the text after ``{job_id}`` after at least one
-    character (``4.1_x`` for ``{job_id}_``). Near misses are never deleted by job rules.
+    character (``4.1_x`` for ``{job_id}_``); letter case is ignored for this (``JOB_41/``,
+    ``Job_41_x``). Near misses are never deleted by job rules.
     """
 
     ids: IdCharacters
@@ -176,7 +177,9 @@ class Naming:
             if job.leading
             else None
         )
-        relaxed = None if job.leading else re.compile(".+?" + re.escape(job.following), re.DOTALL)
+        relaxed = (
+            None if job.leading else re.compile(".+?" + re.escape(job.following), re.DOTALL | re.IGNORECASE)
+        )
         return cls(ids=ids, job=job, chunk=chunk, directory=directory, relaxed=relaxed)
 
     def job_of_segment(self, segment: str) -> tuple[str | None, bool]:
@@ -188,7 +191,9 @@ class Naming:
             exact = self.directory.fullmatch(segment)
             if exact is not None:
                 return exact.group("job_id"), False
-            return None, segment.startswith(self.job.leading)
+            # in any case: ``JOB_41`` or ``Job_41_x`` was meant for a job, and a job's file must never be
+            # taken for a stray one because its writer spelled the prefix differently
+            return None, segment.casefold().startswith(self.job.leading.casefold())
         assert self.relaxed is not None
         return None, self.relaxed.match(segment) is not None
 
