@@ -270,3 +270,37 @@ def test_reading_a_deep_chain_of_job_directories_holds_a_bounded_number_of_jobs_
         job_ids, near_miss = reader.read(f"{path}/f")
         assert len(job_ids) <= MAX_PATH_JOBS
         assert near_miss is (level + 1 > MAX_PATH_JOBS)
+
+
+BARE_ID = {"jobPattern": "{job_id}_", "chunkPattern": "{job_id}_{chunk_id}_", "idCharacters": "0-9"}
+
+
+@pytest.mark.parametrize("kind", ["Orphaned", "Scheduled", "Emergency", "CrashRecovery"])
+@pytest.mark.parametrize(
+    "path",
+    ["41/frames/0001.png", "renders/41/0001.exr", "43/41/x.bin"],
+    ids=["bare-id-directory", "deep-below", "inside-a-finished-jobs-directory"],
+)
+def test_a_bare_id_directory_is_its_jobs_when_the_pattern_starts_with_the_id(
+    tree: Tree, jobs: MemoryJobSource, now: datetime, path: str, kind: str
+) -> None:
+    tree.file(path, age_hours=OLD)
+
+    _run(tree, jobs, now, kind, naming=BARE_ID)
+
+    assert path in tree.files(), "job 41 is running: its directory keeps its files"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["43/old.bin", "42/old.bin", "99/old.bin", "cache/old.bin"],
+    ids=["finished-job", "failed-job", "job-missing-from-the-table", "not-an-id"],
+)
+def test_other_bare_id_directories_still_go_when_old(
+    tree: Tree, jobs: MemoryJobSource, now: datetime, path: str
+) -> None:
+    tree.file(path, age_hours=OLD)
+
+    _run(tree, jobs, now, "Orphaned", naming=BARE_ID)
+
+    assert path not in tree.files()

@@ -87,7 +87,8 @@ def test_a_pattern_starting_with_the_id_flags_names_that_contain_its_separator_a
     upper = Naming.build("{job_id}_out_", "{job_id}_out_{chunk_id}.", "0-9")
     assert upper.job_of_segment("41_OUT_a.txt") == (None, True), "a separator in another case is a near miss"
     assert naming.job_of_segment("readme.txt") == (None, False)
-    assert naming.job_of_segment("41") == (None, False), "no directory form without leading text"
+    assert naming.job_of_segment("41") == ("41", False), "a bare id is the directory form of {job_id}_"
+    assert naming.job_of_segment("frames") == (None, False), "not an id under 0-9"
 
 
 def _policy(naming: dict[str, Any]) -> None:

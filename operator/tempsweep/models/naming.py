@@ -152,9 +152,9 @@ class Naming:
     """How a policy names files: id characters, the job and chunk patterns, and the directory rule.
 
     A path segment (a directory or the file name) *names a job* when it starts with the job
-    pattern (``job_41_frames``), or, when the pattern starts with literal text, when it is exactly
-    the pattern's directory form: the pattern up to and including ``{job_id}`` (``job_41`` for
-    ``job_{job_id}_``). A segment that does neither but looks like it tried is a *near miss*: it
+    pattern (``job_41_frames``), or when it is exactly the pattern's directory form: the pattern up
+    to and including ``{job_id}`` (``job_41`` for ``job_{job_id}_``, a bare id such as ``41`` for
+    ``{job_id}_``). A segment that does neither but looks like it tried is a *near miss*: it
     starts with the pattern's leading text (``job_4.1``, ``job_41.log``), or, for a pattern that
     starts with ``{job_id}``, it contains the text after ``{job_id}`` after at least one
     character (``4.1_x`` for ``{job_id}_``); letter case is ignored for this (``JOB_41/``,
@@ -164,7 +164,7 @@ class Naming:
     ids: IdCharacters
     job: NamePattern
     chunk: NamePattern
-    directory: re.Pattern[str] | None = None
+    directory: re.Pattern[str]
     relaxed: re.Pattern[str] | None = None
 
     @classmethod
@@ -172,11 +172,11 @@ class Naming:
         ids = IdCharacters.parse(id_characters)
         job = compile_job_pattern(job_template, ids)
         chunk = compile_chunk_pattern(chunk_template, ids, job)
-        directory = (
-            re.compile(re.escape(job.leading) + f"(?P<job_id>{ids.run_regex})", re.DOTALL)
-            if job.leading
-            else None
-        )
+        # With leading text, ``job_41`` is job 41's directory. Without it (``{job_id}_``), a segment made only
+        # of id characters (``41/``) may be a job's directory too: it is read as that job's, so a running job's
+        # directory protects its files; a plain directory such as ``cache/`` then names a job the table does
+        # not know, which leaves its old files orphans exactly as before.
+        directory = re.compile(re.escape(job.leading) + f"(?P<job_id>{ids.run_regex})", re.DOTALL)
         relaxed = (
             None if job.leading else re.compile(".+?" + re.escape(job.following), re.DOTALL | re.IGNORECASE)
         )
@@ -187,10 +187,10 @@ class Naming:
         found = self.job.regex.match(segment)
         if found is not None:
             return found.group("job_id"), False
-        if self.directory is not None:
-            exact = self.directory.fullmatch(segment)
-            if exact is not None:
-                return exact.group("job_id"), False
+        exact = self.directory.fullmatch(segment)
+        if exact is not None:
+            return exact.group("job_id"), False
+        if self.job.leading:
             # in any case: ``JOB_41`` or ``Job_41_x`` was meant for a job, and a job's file must never be
             # taken for a stray one because its writer spelled the prefix differently
             return None, segment.casefold().startswith(self.job.leading.casefold())
