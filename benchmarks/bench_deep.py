@@ -13,7 +13,6 @@ benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
 import sys
@@ -26,6 +25,9 @@ from tempsweep.engine import CleanupContext, run_cleanup
 from tempsweep.models import CleanupPolicySpec, CleanupRunSpec, load_settings
 from tempsweep.models.effective import resolve_policy
 from tempsweep.storage import VolumeStorage
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from support.deep_chains import remove_chain  # noqa: E402  (the tests' remover: rmtree fails this deep)
 
 OLD = time.time() - 48 * 3600
 
@@ -65,24 +67,6 @@ def age_chain(root: Path) -> None:
             os.close(fd)
 
 
-def remove_chain(root: Path) -> None:
-    fds = [os.open(root, os.O_RDONLY | os.O_DIRECTORY)]
-    try:
-        while True:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink("f", dir_fd=fds[-1])
-            try:
-                fds.append(os.open("d", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fds[-1]))
-            except FileNotFoundError:
-                break
-        while len(fds) > 1:
-            os.close(fds.pop())
-            os.rmdir("d", dir_fd=fds[-1])
-    finally:
-        for fd in fds:
-            os.close(fd)
-
-
 def time_scan(root: Path) -> float:
     storage = VolumeStorage(str(root))
     started = time.perf_counter()
@@ -98,7 +82,8 @@ def time_run(root: Path, depth: int) -> float:
             "storage": {"volume": {"path": str(root)}},
             "orphans": {"maxAgeHours": 1},
             "thresholds": {"minFreeSpace": 0},
-            "limits": {"maxFilesPerRun": depth + 10, "batchSize": 1000},
+            # the chain is meant to be emptied: the blast-radius guard would (rightly) stop a 100 % plan
+            "limits": {"maxFilesPerRun": depth + 10, "batchSize": 1000, "maxDeletePercent": 100},
         }
     )
     policy = resolve_policy("bench", spec, load_settings({}))

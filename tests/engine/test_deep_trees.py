@@ -6,7 +6,6 @@ path string can reach their bottom (and Python 3.11's rmtree recurses once per l
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Iterator
 from datetime import datetime
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from support.deep_chains import remove_chain
 from sweep_helpers import Tree, effective_policy, execute, run_spec
 from tempsweep.models import RunPhase
 from tempsweep.storage import VolumeStorage
@@ -38,25 +38,6 @@ def build_chain(root: Path, depth: int, *, old: float, file_every: int = 0) -> N
                 os.close(fds.pop(-2))
         for fd in reversed(fds):
             os.utime(fd, (old, old))
-    finally:
-        for fd in fds:
-            os.close(fd)
-
-
-def remove_chain(top: Path) -> None:
-    """Remove a chain of 'd' directories (and 'f' files) of any depth, through descriptors."""
-    fds = [os.open(top, os.O_RDONLY | os.O_DIRECTORY)]
-    try:
-        while True:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink("f", dir_fd=fds[-1])
-            try:
-                fds.append(os.open("d", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fds[-1]))
-            except FileNotFoundError:
-                break
-        while len(fds) > 1:
-            os.close(fds.pop())
-            os.rmdir("d", dir_fd=fds[-1])
     finally:
         for fd in fds:
             os.close(fd)
