@@ -132,7 +132,8 @@ def policy_for(container: str, connection_string: str, blobs: int, parallelism: 
             },
             "orphans": {"maxAgeHours": 1},
             "thresholds": {"minFreeSpace": "1"},
-            "limits": {"maxFilesPerRun": blobs, "batchSize": 1000, "parallelism": parallelism},
+            # every blob is meant to go: the blast-radius guard would (rightly) stop a 100 % plan
+            "limits": {"maxFilesPerRun": blobs, "batchSize": 1000, "parallelism": parallelism, "maxDeletePercent": 100},
         },
     }
     parsed = parse_policy(document, source="bench")

@@ -40,7 +40,7 @@ spec:
   storage: {{volume: {{path: {root}}}}}
   thresholds: {{minFreeSpace: 0}}
   orphans: {{maxAgeHours: 0.0001}}
-  limits: {{maxFilesPerRun: {limit}, batchSize: 1000, parallelism: {parallelism}}}
+  limits: {{maxFilesPerRun: {limit}, batchSize: 1000, parallelism: {parallelism}, maxDeletePercent: 100}}
 {jobs}"""
 JOBS = """  jobs:
     database:
