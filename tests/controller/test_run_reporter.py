@@ -7,7 +7,7 @@ from typing import Any
 
 from tempsweep.controller import run_status
 from tempsweep.controller.kube import Written
-from tempsweep.controller.run_handlers import carried_progress
+from tempsweep.controller.run_execution import carried_progress
 from tempsweep.controller.run_status import RunReporter
 from tempsweep.controller.writer import RUNS, ObjectRef, StatusWriter
 from tempsweep.engine import Progress

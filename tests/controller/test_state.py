@@ -1,4 +1,4 @@
-"""The operator's state object: one claim per run, one lock per storage, per-object memory from Kopf's memo."""
+"""The operator's state object: one lock per storage, per-object memory from Kopf's memo."""
 
 from __future__ import annotations
 
@@ -9,20 +9,11 @@ import kopf
 from tempsweep.controller.state import (
     OperatorState,
     PolicyMemory,
-    RunClaims,
     StorageLocks,
     operator_state,
     policy_memory,
 )
 from tempsweep.models import load_settings
-
-
-def test_a_run_is_claimed_once_until_its_owner_is_done() -> None:
-    claims = RunClaims()
-    with claims.claim("uid-1") as first, claims.claim("uid-1") as second, claims.claim("uid-2") as other:
-        assert (first, second, other) == (True, False, True)
-    with claims.claim("uid-1") as again:
-        assert again, "released when the owner finished"
 
 
 def test_cleanups_of_the_same_storage_share_one_lock() -> None:

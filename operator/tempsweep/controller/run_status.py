@@ -20,7 +20,7 @@ from tempsweep.controller.conditions import condition
 from tempsweep.controller.kube import Written
 from tempsweep.controller.writer import StatusWriter
 from tempsweep.engine import Progress
-from tempsweep.models import RunPhase, RunStatus
+from tempsweep.models import RunPhase, RunStatus, RunType
 from tempsweep.models.quantities import format_bytes
 from tempsweep.models.resources import CleanupRunStatus, RunProgress
 
@@ -36,18 +36,29 @@ def _now() -> datetime:
 class RunReporter:
     """Reports one CleanupRun's life to its status."""
 
-    def __init__(self, writer: StatusWriter, generation: int, carried: RunProgress | None = None) -> None:
+    def __init__(
+        self,
+        writer: StatusWriter,
+        generation: int,
+        carried: RunProgress | None = None,
+        first_start: datetime | None = None,
+    ) -> None:
         self.name = writer.ref.name
         self._writer = writer
         self._generation = generation
         self._carried = carried or RunProgress()
+        self._first_start = first_start  # a resumed run keeps the start of its first pass
         self._planned = 0
         self._last_report = 0.0
 
     def started(self) -> None:
         self._writer.write(
             CleanupRunStatus(
-                phase=RunPhase.RUNNING, observed_generation=self._generation, start_time=_now(), message="running"
+                phase=RunPhase.RUNNING,
+                observed_generation=self._generation,
+                start_time=self._first_start or _now(),
+                message="running",
+                queue_position=0,
             )
         )
 
@@ -71,6 +82,8 @@ class RunReporter:
     def complete(self, result: RunStatus) -> RunStatus:
         """The whole run's result: this pass's, plus what the run had reported before a restart."""
         carried = self._carried
+        if self._first_start is not None and self._first_start < result.start_time:
+            result = result.model_copy(update={"start_time": self._first_start})
         if not (carried.files_deleted or carried.bytes_freed):
             return result
         note = (
@@ -124,3 +137,42 @@ class RunReporter:
         while self._writer.write(status) is Written.FAILED:
             time.sleep(delay)
             delay = min(2 * delay, FINAL_RETRY_MAX_SECONDS)
+
+
+def storage_label(storage: str) -> str:
+    """``volume:/data/tmp`` -> ``volume /data/tmp``; ``blob:c/p`` -> ``blob container c/p`` (for messages)."""
+    kind, _, where = storage.partition(":")
+    return f"volume {where}" if kind == "volume" else f"blob container {where}"
+
+
+def pending(storage: str, position: int, total: int) -> CleanupRunStatus:
+    """A run waiting in its storage's queue: its place, in ``queuePosition`` and in the message."""
+    return CleanupRunStatus(
+        phase=RunPhase.PENDING,
+        queue_position=position,
+        message=f"waiting for {storage_label(storage)}: {position} of {total} in its queue",
+    )
+
+
+def queue_full(storage: str, total: int, retry_seconds: float) -> CleanupRunStatus:
+    """A run not queued yet because its storage's queue is full: it is tried again, never dropped."""
+    return CleanupRunStatus(
+        phase=RunPhase.PENDING,
+        message=f"the queue of {storage_label(storage)} is full ({total} runs waiting): not queued yet, "
+        f"tried again in {retry_seconds:g} s",
+    )
+
+
+def cancelled_before_start(run_type: RunType, reason: str, *, dry_run: bool) -> RunStatus:
+    """The result of a run cancelled while it waited in the queue: nothing done in this pass."""
+    now = _now()
+    label = "dry run: would delete 0 files (0 B)" if dry_run else "deleted 0 files (0 B)"
+    return RunStatus(
+        phase=RunPhase.CANCELLED,
+        message=f"{run_type.value}: {label}; cancelled before it started: {reason}",
+        trigger=run_type,
+        start_time=now,
+        end_time=now,
+        duration_seconds=0.0,
+        dry_run=dry_run,
+    )

@@ -1,20 +1,20 @@
 """The operator's state, in one object carried by Kopf's ``memo``; nothing module-level.
 
-``OperatorState`` is the operator's own (settings, the API client, the per-storage locks, the runs
-being executed, timer freshness): ``run_operator`` puts it into the memo Kopf copies for every
+``OperatorState`` is the operator's own (settings, the API client, the per-storage locks, the
+per-storage queues of CleanupRuns, timer freshness): ``run_operator`` puts it into the memo Kopf copies for every
 object, so each handler reaches the same one. ``PolicyMemory`` is one policy's (its resolved spec,
 when statistics were computed, the job source it reuses, the outage it announced): it lives in that
 policy's own memo, which Kopf drops with the object, so a deleted policy leaves nothing to clear.
 
-Issue 14 plugs in here: a per-volume queue replaces ``StorageLocks``, and ``RunClaims`` becomes the
-exactly-once claim.
+``StorageLocks`` serialises the cleanups of one storage: the queue's thread of that storage (CleanupRuns,
+``run_queue``) and the policy timers' own passes, which never wait for it (they try again at the next
+tick). Exactly-once execution across operators is the run's claim (``claims``).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,6 +23,8 @@ from tempsweep.controller.claims import operator_identity
 from tempsweep.controller.expiry import FinishedRuns
 from tempsweep.controller.kube import Kube
 from tempsweep.controller.probes import TimerFreshness
+from tempsweep.controller.run_queue import RunQueues
+from tempsweep.controller.timing import load_timing
 from tempsweep.engine.ports import JobSource
 from tempsweep.models import EffectivePolicy, OperatorSettings
 
@@ -39,31 +41,6 @@ class StorageLocks:
             return self._locks.setdefault(key, threading.Lock())
 
 
-class RunClaims:
-    """The CleanupRuns being executed in this process, so a resume racing a create runs it once."""
-
-    def __init__(self) -> None:
-        self._claimed: set[str] = set()
-        self._guard = threading.Lock()
-
-    def holds(self, uid: str) -> bool:
-        with self._guard:
-            return uid in self._claimed
-
-    @contextmanager
-    def claim(self, uid: str) -> Iterator[bool]:
-        """Yields True when this caller owns the run until the block ends, False when another does."""
-        with self._guard:
-            owned = uid not in self._claimed
-            self._claimed.add(uid)
-        try:
-            yield owned
-        finally:
-            if owned:
-                with self._guard:
-                    self._claimed.discard(uid)
-
-
 class StopSignals:
     """Why a cleanup must stop, by the uid of the object whose change says so (read between batches).
 
@@ -77,6 +54,12 @@ class StopSignals:
         self._reasons: dict[str, str] = {}
         self._deleted: set[str] = set()
         self._guard = threading.Lock()
+        self._listeners: list[Callable[[str, str], object]] = []
+
+    def listen(self, listener: Callable[[str, str], object]) -> None:
+        """Call ``listener(uid, reason)`` on every stop (the run queues drop a stopped policy's waiting runs).
+        It is called on the event loop: it must not block."""
+        self._listeners.append(listener)
 
     def stop(self, uid: str, reason: str, *, deleted: bool = False) -> None:
         with self._guard:
@@ -85,6 +68,9 @@ class StopSignals:
                 self._reasons[uid] = reason
             else:
                 self._reasons.setdefault(uid, reason)
+            reason = self._reasons[uid]
+        for listener in self._listeners:
+            listener(uid, reason)
 
     def deleted(self, uid: str) -> bool:
         """The object is gone for good (a timer Kopf left running for it has nothing to do)."""
@@ -108,12 +94,15 @@ class OperatorState:
     settings: OperatorSettings
     kube: Kube = field(default_factory=Kube)
     locks: StorageLocks = field(default_factory=StorageLocks)
-    claims: RunClaims = field(default_factory=RunClaims)
+    queues: RunQueues = field(default_factory=lambda: RunQueues(load_timing().run_queue_limit))
     timers: TimerFreshness = field(default_factory=TimerFreshness)
     stops: StopSignals = field(default_factory=StopSignals)
     finished: FinishedRuns = field(default_factory=FinishedRuns)
     identity: str = field(default_factory=operator_identity)  # this instance's name in run claims
     background: list[Any] = field(default_factory=list)  # the operator's own asyncio tasks (the sweeper)
+
+    def __post_init__(self) -> None:
+        self.stops.listen(self.queues.cancel_policy)  # a deleted or suspended policy's waiting runs leave
 
 
 @dataclass
