@@ -108,28 +108,74 @@ class Kube:
     def patch_status(
         self, plural: str, namespace: str, name: str, status: WireModel, *, uid: str = "", resource_version: str = ""
     ) -> Written:
-        """Merge-patch the status subresource with ``status_patch(status)`` (nothing when it is empty).
+        """Patch the status subresource with ``status_patch(status)`` (nothing when it is empty).
 
-        ``uid`` binds the write to one object: the API server refuses it (409) when the name now belongs
-        to another one, so a deleted run's last words never land on its successor. ``resource_version``
-        makes it conditional on nobody having written since (a claim). Never raises: a failure is logged
-        and returned, and the caller decides whether it is worth another try.
+        ``resource_version`` makes it conditional on nobody having written since (a claim): a merge patch
+        carrying it, which the API server refuses (409) for any other version, hence any other object.
+        ``uid`` binds the write to one object, so a deleted run's last words never land on its successor.
+        A ``metadata.uid`` in a merge patch does not do that on a status subresource (the API server
+        replaces the patch's metadata with the stored object's before checking it: measured, the write of
+        a deleted run landed on the new run of that name), so a uid-bound write is a JSON patch whose
+        first operation tests ``/metadata/uid`` and whose others set each top-level status key (``add``
+        replaces a key or adds it; a null is pruned by the structural schema, as in a merge patch). Never
+        raises: a failure is logged and returned, and the caller decides whether it is worth another try.
         """
         patch = status_patch(status)
         if not patch:
             return Written.DONE
-        metadata = {key: value for key, value in (("uid", uid), ("resourceVersion", resource_version)) if value}
-        body: dict[str, Any] = {"status": patch, **({"metadata": metadata} if metadata else {})}
+        if uid and not resource_version:
+            return self._patch_bound(plural, namespace, name, patch, uid)
+        body: dict[str, Any] = {"status": patch}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return self._patch(plural, namespace, name, body)
+
+    def _patch(self, plural: str, namespace: str, name: str, body: Any, content_type: str | None = None) -> Written:
         try:
             self._api("custom").patch_namespaced_custom_object_status(
-                GROUP, VERSION, namespace, plural, name, body, _request_timeout=REQUEST_TIMEOUT
+                GROUP,
+                VERSION,
+                namespace,
+                plural,
+                name,
+                body,
+                _request_timeout=REQUEST_TIMEOUT,
+                _content_type=content_type,
             )
         except Exception as exc:  # an ApiException, or a connection error of urllib3 during an outage
             outcome = _write_failure(exc)
-            if outcome in (Written.FAILED, Written.REFUSED):
+            if outcome in (Written.FAILED, Written.REFUSED) and not (content_type and outcome is Written.REFUSED):
                 log.warning("status patch of %s %s/%s failed: %s", plural, namespace, name, _describe(exc))
             return outcome
         return Written.DONE
+
+    def _patch_bound(self, plural: str, namespace: str, name: str, patch: dict[str, Any], uid: str) -> Written:
+        """The status keys of ``patch``, written only if the object called ``name`` is still ``uid``."""
+        operations = [{"op": "test", "path": "/metadata/uid", "value": uid}]
+        operations += [
+            {"op": "add", "path": f"/status/{_pointer(key)}", "value": value} for key, value in patch.items()
+        ]
+        outcome = self._patch(plural, namespace, name, operations, "application/json-patch+json")
+        if outcome is not Written.REFUSED:
+            return outcome
+        # 422 says only that an operation failed: another uid, no status yet, or a value the schema refuses
+        try:
+            current = self._get_custom(plural, plural, namespace, name)
+        except NotFound:
+            return Written.GONE
+        except Exception:
+            return Written.FAILED
+        meta = current.get("metadata") or {}
+        if meta.get("uid") != uid:
+            return Written.GONE
+        if "status" in current:  # the value itself was refused: the same write would be refused again
+            log.warning("status patch of %s %s/%s refused: %s", plural, namespace, name, sorted(patch))
+            return Written.REFUSED
+        # the object's first status: a merge patch conditional on the version just read (this very object)
+        first = self._patch(
+            plural, namespace, name, {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": patch}
+        )
+        return Written.FAILED if first is Written.CONFLICT else first  # written since: try again
 
     def delete_run(self, namespace: str, name: str, *, uid: str = "") -> None:
         """Delete a CleanupRun; with ``uid``, only that object (a new run of the same name is left alone)."""
@@ -144,6 +190,11 @@ class Kube:
         except ApiException as exc:
             if exc.status not in (404, 409):  # gone, or the name belongs to another run now
                 raise
+
+
+def _pointer(key: str) -> str:
+    """A JSON pointer segment (RFC 6901)."""
+    return key.replace("~", "~0").replace("/", "~1")
 
 
 def _write_failure(exc: Exception) -> Written:
