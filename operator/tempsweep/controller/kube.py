@@ -155,27 +155,30 @@ class Kube:
         operations += [
             {"op": "add", "path": f"/status/{_pointer(key)}", "value": value} for key, value in patch.items()
         ]
-        outcome = self._patch(plural, namespace, name, operations, "application/json-patch+json")
-        if outcome is not Written.REFUSED:
-            return outcome
-        # 422 says only that an operation failed: another uid, no status yet, or a value the schema refuses
-        try:
-            current = self._get_custom(plural, plural, namespace, name)
-        except NotFound:
-            return Written.GONE
-        except Exception:
-            return Written.FAILED
-        meta = current.get("metadata") or {}
-        if meta.get("uid") != uid:
-            return Written.GONE
-        if "status" in current:  # the value itself was refused: the same write would be refused again
-            log.warning("status patch of %s %s/%s refused: %s", plural, namespace, name, sorted(patch))
-            return Written.REFUSED
-        # the object's first status: a merge patch conditional on the version just read (this very object)
-        first = self._patch(
-            plural, namespace, name, {"metadata": {"resourceVersion": meta.get("resourceVersion")}, "status": patch}
-        )
-        return Written.FAILED if first is Written.CONFLICT else first  # written since: try again
+        for _ in range(3):
+            outcome = self._patch(plural, namespace, name, operations, "application/json-patch+json")
+            if outcome is not Written.REFUSED:
+                return outcome
+            # 422 says only that an operation failed: another uid, no status yet, or a value the schema refuses
+            try:
+                current = self._get_custom(plural, plural, namespace, name)
+            except NotFound:
+                return Written.GONE
+            except Exception:
+                return Written.FAILED
+            meta = current.get("metadata") or {}
+            if meta.get("uid") != uid:
+                return Written.GONE
+            if "status" in current:  # the value itself was refused: the same write would be refused again
+                log.warning("status patch of %s %s/%s refused: %s", plural, namespace, name, sorted(patch))
+                return Written.REFUSED
+            # the object's first status: a merge patch conditional on the version just read (this very object);
+            # a conflict means someone wrote first (another first status): then the JSON patch applies
+            version = meta.get("resourceVersion")
+            first = self._patch(plural, namespace, name, {"metadata": {"resourceVersion": version}, "status": patch})
+            if first is not Written.CONFLICT:
+                return first
+        return Written.FAILED
 
     def delete_run(self, namespace: str, name: str, *, uid: str = "") -> None:
         """Delete a CleanupRun; with ``uid``, only that object (a new run of the same name is left alone)."""

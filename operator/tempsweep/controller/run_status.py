@@ -14,6 +14,7 @@ Progress writes are best effort (a failed one is skipped); the final status is r
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from tempsweep.controller.conditions import condition
@@ -75,6 +76,7 @@ class RunReporter:
             files_planned=carried.files_planned + report.files_planned,
             files_deleted=carried.files_deleted + report.files_deleted,
             bytes_freed=carried.bytes_freed + report.bytes_freed,
+            deleted_by_reason=_add(carried.deleted_by_reason, report.deleted_by_reason),
             updated_time=_now(),
         )
         self._writer.write(CleanupRunStatus(progress=figures))
@@ -94,6 +96,7 @@ class RunReporter:
             update={
                 "files_deleted": result.files_deleted + carried.files_deleted,
                 "bytes_freed": result.bytes_freed + carried.bytes_freed,
+                "deleted_by_reason": _add(carried.deleted_by_reason, result.deleted_by_reason),
                 "message": f"{result.message}; {note}",
             }
         )
@@ -125,6 +128,7 @@ class RunReporter:
                     files_planned=max(self._planned, done),
                     files_deleted=result.files_deleted,
                     bytes_freed=result.bytes_freed,
+                    deleted_by_reason=dict(result.deleted_by_reason),
                     updated_time=now,
                 ),
                 conditions=[condition("Complete", result.phase is RunPhase.SUCCEEDED, reason, result.message, now)],
@@ -137,6 +141,14 @@ class RunReporter:
         while self._writer.write(status) is Written.FAILED:
             time.sleep(delay)
             delay = min(2 * delay, FINAL_RETRY_MAX_SECONDS)
+
+
+def _add(first: Mapping[str, int] | None, second: Mapping[str, int] | None) -> dict[str, int]:
+    """Per-reason counts of two passes added up."""
+    total = dict(first or {})
+    for reason, count in (second or {}).items():
+        total[reason] = total.get(reason, 0) + count
+    return total
 
 
 def storage_label(storage: str) -> str:

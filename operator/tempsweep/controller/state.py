@@ -14,6 +14,7 @@ tick). Exactly-once execution across operators is the run's claim (``claims``).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,15 +31,52 @@ from tempsweep.models import EffectivePolicy, OperatorSettings
 
 
 class StorageLocks:
-    """One lock per storage key: cleanups of the same storage are serialised, others run in parallel."""
+    """One lock per storage key: cleanups of the same storage are serialised, others run in parallel.
 
-    def __init__(self) -> None:
+    Two kinds of takers: a storage's queue thread (CleanupRuns, ``take``: it waits) and the policy timers
+    (``try_take``: a timer never waits, it tries again at its next tick). A queue that runs its runs back
+    to back would leave a timer no gap, so a timer that finds the storage busy asks for the next turn: the
+    queue thread lets it go first, waiting at most ``patience`` seconds (two ticks) for it to come back.
+    So a due emergency check or scheduled pass waits for the run in progress, never for the whole queue.
+    """
+
+    def __init__(self, patience: float = 25.0) -> None:
         self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self._wanted: dict[str, float] = {}  # storage key -> until when a timer's turn is kept for it
+        self._patience = patience
+        self._guard = threading.Condition()
 
     def of(self, key: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(key, threading.Lock())
+
+    def try_take(self, key: str) -> bool:
+        """A timer: the lock if it is free now; else False, and the next turn is kept for the timer."""
+        lock = self.of(key)
+        taken = lock.acquire(blocking=False)
+        with self._guard:
+            if taken:
+                self._wanted.pop(key, None)
+                self._guard.notify_all()
+            else:
+                self._wanted.setdefault(key, time.monotonic() + self._patience)
+        return taken
+
+    def take(self, key: str) -> None:
+        """A queued run: wait for a timer that asked for the next turn (at most ``patience``), then the lock."""
+        lock = self.of(key)
+        with self._guard:
+            while (until := self._wanted.get(key)) is not None:
+                left = until - time.monotonic()
+                if left <= 0:
+                    self._wanted.pop(key, None)  # the timer did not come back: its work was no longer due
+                    break
+                self._guard.wait(left)
+        lock.acquire()
+
+    def timer_waiting(self, key: str) -> bool:
+        with self._guard:
+            return self._wanted.get(key, 0.0) > time.monotonic()
 
 
 class StopSignals:
@@ -93,7 +131,7 @@ class OperatorState:
 
     settings: OperatorSettings
     kube: Kube = field(default_factory=Kube)
-    locks: StorageLocks = field(default_factory=StorageLocks)
+    locks: StorageLocks = field(default_factory=lambda: StorageLocks(2 * load_timing().tick_seconds + 5))
     queues: RunQueues = field(default_factory=lambda: RunQueues(load_timing().run_queue_limit))
     timers: TimerFreshness = field(default_factory=TimerFreshness)
     stops: StopSignals = field(default_factory=StopSignals)

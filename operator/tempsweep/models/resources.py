@@ -108,6 +108,9 @@ class RunProgress(WireModel):
     files_planned: int = Field(default=0, description="Files planned for deletion so far.")
     files_deleted: int = Field(default=0, description="Files deleted so far.")
     bytes_freed: int = Field(default=0, description="Bytes freed so far.")
+    deleted_by_reason: dict[str, int] | None = Field(
+        default=None, description="Deleted files per reason so far (a resumed run carries them on)."
+    )
     updated_time: datetime | None = Field(default=None, description="When this progress was reported.")
 
 
