@@ -23,9 +23,12 @@ log = logging.getLogger(__name__)
 #: cancellation waits for it.
 REQUEST_TIMEOUT = (5.0, 30.0)
 
-#: Kopf's worker threads for sync handlers; the Kubernetes client's connection pool is at least this large,
-#: so a thread never waits for a connection another one holds (nor is a connection thrown away after use).
+#: Kopf's worker threads for sync handlers.
 WORKER_THREADS = 16
+#: The Kubernetes client's connection pool: Kopf's workers plus the operator's own threads that call the API
+#: (each storage's queue thread, the queue's position refresher and cancellation recorder, a lease renewer
+#: per executing run), so a connection is not thrown away after use ("Connection pool is full") in a burst.
+CLIENT_CONNECTIONS = 2 * WORKER_THREADS
 
 
 class NotFound(LookupError):
@@ -63,8 +66,8 @@ class Kube:
                     kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
                 except kubernetes.config.ConfigException:
                     kubernetes.config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-                # The default pool is cpu_count * 5 (10 on two cores): fewer than Kopf's worker threads.
-                configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize, WORKER_THREADS)
+                # The default pool is cpu_count * 5 (10 on two cores): fewer than the threads that use it.
+                configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize, CLIENT_CONNECTIONS)
                 client = kubernetes.client.ApiClient(configuration)
                 self._clients["client"] = client
                 self._clients["custom"] = kubernetes.client.CustomObjectsApi(client)

@@ -69,7 +69,9 @@ async def policy_tick(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, **kwarg
     """
     state, memory, ref, now = operator_state(memo), policy_memory(memo), ObjectRef.of(POLICIES, meta), now_utc()
     if state.stops.deleted(ref.uid):
-        return  # Kopf keeps ticking a timer whose object left without a finalizer (see _no_finalizer)
+        # Kopf keeps a timer whose object left without a finalizer (see _no_finalizer) until the operator
+        # stops: end its task here. Kopf takes a cancellation as "stop this timer for good" (it logs that).
+        raise asyncio.CancelledError(f"the policy {ref.key} was deleted")
     state.timers.record(ref.key, "tick", now)
     due = due_work(_resolved(body, state, memory), observe(body, memory), now)
     if not due.anything:
@@ -135,7 +137,7 @@ def _no_finalizer(timer: Callable[..., Any]) -> None:
     deletion through a finalizer (``policy_event`` sees DELETED from the watch), so the timer's handler is
     re-registered with ``requires_finalizer=False``; Kopf then also removes the finalizer from objects
     that still carry it. Kopf has no public switch for this, hence the registry's handler list. Without
-    the finalizer Kopf does not stop the timer of a deleted object: its tick returns at once (``stops``).
+    the finalizer Kopf does not stop the timer of a deleted object: its next tick ends it (``stops``).
     """
     spawning = kopf.get_default_registry()._spawning
     spawning._handlers = [
