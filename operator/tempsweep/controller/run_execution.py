@@ -297,9 +297,9 @@ class RunStopCheck:
     """Asked between batches whether the run must stop: its policy deleted or suspended (``StopSignals``,
     from the policy's watch events), or the run itself deleted or replaced.
 
-    The run's own events cannot tell in time from Kopf's side: the queue's thread is not Kopf's, but the
-    DELETED event may be delayed by a watch reconnect. So the run is also read back, at most every
-    ``RUN_RECHECK_SECONDS``; a read that fails (an API outage) is no reason to stop.
+    The run's own DELETED event sets the stop at once (``run_handlers.run_event``) unless the watch missed
+    it (a reconnect): so the run is also read back, at most every ``RUN_RECHECK_SECONDS``; a read that
+    fails (an API outage) is no reason to stop.
     """
 
     def __init__(self, state: OperatorState, ref: ObjectRef, policy_uid: str, lease: RunLease) -> None:

@@ -3,11 +3,13 @@
 ``RunReporter`` is the run's ``RunObserver``: it writes Running when the run starts, a throttled
 progress report while the engine deletes, a note when the run waits for another cleanup of the same
 storage, and the final status (the engine's ``RunStatus`` composed into ``CleanupRunStatus``).
+``pending`` and ``queue_full`` are what a run says while it waits in its storage's queue (``run_queue``).
 
 Counts add up across restarts: a run resumed after the operator died continues the figures it had last
-reported (``carried``), so its progress, final status, event, the policy's ``lastCleanup*`` and the history
-row cover the whole run. What may be missing is bounded by one progress interval: files deleted after the
-last report and before the operator died (the second pass finds them gone and does not count them).
+reported (``carried``, deletions per reason included), so its progress, final status, event, the policy's
+``lastCleanup*`` and the history row cover the whole run, and its ``startTime`` stays the first pass's.
+What may be missing is bounded by one progress interval: files deleted after the last report and before
+the operator died (the second pass finds them gone and does not count them).
 Progress writes are best effort (a failed one is skipped); the final status is retried until it lands.
 """
 
