@@ -235,3 +235,25 @@ def test_a_run_that_fails_unexpectedly_does_not_stop_its_storage(queues: RunQueu
     assert queues.holds("broken"), "set aside to be tried again, not forgotten"
     assert queues.cancel("broken", "the CleanupRun was deleted") is False
     assert not queues.holds("broken")
+
+
+def test_a_run_set_aside_comes_back_even_when_the_queue_has_filled_meanwhile(queues: RunQueues) -> None:
+    journal = Journal()
+    held = Work(journal, "held")
+    held.defer = [0.5]
+    held.release.set()
+    queues.submit(held)
+    wait_for("the run to be set aside", lambda: ("aside", "held") in journal.lines, timeout=WAIT)
+    blocker = Work(journal, "blocker")
+    queues.submit(blocker)
+    wait_for("the blocker to start", blocker.started.is_set, timeout=WAIT)
+    waiting = [Work(journal, f"w{i}") for i in range(queues.limit)]
+    for work in waiting:
+        assert queues.submit(work).queued
+    assert queues.submit(Work(journal, "refused")).full
+
+    wait_for("the set-aside run to be queued again", lambda: queues.position("held") is not None, timeout=WAIT)
+    assert queues.position("held") == (queues.limit + 1, queues.limit + 1)
+    for work in [blocker, *waiting]:
+        work.release.set()
+    wait_for("everything to run", lambda: ("end", "held") in journal.lines, timeout=WAIT)

@@ -121,13 +121,17 @@ class RunQueues:
         self._helpers: list[threading.Thread] = []
 
     # -- what the handlers ask ----------------------------------------------------------------------
-    def submit(self, work: QueuedWork) -> Admission:
-        """Queue ``work`` at the back of its storage's queue, and say in its status where it waits."""
+    def submit(self, work: QueuedWork, *, readmit: bool = False) -> Admission:
+        """Queue ``work`` at the back of its storage's queue, and say in its status where it waits.
+
+        ``readmit``: a run set aside comes back, past the bound (it was admitted once; refusing it now
+        would drop it, since Kopf's handler for it has long succeeded).
+        """
         with self._guard:
             if work.uid in self._known:
                 return Admission(queued=False, known=True)
             lane = self._storages.setdefault(work.storage, _Storage())
-            if len(lane.waiting) >= self.limit:
+            if len(lane.waiting) >= self.limit and not readmit:
                 return Admission(queued=False, total=len(lane.waiting))
             entry = _Entry(work)
             entry.writing.acquire()  # the storage's thread waits for this first write before it starts the run
@@ -269,7 +273,7 @@ class RunQueues:
                 return
             self._aside.discard(uid)
             del self._known[uid]
-        self.submit(entry.work)  # may find the queue full: then it is left to Kopf's retry and the resume
+        self.submit(entry.work, readmit=True)
 
     def _start_helpers(self) -> None:
         """Under the guard: the refresher and the cancellation recorder, once."""
