@@ -14,7 +14,7 @@ import pytest
 from support.probing import wait_for
 from tempsweep.controller.run_queue import RunQueues
 
-WAIT = 10.0
+WAIT = 60.0
 
 
 class Journal:
