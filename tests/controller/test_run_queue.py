@@ -66,7 +66,7 @@ class Work:
 
 @pytest.fixture
 def queues() -> Any:
-    made = RunQueues(limit=5, refresh_seconds=3600)  # positions refreshed only when the test asks
+    made = RunQueues(limit=5, refresh_seconds=3600, first_seconds=None)  # places written at once, else on request
     yield made
     made.close()
 
@@ -257,3 +257,24 @@ def test_a_run_set_aside_comes_back_even_when_the_queue_has_filled_meanwhile(que
     for work in [blocker, *waiting]:
         work.release.set()
     wait_for("everything to run", lambda: ("end", "held") in journal.lines, timeout=WAIT)
+
+
+def test_in_the_operator_the_first_places_are_written_by_the_refresher_not_the_handler() -> None:
+    queues = RunQueues(limit=10, refresh_seconds=3600)  # the first-position delay as in the operator
+    journal = Journal()
+    head = Work(journal, "head")
+    try:
+        queues.submit(head)
+        wait_for("the head to start", head.started.is_set, timeout=WAIT)
+        behind = [Work(journal, f"r{i}") for i in range(3)]
+        for work in behind:
+            queues.submit(work)
+        # submit made no write of its own; the refresher writes all three places shortly after
+        wait_for("the first places", lambda: len(journal.of("waiting")) == 3, timeout=WAIT)
+        expected = [("waiting", "r0", "1", "3"), ("waiting", "r1", "2", "3"), ("waiting", "r2", "3", "3")]
+        assert journal.of("waiting") == expected
+        for work in [head, *behind]:
+            work.release.set()
+        wait_for("the queue to drain", lambda: len(journal.of("end")) == 4, timeout=WAIT)
+    finally:
+        queues.close()

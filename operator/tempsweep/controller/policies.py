@@ -118,6 +118,7 @@ async def policy_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) ->
     """
     state, meta = operator_state(memo), body.get("metadata") or {}
     uid = str(meta.get("uid") or "")
+    state.policies.observe(type, body)  # what a CleanupRun's handler checks the run against
     if type == "DELETED":
         state.stops.stop(uid, "the policy was deleted", deleted=True)
         state.timers.forget(ObjectRef.of(POLICIES, meta).key)

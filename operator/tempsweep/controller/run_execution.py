@@ -55,15 +55,27 @@ class RunRefused(Exception):
 def check_run(body: Any, ref: ObjectRef, state: OperatorState) -> tuple[str, str]:
     """The storage key a run queues on and its policy's uid; RunRefused says why it can never run.
 
-    Cheap (no storage or job source opened): the handler calls it before queueing, so a bad run is
-    refused at once instead of after the backlog. The full check is made again when the run starts.
+    Cheap (no storage or job source opened, the policy as the watch last showed it): the handler calls it
+    before queueing, so a bad run is refused at once instead of after the backlog. The full check, with
+    the policy read afresh, is made again when the run starts.
     """
     run = _parse(body, ref)
+    seen = state.policies.get(ref.namespace, run.spec.policy_ref.name)
+    if seen is not None:
+        try:
+            return _check_against(seen, run, ref, state)
+        except RunRefused:
+            pass  # the watch may be behind: ask the API server before refusing
     try:
         policy_body = state.kube.get_policy(ref.namespace, run.spec.policy_ref.name)
-        policy = resolve(policy_body, state.settings)
     except NotFound as exc:
         raise RunRefused("PolicyNotFound", f"{exc}: a CleanupRun can only use a policy in its own namespace") from None
+    return _check_against(policy_body, run, ref, state)
+
+
+def _check_against(policy_body: dict[str, Any], run: Any, ref: ObjectRef, state: OperatorState) -> tuple[str, str]:
+    try:
+        policy = resolve(policy_body, state.settings)
     except PolicyNotReady as exc:
         raise RunRefused(exc.reason, str(exc)) from None
     path = policy.backend.volume_path

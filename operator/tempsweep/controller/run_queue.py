@@ -9,10 +9,11 @@ storage's backlog, and Kopf's workers are free at once.
 
 **Positions.** A waiting run's status shows its place (``queuePosition``, 1 = next to run). Rewriting
 every waiting run's status each time one leaves would be N PATCHes per dequeue (45 000 for a burst of
-300). Instead a run's place is written when it joins the queue, and after that by one refresher thread
-every ``POSITION_REFRESH_SECONDS``, only for runs whose place has at least halved since it was last
-written: at most about log2(N) + 1 writes per run over its whole wait, whatever the queue's length or
-speed. Places only move forward, so a shown position is an upper bound.
+300). Instead a run's place is written soon after it joins the queue (within ``FIRST_POSITION_SECONDS``,
+by the refresher thread, so a burst's handlers make no write and the first writes come in one go), and
+after that by the same refresher every ``POSITION_REFRESH_SECONDS``, only for runs whose place has at
+least halved since it was last written: at most about log2(N) + 1 writes per run over its whole wait,
+whatever the queue's length or speed. Places only move forward, so a shown position is an upper bound.
 
 **Bound.** At most ``limit`` runs wait per storage. A run that finds its storage's queue full is not
 queued (``Admission.full``): its handler says so in status and Kopf tries it again later. Nothing is
@@ -44,6 +45,10 @@ log = logging.getLogger(__name__)
 
 #: How often the refresher looks for waiting runs whose place has halved since it was last written.
 POSITION_REFRESH_SECONDS = 5.0
+#: A run that joins a queue behind others gets its first place written by the refresher this soon after
+#: (not by the handler that queued it: Kopf's workers are for handlers, and a burst's first writes are
+#: batched here instead).
+FIRST_POSITION_SECONDS = 0.5
 
 
 class QueuedWork(Protocol):
@@ -109,9 +114,17 @@ class Admission:
 class RunQueues:
     """Every storage's queue of CleanupRuns, with one executing thread per storage that has work."""
 
-    def __init__(self, limit: int, *, refresh_seconds: float = POSITION_REFRESH_SECONDS) -> None:
+    def __init__(
+        self,
+        limit: int,
+        *,
+        refresh_seconds: float = POSITION_REFRESH_SECONDS,
+        first_seconds: float | None = FIRST_POSITION_SECONDS,
+    ) -> None:
         self.limit = limit
         self._refresh_seconds = refresh_seconds
+        self._first_seconds = first_seconds  # None: first places are written by ``submit`` itself
+        self._joined = threading.Event()  # a run joined behind others: the refresher writes its place soon
         self._storages: dict[str, _Storage] = {}
         self._known: dict[str, _Entry] = {}  # uid -> entry: waiting, executing or set aside
         self._aside: set[str] = set()
@@ -146,7 +159,11 @@ class RunQueues:
                 )
                 lane.thread.start()
         try:
-            if not started and work.waiting(position, position):
+            if started:
+                pass
+            elif self._first_seconds is not None:
+                self._joined.set()
+            elif work.waiting(position, position):
                 entry.reported = position
         finally:
             entry.writing.release()
@@ -222,6 +239,7 @@ class RunQueues:
     def close(self) -> None:
         """Stop the helper threads (the storages' threads end with their queues, or with the process)."""
         self._closed.set()
+        self._joined.set()
         self._cancellations.put(None)
 
     # -- inside -------------------------------------------------------------------------------------
@@ -285,7 +303,10 @@ class RunQueues:
             self._helpers.append(thread)
 
     def _refresh(self) -> None:
-        while not self._closed.wait(self._refresh_seconds):
+        while not self._closed.is_set():
+            if self._joined.wait(self._refresh_seconds) and self._first_seconds is not None:
+                self._closed.wait(self._first_seconds)  # let the rest of a burst join first
+            self._joined.clear()
             self.refresh_positions()
 
     def refresh_positions(self) -> int:

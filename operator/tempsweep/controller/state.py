@@ -125,6 +125,32 @@ class StopSignals:
             return next((self._reasons[uid] for uid in uids if uid in self._reasons), None)
 
 
+class PolicyBodies:
+    """The latest version of each policy the watch has shown, by ``namespace/name``.
+
+    A CleanupRun's handler checks the run against its policy; reading the policy through the API each
+    time made a burst of 300 runs 300 GETs of the same object, in Kopf's workers. The check reads it
+    here (and asks the API server when it is missing, or before refusing a run on what it read here).
+    """
+
+    def __init__(self) -> None:
+        self._bodies: dict[str, dict[str, Any]] = {}
+        self._guard = threading.Lock()
+
+    def observe(self, event_type: str | None, body: Any) -> None:
+        meta = body.get("metadata") or {}
+        key = f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
+        with self._guard:
+            if event_type == "DELETED":
+                self._bodies.pop(key, None)
+            else:
+                self._bodies[key] = dict(body)
+
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        with self._guard:
+            return self._bodies.get(f"{namespace}/{name}")
+
+
 @dataclass
 class OperatorState:
     """Everything the operator shares between objects."""
@@ -132,6 +158,7 @@ class OperatorState:
     settings: OperatorSettings
     kube: Kube = field(default_factory=Kube)
     locks: StorageLocks = field(default_factory=lambda: StorageLocks(2 * load_timing().tick_seconds + 5))
+    policies: PolicyBodies = field(default_factory=PolicyBodies)  # the watch's latest policy objects
     queues: RunQueues = field(default_factory=lambda: RunQueues(load_timing().run_queue_limit))
     timers: TimerFreshness = field(default_factory=TimerFreshness)
     stops: StopSignals = field(default_factory=StopSignals)
