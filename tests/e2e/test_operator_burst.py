@@ -1,4 +1,4 @@
-"""A burst of 300 CleanupRuns on one volume starves nothing else (issue 14, finding 3).
+"""A burst of 300 CleanupRuns on one volume starves nothing else (issue 14, finding 3); a full queue drops nothing.
 
 The runs wait in their volume's queue (Pending, with their place), never in Kopf's worker threads: a run
 on another volume and a policy created after the burst are done while the burst is still draining, and
@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from e2e.operator_helpers import make_files, policy, run, tree
-from support.operator_process import Kube, OperatorProcess, wait_for
+from e2e.operator_helpers import make_files, make_many, policy, run, tree
+from support.operator_process import Kube, OperatorProcess, StartOperator, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -108,3 +108,31 @@ def test_a_burst_on_one_volume_holds_up_no_other_volume_no_policy_and_no_probe(
     assert all(finished[f"burst-{index:03d}"] == 1 for index in range(BURST)), "a run was executed twice"
     assert tree(busy) == {"job_1_chunk_9999_keep.tmp"}
     assert tree(quiet) == {"job_2_chunk_2_keep.tmp"}
+
+
+def test_a_run_that_finds_its_queue_full_stays_pending_and_runs_later(
+    kube: Kube, start_operator: StartOperator, namespace: str, operator_root: Path
+) -> None:
+    operator = start_operator(namespace, TEMPSWEEP_RUN_QUEUE_LIMIT="1")
+    volume = operator_root / "vol"
+    make_many(volume / "long", "job_5_chunk_1_", 20_000)
+    make_files(volume, ["job_5_chunk_2_a.tmp", "job_5_chunk_3_a.tmp"])
+    kube.apply(policy("p", volume, limits={"batchSize": 1, "parallelism": 1, "maxFilesPerRun": 100_000}))
+    kube.wait_status("cleanuppolicy", "p", lambda s: s.get("observedGeneration"), "validation")
+    kube.apply(run("long", "p", "ChunkCompletion", jobId="5", chunkId="1"))
+    kube.wait_status("cleanuprun", "long", lambda s: s.get("phase") == "Running", "the long run to start")
+
+    kube.apply(run("queued", "p", "ChunkCompletion", jobId="5", chunkId="2"))
+    kube.wait_status("cleanuprun", "queued", lambda s: s.get("queuePosition") == 1, "its place in the queue")
+    kube.apply(run("one-too-many", "p", "ChunkCompletion", jobId="5", chunkId="3"))
+    full = kube.wait_status("cleanuprun", "one-too-many", lambda s: "is full" in (s.get("message") or ""), "full")
+
+    assert full["phase"] == "Pending"
+    assert full["message"].startswith(f"the queue of volume {volume} is full (1 runs waiting): not queued yet")
+    results = {name: kube.wait_run(name, timeout=240) for name in ("long", "queued", "one-too-many")}
+    assert {name: status["phase"] for name, status in results.items()} == dict.fromkeys(results, "Succeeded")
+    assert results["one-too-many"]["filesDeleted"] == 1 and results["queued"]["filesDeleted"] == 1
+    finished = [e for e in kube.events("one-too-many") if e["reason"] == "CleanupFinished"]
+    assert len(finished) == 1, "retried by Kopf, executed once"
+    assert tree(volume) == set()
+    assert operator.healthy()
