@@ -190,7 +190,7 @@ class QueuedRun:
             state.stops.clear(ref.uid)
         if result is not None and runtime is not None:
             post_run_event(current, result)
-            self._tell_policy(current, result, history=False)
+            self._tell_policy(current, result, history=False, policy_uid=runtime.uid)
         return None
 
     def _claim(self, writer: StatusWriter) -> tuple[RunLease, dict[str, Any]] | float | None:
@@ -262,19 +262,20 @@ class QueuedRun:
         reporter.finished(result)
         return result, runtime
 
-    def _tell_policy(self, body: Any, result: RunStatus, *, history: bool) -> None:
+    def _tell_policy(self, body: Any, result: RunStatus, *, history: bool, policy_uid: str = "") -> None:
         """The policy's lastCleanup* (bound to its uid: never a new policy of that name); with ``history``,
         its history row too (a run that executed has had it written by ``run_locked``)."""
         spec = body.get("spec") or {}
         name = str((spec.get("policyRef") or {}).get("name") or "")
-        writer = StatusWriter(self._state.kube, ObjectRef(POLICIES, self._ref.namespace, name, self.policy_uid))
+        policy_uid = policy_uid or self.policy_uid  # the policy the run executed against, else the one it queued for
+        writer = StatusWriter(self._state.kube, ObjectRef(POLICIES, self._ref.namespace, name, policy_uid))
         if writer.write(PolicyStatus.last_cleanup(result)) is not Written.DONE or not history:
             return
         try:
             runtime = build_runtime(self._state.kube.get_policy(self._ref.namespace, name), self._state)
         except (NotFound, PolicyNotReady):
             return
-        if runtime.history is not None and runtime.uid == self.policy_uid:
+        if runtime.history is not None and runtime.uid == policy_uid:
             problem = runtime.history.record(self._ref.name, result)
             if problem:
                 log.warning("%s/%s: %s", runtime.namespace, runtime.name, problem)
