@@ -24,6 +24,7 @@ from tempsweep.controller.expiry import FinishedRuns
 from tempsweep.controller.kube import Kube
 from tempsweep.controller.probes import TimerFreshness
 from tempsweep.engine.ports import JobSource
+from tempsweep.engine.prediction import UsageWindow
 from tempsweep.models import EffectivePolicy, OperatorSettings
 
 
@@ -135,6 +136,8 @@ class PolicyMemory:
     job_source_announced: str | None = None  # the JobSourceReachable status last posted as an event
     statuses_announced: frozenset[str] = frozenset()  # unrecognized job statuses of the last statistics
     job_source: ReusedJobSource | None = None
+    usage: UsageWindow = field(default_factory=UsageWindow)  # usage samples for status.prediction (6 h)
+    last_predictive: datetime | None = None  # the last Predictive cleanup (status may lag a tick behind)
 
 
 def ensure_state(memo: Any) -> OperatorState:

@@ -91,6 +91,10 @@ class PolicyStatus(WireModel):
     prediction: Prediction | None = Field(
         default=None, description="When the storage fills up at its recent rate (since the last cleanup)."
     )
+    last_predictive_time: datetime | None = Field(
+        default=None,
+        description="When spec.prediction last started a Predictive cleanup (at most one per its cooldown).",
+    )
 
     @classmethod
     def last_cleanup(cls, result: RunStatus) -> PolicyStatus:
