@@ -16,6 +16,7 @@ delete its own record.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import logging.handlers
@@ -110,9 +111,12 @@ class FileAudit:
             raise AuditError(f"{self.path}: {detail}")
 
     def close(self) -> None:
-        if self._handler is not None:
-            self._handler.close()
-            self._handler = None
+        handler, self._handler = self._handler, None
+        if handler is not None:
+            # every line was flushed as it was written (and a failure raised then); what close may still
+            # fail on is the rest of a write that already failed
+            with contextlib.suppress(OSError):
+                handler.close()
 
 
 class LogAudit:
