@@ -24,6 +24,7 @@ from tempsweep.controller.expiry import FinishedRuns
 from tempsweep.controller.kube import Kube
 from tempsweep.controller.probes import TimerFreshness
 from tempsweep.engine.ports import JobSource
+from tempsweep.controller.timing import prediction_settings
 from tempsweep.engine.prediction import UsageWindow
 from tempsweep.models import EffectivePolicy, OperatorSettings
 
@@ -136,7 +137,7 @@ class PolicyMemory:
     job_source_announced: str | None = None  # the JobSourceReachable status last posted as an event
     statuses_announced: frozenset[str] = frozenset()  # unrecognized job statuses of the last statistics
     job_source: ReusedJobSource | None = None
-    usage: UsageWindow = field(default_factory=UsageWindow)  # usage samples for status.prediction (6 h)
+    usage: UsageWindow = field(default_factory=lambda: UsageWindow(prediction_settings()))  # 6 h of samples
     last_predictive: datetime | None = None  # the last Predictive cleanup (status may lag a tick behind)
 
 
