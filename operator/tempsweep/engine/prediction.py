@@ -219,7 +219,7 @@ def _reaches(line: _Line, origin: datetime, last: datetime, used_bytes: int) -> 
     """When the (rising) fitted line reaches ``used_bytes``; never before the newest sample."""
     seconds = (used_bytes - line.intercept) / line.slope
     at = origin + timedelta(seconds=min(seconds, 100 * 365 * 86400.0))
-    return max(at, last)
+    return max(at.replace(microsecond=0), last)  # whole seconds: status shows no false precision
 
 
 def format_duration(delta: timedelta) -> str:
