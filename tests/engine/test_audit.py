@@ -10,11 +10,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sweep_helpers import Tree, effective_policy, run_spec
 from tempsweep.engine import CleanupContext, RunRequest, run_cleanup
+from tempsweep.engine.ports import AuditEntry, AuditError
 from tempsweep.models import EffectivePolicy, RunPhase, RunStatus
 from tempsweep.storage import VolumeStorage
+from tempsweep.storage.memory import MemoryStorage
 from tempsweep.storage.audit import AUDIT_LOGGER, AuditLabels, open_audit
 
 LABELS = AuditLabels(namespace="team-a", policy="test-policy", run="nightly", run_type="Orphaned")
@@ -168,3 +172,61 @@ def test_without_a_directory_the_lines_go_to_the_log_stream(
     (record,) = [r for r in caplog.records if r.name == AUDIT_LOGGER]
     line = json.loads(record.getMessage())
     assert (line["path"], line["action"], line["run"]) == ("stale.tmp", "deleted", "nightly")
+
+
+class _FailsAfter:
+    """An audit sink whose disk fills up after ``room`` lines (an in-memory stand-in for the property)."""
+
+    def __init__(self, room: int) -> None:
+        self.room = room
+        self.lines: list[str] = []
+
+    def open(self) -> None:
+        return None
+
+    def record(self, entry: AuditEntry) -> None:
+        if len(self.lines) >= self.room:
+            raise AuditError("No space left on device")
+        self.lines.append(entry.path)
+
+    def close(self) -> None:
+        return None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    files=st.integers(min_value=1, max_value=60),
+    room=st.integers(min_value=0, max_value=70),
+    batch=st.integers(min_value=1, max_value=8),
+    parallelism=st.integers(min_value=1, max_value=4),
+    dry_run=st.booleans(),
+)
+def test_property_no_deletion_without_a_line_beyond_the_round_under_way(
+    files: int, room: int, batch: int, parallelism: int, dry_run: bool
+) -> None:
+    now = datetime.now(UTC)
+    storage = MemoryStorage()
+    for index in range(files):
+        storage.put(f"f{index:03d}.tmp", 10, now.timestamp() - 30 * 3600)
+    policy = effective_policy(
+        "/data/tmp", storage={"volume": {"capacity": "1Mi"}}, orphans={"maxAgeHours": 24},
+        limits={"batchSize": batch, "parallelism": parallelism},
+    )
+    sink = _FailsAfter(room)
+
+    status = run_cleanup(
+        CleanupContext(policy=policy, storage=storage, now=now, audit=sink),
+        RunRequest.from_spec(run_spec("Orphaned"), dry_run=dry_run),
+    )
+
+    deleted = files - len(storage.paths())
+    if dry_run:
+        assert deleted == 0
+    unrecorded = deleted - len([p for p in sink.lines if p not in storage.paths()])
+    assert unrecorded <= batch * parallelism  # only the round that was already deleting when the line failed
+    if room >= files:
+        assert status.phase is RunPhase.SUCCEEDED and unrecorded == 0
+    else:
+        assert status.phase is RunPhase.FAILED
+        assert status.reason is not None and status.reason.value == "AuditUnavailable"
+        assert status.error_count >= unrecorded  # every deleted file without a line is named
