@@ -138,9 +138,11 @@ def test_an_audit_directory_inside_the_volume_makes_the_policy_not_ready(
     make_files(volume, ["stray.tmp"], age_hours=30)
     kube.apply(policy("inside", volume, audit={"directory": str(volume / "records")}))
 
-    ready = wait_for(
-        "Ready=False", lambda: (c := kube.condition("cleanuppolicy", "inside", "Ready")) and c["status"] == "False" and c
-    )
+    def not_ready() -> dict[str, Any] | None:
+        condition = kube.condition("cleanuppolicy", "inside", "Ready")
+        return condition if condition and condition["status"] == "False" else None
+
+    ready = wait_for("Ready=False", not_ready)
     assert ready["reason"] == "InvalidSpec"
     assert "spec.audit.directory" in ready["message"] and "inside the cleaned volume" in ready["message"]
     assert tree(volume) == {"stray.tmp"}

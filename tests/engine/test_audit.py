@@ -18,8 +18,8 @@ from tempsweep.engine import CleanupContext, RunRequest, run_cleanup
 from tempsweep.engine.ports import AuditEntry, AuditError
 from tempsweep.models import EffectivePolicy, RunPhase, RunStatus
 from tempsweep.storage import VolumeStorage
-from tempsweep.storage.memory import MemoryStorage
 from tempsweep.storage.audit import AUDIT_LOGGER, AuditLabels, open_audit
+from tempsweep.storage.memory import MemoryStorage
 
 LABELS = AuditLabels(namespace="team-a", policy="test-policy", run="nightly", run_type="Orphaned")
 

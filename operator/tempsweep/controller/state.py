@@ -23,8 +23,8 @@ from tempsweep.controller.claims import operator_identity
 from tempsweep.controller.expiry import FinishedRuns
 from tempsweep.controller.kube import Kube
 from tempsweep.controller.probes import TimerFreshness
-from tempsweep.engine.ports import JobSource
 from tempsweep.controller.timing import prediction_settings
+from tempsweep.engine.ports import JobSource
 from tempsweep.engine.prediction import UsageWindow
 from tempsweep.models import EffectivePolicy, OperatorSettings
 
