@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from tempsweep.controller.cleanups import post_run_event, run_locked
 from tempsweep.controller.schedule import parse_time
 from tempsweep.engine import RunRequest
-from tempsweep.engine.prediction import assess, capacity_of, predictive_reason, restore, sample_of
+from tempsweep.engine.prediction import UsageWindow, assess, capacity_of, predictive_reason, restore, sample_of
 from tempsweep.models import RunPhase, RunStatus, RunType, StorageStats
 from tempsweep.models.enums import Health
 from tempsweep.models.prediction import Prediction, PredictionHistory
@@ -51,10 +51,14 @@ def sample(
     if capacity is None or stats.health is Health.UNKNOWN:
         _observe(state, runtime, None, now)
         return None
-    window = memory.usage
-    if len(window) == 0:  # a new memory: an operator restart, or the first statistics of the policy
+    measured = f"{runtime.lock_key} of {capacity.total_bytes}"
+    if memory.usage_of is None:  # a new memory: an operator restart, or the first statistics of the policy
         for restored in restore(_stored_history(body)):
-            window.add(restored)
+            memory.usage.add(restored)
+    elif memory.usage_of != measured:  # another volume or capacity: the old samples say nothing about it
+        memory.usage = UsageWindow(memory.usage.settings)
+    memory.usage_of = measured
+    window = memory.usage
     window.add(sample_of(stats, now))
     prediction = assess(window.samples(), capacity, window.settings)
     _observe(state, runtime, prediction, now)

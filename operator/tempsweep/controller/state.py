@@ -138,6 +138,7 @@ class PolicyMemory:
     statuses_announced: frozenset[str] = frozenset()  # unrecognized job statuses of the last statistics
     job_source: ReusedJobSource | None = None
     usage: UsageWindow = field(default_factory=lambda: UsageWindow(prediction_settings()))  # 6 h of samples
+    usage_of: str | None = None  # the storage and capacity those samples measured (a new one starts afresh)
     last_predictive: datetime | None = None  # the last Predictive cleanup (status may lag a tick behind)
 
 
