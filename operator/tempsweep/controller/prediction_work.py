@@ -15,7 +15,6 @@ cleanup of the policy.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +34,6 @@ from tempsweep.models.resources import PolicyStatus
 if TYPE_CHECKING:
     from tempsweep.controller.runtime import PolicyRuntime
     from tempsweep.controller.state import OperatorState, PolicyMemory
-
-log = logging.getLogger(__name__)
 
 FILLING_UP = "FillingUp"
 
