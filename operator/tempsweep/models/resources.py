@@ -42,8 +42,9 @@ def status_patch(status: WireModel) -> dict[str, Any]:
     """The merge patch of ``status``: the one place a status model becomes wire keys.
 
     Fields left None are not part of the patch (they keep their value on the server). An inline part,
-    and a part named in ``WHOLE_FIELDS``, is written whole, its None fields as null, so a statistic that disappeared (``jobSourceError``
-    after an outage) is cleared rather than left behind; on a name clash the inline part wins.
+    and a part named in ``WHOLE_FIELDS``, is written whole, its None fields as null, so a statistic that
+    disappeared (``jobSourceError`` after an outage, ``fullAt`` after a drop) is cleared rather than left
+    behind; on a name clash the inline part wins.
     """
     model = type(status)
     inline = [name for name in model.model_fields if _is_inline(model, name)]
