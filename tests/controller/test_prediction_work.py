@@ -3,6 +3,7 @@ a restart, a new window for a new storage, nothing for a capacity it cannot meas
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from tempsweep.controller.runtime import PolicyRuntime
 from tempsweep.controller.state import OperatorState, PolicyMemory
 from tempsweep.engine import CleanupContext, compute_stats
 from tempsweep.engine.prediction import UsageSample, summarize
-from tempsweep.models import StorageStats, load_settings
+from tempsweep.models import RunType, StorageStats, load_settings
 from tempsweep.models.prediction import TOO_FEW_SAMPLES
 from tempsweep.storage import VolumeStorage
 
@@ -84,3 +85,33 @@ def test_an_unmeasurable_capacity_gives_no_prediction(tmp_path: Path) -> None:
 
     assert sample({}, runtime, OperatorState(load_settings({})), memory, unmeasured, NOW) is None
     assert len(memory.usage) == 0
+
+
+def test_a_prediction_that_lost_its_times_clears_them_in_status() -> None:
+    """A merge patch keeps keys it does not name: the prediction is written whole, None as null."""
+    from tempsweep.models.prediction import Prediction
+    from tempsweep.models.resources import PolicyStatus, status_patch
+
+    patch = status_patch(PolicyStatus(prediction=Prediction(full_in=TOO_FEW_SAMPLES, samples_used=1, confidence=0,
+                                                            computed_at=NOW)))
+
+    assert patch["prediction"]["fullAt"] is None and patch["prediction"]["emergencyAt"] is None
+    assert patch["prediction"]["fillRateBytesPerHour"] is None and patch["prediction"]["fullIn"] == TOO_FEW_SAMPLES
+
+
+def test_the_filling_up_event_of_a_dry_run_says_what_it_would_free(tmp_path: Path) -> None:
+    from tempsweep.controller.prediction_work import filling_up_message
+    from tempsweep.engine import RunRequest, run_cleanup
+
+    (tmp_path / "stale.tmp").write_bytes(b"x" * 2048)
+    old = NOW.timestamp() - 48 * 3600
+    os.utime(tmp_path / "stale.tmp", (old, old))
+    policy = effective_policy(tmp_path, dryRun=True, orphans={"maxAgeHours": 24})
+    result = run_cleanup(CleanupContext(policy=policy, storage=VolumeStorage(str(tmp_path)), now=NOW),
+                         RunRequest(RunType.PREDICTIVE))
+
+    message = filling_up_message("emergency threshold predicted at X", result)
+
+    assert (tmp_path / "stale.tmp").exists()
+    assert message.startswith("storage filling up: emergency threshold predicted at X; Predictive cleanup succeeded")
+    assert "dry run, would free 2.0KiB (1 files)" in message
