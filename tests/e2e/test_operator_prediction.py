@@ -146,3 +146,33 @@ def test_an_audit_directory_inside_the_volume_makes_the_policy_not_ready(
     assert ready["reason"] == "InvalidSpec"
     assert "spec.audit.directory" in ready["message"] and "inside the cleaned volume" in ready["message"]
     assert tree(volume) == {"stray.tmp"}
+
+
+def test_a_dry_run_policy_only_reports_what_the_predictive_cleanup_would_free(
+    kube: Kube, start_operator: StartOperator, namespace: str, operator_root: Path
+) -> None:
+    start_operator(namespace, **FAST_FIT)
+    volume = operator_root / "vol"
+    make_files(volume, ["stray.tmp"], size=STEP, age_hours=30)
+    make_files(volume, ["job_1_keep.bin"], size=STEP)
+    kube.apply(
+        policy(
+            "rehearsal",
+            volume,
+            storage={"volume": {"capacity": "400Ki"}},
+            thresholds={"minFreeSpace": "1Ki", "emergencyPercent": EMERGENCY, "warningPercent": 80},
+            orphans={"maxAgeHours": 24},
+            schedule={"statsInterval": "1s"},
+            prediction={"horizon": "30m"},
+            dryRun=True,
+        )
+    )
+
+    status = _fill_until(kube, volume, "rehearsal", lambda s: s.get("lastPredictiveTime"))
+
+    assert "stray.tmp" in tree(volume)
+    assert status["lastCleanupMessage"].startswith("Predictive: dry run: would delete 1 files")
+    events = wait_for(
+        "the FillingUp event", lambda: [e for e in kube.events("rehearsal") if e["reason"] == "FillingUp"]
+    )
+    assert "dry run, would free 8.0KiB (1 files)" in events[0]["message"]
