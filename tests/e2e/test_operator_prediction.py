@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from e2e.operator_helpers import job_table, make_files, parse_time, policy, tree
+from e2e.operator_helpers import job_table, make_files, parse_time, policy, run, tree
 from support.operator_process import Kube, OperatorProcess, StartOperator, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -176,3 +176,22 @@ def test_a_dry_run_policy_only_reports_what_the_predictive_cleanup_would_free(
         "the FillingUp event", lambda: [e for e in kube.events("rehearsal") if e["reason"] == "FillingUp"]
     )
     assert "dry run, would free 8.0KiB (1 files)" in events[0]["message"]
+
+
+def test_a_cleanup_run_is_audited_by_name_and_uid(
+    kube: Kube, operator: OperatorProcess, operator_root: Path, tmp_path: Path, namespace: str
+) -> None:
+    volume, audit_dir = operator_root / "vol", tmp_path / "audit"
+    audit_dir.mkdir()
+    make_files(volume, ["stray.tmp"], size=100, age_hours=30)
+    make_files(volume, ["fresh.tmp"], size=100)
+    kube.apply(policy("audited", volume, orphans={"maxAgeHours": 24}, audit={"directory": str(audit_dir)}))
+    kube.apply(run("by-hand", "audited", "Orphaned"))
+
+    result = kube.wait_run("by-hand")
+
+    assert result["phase"] == "Succeeded", result["message"]
+    uid = kube.get("cleanuprun", "by-hand")["metadata"]["uid"]  # type: ignore[index]
+    (line,) = [json.loads(text) for text in (audit_dir / f"{namespace}_audited.audit.jsonl").read_text().splitlines()]
+    assert (line["path"], line["action"], line["run"], line["runUid"]) == ("stray.tmp", "deleted", "by-hand", uid)
+    assert tree(volume) == {"fresh.tmp"}

@@ -26,6 +26,7 @@ class RunObserver(Protocol):
     """Who hears about a cleanup while it runs (a CleanupRun's status; a timer has none)."""
 
     name: str
+    uid: str
 
     def progress(self, report: Progress) -> None: ...
 
@@ -67,7 +68,7 @@ def run_locked(
     run_name = observer.name if observer else f"timer-{request.type.value}"
     try:
         progress = observer.progress if observer else None
-        audit = runtime.audit(run_name, request.type)
+        audit = runtime.audit(run_name, request.type, observer.uid if observer else None)
         status = run_cleanup(runtime.context(progress=progress, should_stop=should_stop, audit=audit), request)
     finally:
         lock.release()

@@ -65,9 +65,9 @@ class PolicyRuntime:
         """The job source when it could not even be opened (a missing secret, a refused connection)."""
         return self.jobs if isinstance(self.jobs, UnavailableJobSource) else None
 
-    def audit(self, run_name: str, run_type: RunType) -> AuditSink | None:
+    def audit(self, run_name: str, run_type: RunType, run_uid: str | None) -> AuditSink | None:
         """The policy's audit sink (``spec.audit``) bound to one run, or None."""
-        labels = AuditLabels(self.namespace, self.name, run_name, run_type.value)
+        labels = AuditLabels(self.namespace, self.name, run_name, run_type.value, run_uid)
         return open_audit(self.policy.backend, labels)
 
     def context(self, **kwargs: Any) -> CleanupContext:

@@ -38,8 +38,9 @@ class AuditLabels:
 
     namespace: str
     policy: str
-    run: str  # a CleanupRun's name (and uid), or the timer's pass
+    run: str  # a CleanupRun's name, or the timer's pass (timer-Scheduled, timer-Predictive, ...)
     run_type: str
+    run_uid: str | None = None  # a CleanupRun's uid (its name may be reused later)
 
 
 def _line(labels: AuditLabels, entry: AuditEntry) -> dict[str, object]:
@@ -52,6 +53,7 @@ def _line(labels: AuditLabels, entry: AuditEntry) -> dict[str, object]:
         "mtime": datetime.fromtimestamp(entry.mtime, UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "type": labels.run_type,
         "run": labels.run,
+        **({"runUid": labels.run_uid} if labels.run_uid else {}),
         "policy": labels.policy,
         "namespace": labels.namespace,
         "dryRun": entry.planned,
