@@ -13,7 +13,9 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
+from tempsweep.engine.prediction import PredictionSettings
 from tempsweep.models import SettingsError
 
 
@@ -26,6 +28,7 @@ class Timing:
     ttl_check_seconds: float
     run_lease_seconds: int
     run_queue_limit: int = 1000
+    prediction_min_span_seconds: float = 600.0  # the shortest series (since the last drop) a fit is made from
 
 
 def _seconds(environ: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
@@ -53,6 +56,7 @@ def load_timing(environ: Mapping[str, str] | None = None) -> Timing:
         ttl_check_seconds=_seconds(env, "TEMPSWEEP_TTL_CHECK_SECONDS", 60, 0.1, 86_400),
         run_lease_seconds=int(lease),
         run_queue_limit=_count(env, "TEMPSWEEP_RUN_QUEUE_LIMIT", 1000, 1, 1_000_000),
+        prediction_min_span_seconds=_seconds(env, "TEMPSWEEP_PREDICTION_MIN_SPAN_SECONDS", 600, 1, 86_400),
     )
 
 
@@ -67,3 +71,8 @@ def _count(environ: Mapping[str, str], name: str, default: int, low: int, high: 
     if not low <= value <= high:
         raise SettingsError(f"{name}: {raw!r} must be between {low} and {high}")
     return value
+
+
+def prediction_settings() -> PredictionSettings:
+    """The fit's settings, with ``TEMPSWEEP_PREDICTION_MIN_SPAN_SECONDS`` (tests fill a volume in seconds)."""
+    return PredictionSettings(min_span=timedelta(seconds=load_timing().prediction_min_span_seconds))
