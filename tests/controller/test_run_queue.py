@@ -278,3 +278,34 @@ def test_in_the_operator_the_first_places_are_written_by_the_refresher_not_the_h
         wait_for("the queue to drain", lambda: len(journal.of("end")) == 4, timeout=WAIT)
     finally:
         queues.close()
+
+
+def test_the_next_run_starts_while_the_last_ones_writes_finish_and_those_stay_in_order(queues: RunQueues) -> None:
+    journal = Journal()
+    writes_may_land = threading.Event()
+
+    class Finishing(Work):
+        def execute(self) -> Any:
+            journal.add("start", self.uid)
+            journal.add("end", self.uid)
+
+            def finish() -> None:
+                assert writes_may_land.wait(WAIT)
+                journal.add("finished", self.uid)
+
+            return finish
+
+    first, second = Finishing(journal, "first"), Finishing(journal, "second")
+    third = Work(journal, "third")
+    third.release.set()
+    for work in (first, second, third):
+        queues.submit(work)
+
+    wait_for("the third run to end", lambda: ("end", "third") in journal.lines, timeout=WAIT)
+    assert not journal.of("finished"), "the storage did not wait for the earlier runs' last writes"
+    assert queues.holds("first") and queues.holds("second") and not queues.holds("third")
+    assert queues.submit(Work(journal, "first")).known, "a run is not queued again while its writes are pending"
+    writes_may_land.set()
+    wait_for("the last writes", lambda: len(journal.of("finished")) == 2, timeout=WAIT)
+    assert [line[1] for line in journal.of("finished")] == ["first", "second"]
+    wait_for("both to be forgotten", lambda: not queues.holds("first") and not queues.holds("second"), timeout=WAIT)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -168,11 +169,12 @@ class QueuedRun:
         self._tell_policy(body, result, history=True)
 
     # -- its turn -----------------------------------------------------------------------------------
-    def execute(self) -> float | None:
-        """Claim the run and execute it; a delay when another operator holds it (tried again then)."""
+    def execute(self) -> float | Callable[[], None] | None:
+        """Claim the run and execute it; then what is left to write (for the storage's finisher), or a delay
+        when another operator holds it (tried again then), or None when there was nothing to do."""
         return self._context.copy().run(self._execute)
 
-    def _execute(self) -> float | None:
+    def _execute(self) -> float | Callable[[], None] | None:
         state, ref = self._state, self._ref
         reason = state.stops.check(ref.uid, self.policy_uid)
         if reason is not None:  # stopped while it waited, before the queue heard of it
@@ -182,23 +184,50 @@ class QueuedRun:
         claimed = self._claim(writer)
         if isinstance(claimed, float) or claimed is None:
             return claimed
-        lease, current = claimed
+        lease, current, reporter = claimed
         try:
-            result, runtime = self._run(current, writer, lease)
-        finally:
+            result, runtime = self._run(current, reporter, lease)
+        except BaseException:
             lease.stop()
             state.stops.clear(ref.uid)
-        if result is not None and runtime is not None:
-            post_run_event(current, result)
-            self._tell_policy(current, result, history=False, policy_uid=runtime.uid)
-        return None
+            raise
+        context = self._context.copy()
 
-    def _claim(self, writer: StatusWriter) -> tuple[RunLease, dict[str, Any]] | float | None:
-        """This operator's lease and the run as claimed; a delay while another operator holds it; None when
-        there is nothing to do (finished, deleted: its cancellation is recorded)."""
+        def finish() -> None:  # the storage is free for the next run while this is written
+            context.run(self._finish, current, lease, reporter, (result, runtime))
+
+        return finish
+
+    def _finish(
+        self,
+        current: dict[str, Any],
+        lease: RunLease,
+        reporter: RunReporter,
+        outcome: tuple[RunStatus | None, PolicyRuntime | None],
+    ) -> None:
+        result, runtime = outcome
+        try:
+            if result is not None and runtime is not None:
+                reporter.finished(result)
+                post_run_event(current, result)
+                self._tell_policy(current, result, history=False, policy_uid=runtime.uid)
+        finally:
+            lease.stop()
+            self._state.stops.clear(self._ref.uid)
+
+    def _claim(self, writer: StatusWriter) -> tuple[RunLease, dict[str, Any], RunReporter] | float | None:
+        """This operator's lease, the run as claimed and its reporter; a delay while another operator holds it;
+        None when there is nothing to do (finished, deleted: its cancellation is recorded).
+
+        The first attempt uses the version the watch last showed (no read); the claim's resourceVersion
+        precondition refuses it if anything changed since, and then the run is read afresh. The claim and
+        the Running status are one write.
+        """
         delay = 1.0
+        current: dict[str, Any] | None = self._body
         while True:
-            current = self._read()
+            if current is None:
+                current = self._read()
             if current is None:
                 self._record_cancelled("the CleanupRun was deleted")
                 return None
@@ -210,20 +239,21 @@ class QueuedRun:
             if held is Claim.HELD:
                 log.info("[%s] executed by operator %s; looked at again when its claim expires", self._ref.key, holder)
                 return _until_expiry(status)
+            generation = int((current.get("metadata") or {}).get("generation") or 0)
+            reporter = RunReporter(writer, generation, carried_progress(status), _first_start(status))
             lease = RunLease(writer, self._state.identity)
-            outcome = lease.acquire(str((current.get("metadata") or {}).get("resourceVersion") or ""))
+            version = str((current.get("metadata") or {}).get("resourceVersion") or "")
+            outcome = lease.acquire(version, also=reporter.started_status())
             if outcome is Written.DONE:
                 lease.start()
-                return lease, current
-            if outcome is Written.GONE:
-                continue  # read again: deleted, or another object of that name
+                return lease, current, reporter
             if outcome is Written.REFUSED:
                 log.warning("[%s] the claim was refused; tried again after a lease", self._ref.key)
                 return float(LEASE_SECONDS)
             if outcome is Written.FAILED:
                 time.sleep(delay)
                 delay = min(2 * delay, OUTAGE_RETRY_MAX_SECONDS)
-            # CONFLICT: something wrote first (Kopf's own annotations, or another operator's claim): read again
+            current = None  # GONE or CONFLICT (or an outage): read it afresh
 
     def _read(self) -> dict[str, Any] | None:
         """The run as it is now; None when it is gone or the name is another object's. Retried in an outage."""
@@ -243,13 +273,10 @@ class QueuedRun:
             return current if (current.get("metadata") or {}).get("uid") == self._ref.uid else None
 
     def _run(
-        self, current: dict[str, Any], writer: StatusWriter, lease: RunLease
+        self, current: dict[str, Any], reporter: RunReporter, lease: RunLease
     ) -> tuple[RunStatus | None, PolicyRuntime | None]:
+        """Prepare and execute the claimed run under the storage's lock; the final status is ``_finish``'s."""
         state, ref = self._state, self._ref
-        status = current.get("status") or {}
-        generation = int((current.get("metadata") or {}).get("generation") or 0)
-        reporter = RunReporter(writer, generation, carried_progress(status), _first_start(status))
-        reporter.started()
         try:
             request, runtime = prepare_run(current, ref, state)
         except RunRefused as refused:
@@ -259,7 +286,6 @@ class QueuedRun:
         stop = RunStopCheck(state, ref, runtime.uid, lease)
         result = run_locked(runtime, request, state.locks, reporter, should_stop=stop)
         assert result is not None  # a CleanupRun waits for the storage
-        reporter.finished(result)
         return result, runtime
 
     def _tell_policy(self, body: Any, result: RunStatus, *, history: bool, policy_uid: str = "") -> None:

@@ -38,6 +38,7 @@ import logging
 import queue
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -67,8 +68,10 @@ class QueuedWork(Protocol):
         """A newer version of the run from the watch stream."""
         ...
 
-    def execute(self) -> float | None:
-        """Run it now (in the storage's thread); a delay in seconds when it must be tried again later."""
+    def execute(self) -> float | Callable[[], None] | None:
+        """Run it now (in the storage's thread). A callable: what is left to write once the storage is done
+        with it (run by the storage's finisher, in order, while the next run starts); a delay in seconds
+        when it must be tried again later; None when it is done."""
         ...
 
     def waiting(self, position: int, total: int) -> bool:
@@ -93,6 +96,8 @@ class _Storage:
     waiting: deque[_Entry] = field(default_factory=deque)
     current: _Entry | None = None
     thread: threading.Thread | None = None
+    finishing: deque[tuple[_Entry, Callable[[], None]]] = field(default_factory=deque)
+    finisher: threading.Thread | None = None
 
 
 @dataclass(frozen=True)
@@ -250,33 +255,59 @@ class RunQueues:
         del self._known[entry.work.uid]
 
     def _drain(self, storage: str) -> None:
-        """The storage's thread: run its queue in order until it is empty."""
+        """The storage's thread: run its queue in order until it is empty.
+
+        A run's last writes (final status, event, the policy's lastCleanup*) go to the storage's finisher
+        thread, in order, so the storage starts its next run meanwhile: only the cleanup itself is
+        serialised, not the API calls around it. The run stays known here until they are written.
+        """
         while True:
             with self._guard:
                 lane = self._storages[storage]
                 if not lane.waiting:
                     lane.thread = None
-                    if lane.current is None and not lane.waiting:
-                        del self._storages[storage]
                     return
                 entry = lane.waiting.popleft()
                 entry.left = True
                 lane.current = entry
             with entry.writing:  # a position write in flight lands before the run says Running
                 pass
-            delay = self._execute(entry)
+            outcome = self._execute(entry)
             with self._guard:
                 lane.current = None
-                if delay is None:
+                if outcome is None:
                     self._known.pop(entry.work.uid, None)
-                else:
+                elif isinstance(outcome, float):
                     self._aside.add(entry.work.uid)
-            if delay is not None:
-                timer = threading.Timer(delay, self._back, args=(entry,))
+                else:
+                    lane.finishing.append((entry, outcome))
+                    if lane.finisher is None:
+                        lane.finisher = threading.Thread(
+                            target=self._finish, args=(storage,), name=f"finish-{storage}", daemon=True
+                        )
+                        lane.finisher.start()
+            if isinstance(outcome, float):
+                timer = threading.Timer(outcome, self._back, args=(entry,))
                 timer.daemon = True
                 timer.start()
 
-    def _execute(self, entry: _Entry) -> float | None:
+    def _finish(self, storage: str) -> None:
+        """The storage's finisher: each executed run's last writes, in the order the runs ran."""
+        while True:
+            with self._guard:
+                lane = self._storages[storage]
+                if not lane.finishing:
+                    lane.finisher = None
+                    return
+                entry, finish = lane.finishing.popleft()
+            try:
+                finish()
+            except Exception:  # the next run's writes must still happen
+                log.exception("finishing the CleanupRun %s failed", entry.work.uid)
+            with self._guard:
+                self._known.pop(entry.work.uid, None)
+
+    def _execute(self, entry: _Entry) -> float | Callable[[], None] | None:
         try:
             return entry.work.execute()
         except Exception:  # never let one run end the storage's thread: the next one must still run

@@ -56,14 +56,16 @@ class RunReporter:
         self._last_report = 0.0
 
     def started(self) -> None:
-        self._writer.write(
-            CleanupRunStatus(
-                phase=RunPhase.RUNNING,
-                observed_generation=self._generation,
-                start_time=self._first_start or _now(),
-                message="running",
-                queue_position=0,
-            )
+        self._writer.write(self.started_status())
+
+    def started_status(self) -> CleanupRunStatus:
+        """Running (written with the run's claim, in one patch)."""
+        return CleanupRunStatus(
+            phase=RunPhase.RUNNING,
+            observed_generation=self._generation,
+            start_time=self._first_start or _now(),
+            message="running",
+            queue_position=0,
         )
 
     def waiting(self) -> None:
