@@ -12,20 +12,29 @@ deletions (``AuditError``) instead of deleting unrecorded. The handler normally 
 must already exist -- a missing one is far more often an unmounted volume than a wish to create it --
 and its real path (symlinks resolved) must not lie inside the cleaned volume, which could otherwise
 delete its own record.
+
+Hostile input: a file name is any bytes but '/' and NUL, so each line is one JSON object on one line
+whatever the name holds, naming its exact bytes (``models.jsontext``). A modification time the calendar
+cannot show is written as POSIX seconds. The audit file is opened without following a symlink and must
+be a regular file (a FIFO planted there would block the run forever): the record is never written
+through something swapped in between runs.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import errno
+import io
 import logging
 import logging.handlers
 import os
+import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from tempsweep.engine.ports import AuditEntry, AuditError
 from tempsweep.models.effective import AuditTarget, Backend, inside
+from tempsweep.models.jsontext import one_line_json
 
 AUDIT_LOGGER = "tempsweep.audit"
 #: The attribute ``telemetry.jsonlog`` merges into a JSON log line (the audit fields, top level).
@@ -43,6 +52,14 @@ class AuditLabels:
     run_uid: str | None = None  # a CleanupRun's uid (its name may be reused later)
 
 
+def _mtime(seconds: float) -> str | float:
+    """RFC 3339 in UTC, or the POSIX seconds themselves when no calendar date fits (before year 1, after 9999)."""
+    try:
+        return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    except (ValueError, OverflowError, OSError):
+        return seconds
+
+
 def _line(labels: AuditLabels, entry: AuditEntry) -> dict[str, object]:
     return {
         "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -50,7 +67,7 @@ def _line(labels: AuditLabels, entry: AuditEntry) -> dict[str, object]:
         "path": entry.path,
         "reason": entry.reason,
         "size": entry.size,
-        "mtime": datetime.fromtimestamp(entry.mtime, UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "mtime": _mtime(entry.mtime),
         "type": labels.run_type,
         "run": labels.run,
         **({"runUid": labels.run_uid} if labels.run_uid else {}),
@@ -65,10 +82,29 @@ class _KeepingErrors(logging.handlers.RotatingFileHandler):
 
     failure: BaseException | None = None
 
+    def _open(self) -> io.TextIOWrapper:
+        return open(self.baseFilename, "a", encoding=self.encoding, errors=self.errors, opener=_own_file)
+
     def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
         import sys
 
         self.failure = sys.exc_info()[1] or OSError("write failed")
+
+
+def _own_file(path: str, flags: int) -> int:
+    """Open ``path`` itself: never through a symlink, never a FIFO or device (O_NONBLOCK: no wait on open)."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK, 0o640)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(errno.ELOOP, "a symbolic link: the audit is never written through one") from None
+        if exc.errno == errno.ENXIO:  # a FIFO nobody reads (or a socket)
+            raise OSError(errno.ENXIO, "not a regular file") from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file")
+    return fd
 
 
 class FileAudit:
@@ -105,7 +141,7 @@ class FileAudit:
         handler = self._handler
         if handler is None:
             raise AuditError("the audit file is not open")
-        message = json.dumps(_line(self._labels, entry), ensure_ascii=False)
+        message = one_line_json(_line(self._labels, entry))
         handler.handle(logging.LogRecord(AUDIT_LOGGER, logging.INFO, self.path, 0, message, None, None))
         if handler.failure is not None:
             failure, handler.failure = handler.failure, None
@@ -135,7 +171,7 @@ class LogAudit:
     def record(self, entry: AuditEntry) -> None:
         fields = _line(self._labels, entry)
         # the text format shows the JSON line; the JSON format merges the fields into its own object
-        text = json.dumps(fields, ensure_ascii=False)
+        text = one_line_json(fields)
         fields["message"] = f"{fields['action']} {entry.path}"
         self._log.info(text, extra={FIELDS_ATTRIBUTE: fields})
 

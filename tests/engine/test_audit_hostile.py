@@ -1,0 +1,140 @@
+"""The deletion audit against what a hostile or careless world puts in its way: file names that are not
+UTF-8 or carry line breaks (log injection), times the calendar cannot show, and an audit file swapped for a
+symlink or a FIFO between runs. Each line must stay one parseable line naming the exact file; the record
+must never be written through a symlink; a run must never hang on its record."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sweep_helpers import Tree, effective_policy, run_spec
+from tempsweep.engine import CleanupContext, RunRequest, run_cleanup
+from tempsweep.engine.ports import AuditEntry, AuditError
+from tempsweep.models import EffectivePolicy, RunPhase, RunStatus
+from tempsweep.storage import VolumeStorage
+from tempsweep.storage.audit import AuditLabels, open_audit
+
+LABELS = AuditLabels(namespace="team-a", policy="test-policy", run="nightly", run_type="Orphaned")
+BASE = "team-a_test-policy.audit.jsonl"
+
+
+def _run(policy: EffectivePolicy, root: Path, now: datetime, *, dry_run: bool = False) -> RunStatus:
+    audit = open_audit(policy.backend, LABELS)
+    context = CleanupContext(policy=policy, storage=VolumeStorage(str(root)), now=now, audit=audit)
+    return run_cleanup(context, RunRequest.from_spec(run_spec("Orphaned"), dry_run=dry_run))
+
+
+def _raw_lines(path: Path) -> list[bytes]:
+    """The file as a log shipper reads it: split at newline bytes only."""
+    return [line for line in path.read_bytes().split(b"\n") if line]
+
+
+@pytest.fixture
+def audit_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "audit"
+    directory.mkdir()
+    return directory
+
+
+# a file name as a Linux volume may hold one: any bytes but '/' and NUL (so not always UTF-8)
+_names = st.binary(min_size=1, max_size=60).filter(
+    lambda b: b"/" not in b and b"\x00" not in b and b not in (b".", b"..")
+)
+_pretty = st.sampled_from(
+    ["a\nb.tmp", "x\u2028y.tmp", "nel\x85.tmp", "cr\r.tmp", "tab\t\x1b[31m.tmp", '{"path": "evil"}.tmp', "ü.tmp"]
+)
+_any_names = st.lists(st.one_of(_names, _pretty.map(os.fsencode)), min_size=1, max_size=5, unique=True)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=_any_names, dry=st.booleans())
+def test_property_any_file_name_gives_one_line_that_names_it_exactly(
+    tmp_path_factory: pytest.TempPathFactory, names: list[bytes], dry: bool
+) -> None:
+    base = tmp_path_factory.mktemp("case")
+    root, audit_dir = base / "volume", base / "audit"
+    root.mkdir()
+    audit_dir.mkdir()
+    now = datetime.now(UTC).replace(microsecond=0)
+    old = now.timestamp() - 30 * 3600
+    for name in names:
+        path = os.path.join(os.fsencode(root), name)
+        with open(path, "wb") as handle:
+            handle.write(b"x")
+        os.utime(path, (old, old))
+    policy = effective_policy(root, orphans={"maxAgeHours": 24}, audit={"directory": str(audit_dir)})
+
+    status = _run(policy, root, now, dry_run=dry)
+
+    assert status.phase is RunPhase.SUCCEEDED, status.message
+    lines = _raw_lines(audit_dir / BASE)
+    assert len(lines) == len(names)  # one line per file, whatever its name holds
+    assert all(len(line.decode("utf-8").splitlines()) == 1 for line in lines)  # no U+2028 split either
+    recorded = sorted(os.fsencode(json.loads(line)["path"]) for line in lines)
+    assert recorded == sorted(names)  # the exact bytes of each name come back
+
+
+@pytest.mark.parametrize("mtime", [-1e12, 1e12, 2.0**62], ids=["before year 1", "after 9999", "2^62"])
+def test_a_time_the_calendar_cannot_show_is_recorded_not_raised(audit_dir: Path, mtime: float) -> None:
+    policy = effective_policy("/data/tmp", audit={"directory": str(audit_dir)})
+    audit = open_audit(policy.backend, LABELS)
+    assert audit is not None
+    audit.open()
+    try:
+        audit.record(AuditEntry("odd.tmp", "Expired", 1, mtime, planned=False))
+    finally:
+        audit.close()
+
+    (line,) = [json.loads(raw) for raw in _raw_lines(audit_dir / BASE)]
+    assert line["path"] == "odd.tmp" and line["mtime"] == mtime  # the POSIX seconds, as the storage gave them
+
+
+def test_an_audit_file_swapped_for_a_symlink_is_not_written_through(tree: Tree, audit_dir: Path, now: datetime,
+                                                                    tmp_path: Path) -> None:
+    victim = tmp_path / "victim.conf"
+    victim.write_text("precious\n")
+    (audit_dir / BASE).symlink_to(victim)
+    tree.file("stale.tmp", age_hours=30)
+    policy = effective_policy(tree.root, orphans={"maxAgeHours": 24}, audit={"directory": str(audit_dir)})
+
+    status = _run(policy, tree.root, now)
+
+    assert victim.read_text() == "precious\n"
+    assert status.phase is RunPhase.FAILED and status.reason is not None
+    assert status.reason.value == "AuditUnavailable" and BASE in status.message
+    assert tree.files() == {"stale.tmp"}  # no record, no deletion
+
+
+@pytest.mark.timeout(20)
+def test_an_audit_file_swapped_for_a_fifo_fails_the_run_instead_of_hanging(tree: Tree, audit_dir: Path,
+                                                                           now: datetime) -> None:
+    os.mkfifo(audit_dir / BASE)
+    tree.file("stale.tmp", age_hours=30)
+    policy = effective_policy(tree.root, orphans={"maxAgeHours": 24}, audit={"directory": str(audit_dir)})
+
+    status = _run(policy, tree.root, now)
+
+    assert status.phase is RunPhase.FAILED and status.reason is not None
+    assert status.reason.value == "AuditUnavailable" and "not a regular file" in status.message
+    assert tree.files() == {"stale.tmp"}
+
+
+def test_an_audit_error_is_the_only_failure_a_record_raises(audit_dir: Path) -> None:
+    """The applier stops on AuditError; anything else would escape mid-run after the file was deleted."""
+    policy = effective_policy("/data/tmp", audit={"directory": str(audit_dir)})
+    audit = open_audit(policy.backend, LABELS)
+    assert audit is not None
+    audit.open()
+    try:
+        audit.record(AuditEntry("\udcff-lone-surrogate.tmp", "Expired", 1, 0.0, planned=True))
+    except AuditError:
+        pytest.fail("a name from the file system is always recordable")
+    finally:
+        audit.close()
