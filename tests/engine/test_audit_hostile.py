@@ -138,3 +138,23 @@ def test_an_audit_error_is_the_only_failure_a_record_raises(audit_dir: Path) -> 
         pytest.fail("a name from the file system is always recordable")
     finally:
         audit.close()
+
+
+@pytest.mark.parametrize(
+    ("namespace", "name"),
+    [("default", "../escaped"), ("..", "x"), ("default", "a/b"), ("default", "nul\x00byte")],
+    ids=["name climbs out", "namespace climbs out", "name has a slash", "NUL"],
+)
+def test_a_policy_name_that_is_not_one_file_name_is_refused(
+    tmp_path: Path, audit_dir: Path, namespace: str, name: str
+) -> None:
+    """The CLI reads metadata from a file (the API server would have refused these names)."""
+    policy = effective_policy("/data/tmp", audit={"directory": str(audit_dir)})
+    audit = open_audit(policy.backend, AuditLabels(namespace, name, "r", "Orphaned"))
+    assert audit is not None
+
+    with pytest.raises(AuditError, match="metadata"):
+        audit.open()
+    audit.close()
+
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == []  # nothing written anywhere

@@ -28,6 +28,7 @@ import io
 import logging
 import logging.handlers
 import os
+import re
 import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +38,8 @@ from tempsweep.models.effective import AuditTarget, Backend, inside
 from tempsweep.models.jsontext import one_line_json
 
 AUDIT_LOGGER = "tempsweep.audit"
+#: What Kubernetes allows as a namespace or object name: the audit file's name is made of them.
+_DNS_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 #: The attribute ``telemetry.jsonlog`` merges into a JSON log line (the audit fields, top level).
 FIELDS_ATTRIBUTE = "tempsweep_fields"
 
@@ -120,6 +123,13 @@ class FileAudit:
         self._handler: _KeepingErrors | None = None
 
     def open(self) -> None:
+        labels = self._labels
+        if not all(_DNS_NAME.fullmatch(value) for value in (labels.namespace, labels.policy)):
+            # the API server allows no other names; a CLI policy file might hold "../x" or a slash
+            raise AuditError(
+                f"metadata: namespace {labels.namespace!r} and name {labels.policy!r} must be DNS names "
+                "(lowercase letters, digits, '-', '.') to name the audit file"
+            )
         if not os.path.isdir(self.directory):
             raise AuditError(f"spec.audit.directory: {self.directory} does not exist or is not a directory")
         if self._volume is not None:
