@@ -147,3 +147,26 @@ def test_a_clock_that_went_back_starts_the_window_afresh_instead_of_ignoring_eve
 
     assert prediction is not None and prediction.computed_at == NOW
     assert [s.at for s in memory.usage.samples()] == [NOW]
+
+
+def test_a_last_predictive_time_in_the_future_delays_by_one_cooldown_not_until_then(tmp_path: Path) -> None:
+    orphan = _volume(tmp_path)
+    policy = effective_policy(
+        tmp_path, storage={"volume": {"capacity": "10Mi"}}, orphans={"maxAgeHours": 24},
+        prediction={"horizon": "6h", "cooldown": "30m"},
+    )
+    runtime = PolicyRuntime("team-a", "p", 1, policy, VolumeStorage(str(tmp_path)), None)
+    state, memory = OperatorState(load_settings({})), PolicyMemory()
+    body = {"status": {"lastPredictiveTime": "2099-01-01T00:00:00Z"}}  # a clock that ran ahead wrote it
+    ran_at = None
+    for minute in range(0, 60, 5):
+        at = NOW + timedelta(minutes=minute)
+        if minute:
+            (tmp_path / f"more-{minute}.bin").write_bytes(b"x" * (MIB // 10))
+        stats = _stats(runtime, at)
+        prediction = sample(body, runtime, state, memory, stats, at)
+        if _quiet(lambda: predictive_cleanup(body, runtime, state, memory, prediction, stats)):  # noqa: B023
+            ran_at = minute
+            break
+
+    assert ran_at == 30 and not orphan.exists()  # one cooldown after it first looked, not in 2099

@@ -122,16 +122,19 @@ def predictive_cleanup(
 
 def _last_predictive(body: Any, memory: PolicyMemory, now: datetime) -> datetime | None:
     """The last Predictive cleanup (status or memory). A status time not understood (not RFC 3339, no zone)
-    counts as one just now: the cooldown starts afresh rather than being skipped."""
+    or in the future (a clock that ran ahead, a hand-edited status) counts as one just now: the cooldown
+    starts afresh, neither skipped nor stretched until that future comes."""
     value = (body.get("status") or {}).get("lastPredictiveTime")
     try:
         stored = parse_time(value)
-        if stored is not None and stored.utcoffset() is None:
+        if stored is not None and (stored.utcoffset() is None or stored > now):
             raise ValueError(value)
     except ValueError:
-        if memory.last_predictive is None:
-            memory.last_predictive = now
         stored = None
+        if memory.last_predictive is None or memory.last_predictive > now:
+            memory.last_predictive = now
+    if memory.last_predictive is not None and memory.last_predictive > now:  # this clock went back
+        memory.last_predictive = now
     return max((t for t in (stored, memory.last_predictive) if t is not None), default=None)
 
 
