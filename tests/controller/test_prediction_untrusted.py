@@ -170,3 +170,15 @@ def test_a_last_predictive_time_in_the_future_delays_by_one_cooldown_not_until_t
             break
 
     assert ran_at == 30 and not orphan.exists()  # one cooldown after it first looked, not in 2099
+
+
+def test_a_summary_that_used_more_than_the_capacity_is_not_resumed(tmp_path: Path) -> None:
+    """Written for another capacity (the spec changed while the operator was down) or by hand: not this storage."""
+    _volume(tmp_path)
+    runtime, state, memory = _runtime(tmp_path), OperatorState(load_settings({})), PolicyMemory()
+    body = _forged([5, 10, 15, 20, 25, 30], timedelta(minutes=5))  # MiB, on a 10 MiB volume
+
+    prediction = sample(body, runtime, state, memory, _stats(runtime, NOW), NOW)
+
+    assert [s.at for s in memory.usage.samples()] == [NOW]
+    assert prediction is not None and prediction.full_in == "too few samples"

@@ -59,7 +59,7 @@ def sample(
         return None
     measured = f"{runtime.lock_key} of {capacity.total_bytes}"
     if memory.usage_of is None:  # a new memory: an operator restart, or the first statistics of the policy
-        for restored in restore(_stored_history(body)):
+        for restored in restore(_stored_history(body), capacity.total_bytes):
             memory.usage.add(restored, restored=True)
     elif memory.usage_of != measured:  # another volume or capacity: the old samples say nothing about it
         memory.usage = UsageWindow(memory.usage.settings)

@@ -281,17 +281,19 @@ _MAX_STORED = 2**63 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def restore(history: PredictionHistory | None) -> list[UsageSample]:
+def restore(history: PredictionHistory | None, capacity_bytes: int = _MAX_STORED) -> list[UsageSample]:
     """The samples a stored history holds, oldest first; empty for none, or for one not fully understood
     (lists of different lengths, a time without a zone, offsets not rising from 0 or up, figures out of
-    range): a mangled summary is no history, the window starts afresh."""
+    range, more used than ``capacity_bytes``): a mangled summary is no history, the window starts afresh."""
     if history is None or len(history.offsets_seconds) != len(history.used_bytes):
         return []
     offsets, used = history.offsets_seconds, history.used_bytes
     if history.since.utcoffset() is None or history.since < _EPOCH:  # (a naive time is checked first)
         return []
     rising = all(a < b for a, b in zip(offsets, offsets[1:], strict=False))
-    if not rising or any(not 0 <= value <= _MAX_STORED for value in (*offsets, *used)):
+    if not rising or any(not 0 <= value <= _MAX_STORED for value in offsets):
+        return []
+    if any(not 0 <= value <= min(capacity_bytes, _MAX_STORED) for value in used):
         return []
     try:
         return [
