@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from tempsweep.engine.ports import AuditEntry, AuditError
 from tempsweep.models import EffectivePolicy, RunPhase, RunStatus
 from tempsweep.storage import VolumeStorage
 from tempsweep.storage.audit import AuditLabels, open_audit
+from tempsweep.storage.mounts import device_location
 
 LABELS = AuditLabels(namespace="team-a", policy="test-policy", run="nightly", run_type="Orphaned")
 BASE = "team-a_test-policy.audit.jsonl"
@@ -158,3 +161,47 @@ def test_a_policy_name_that_is_not_one_file_name_is_refused(
     audit.close()
 
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == []  # nothing written anywhere
+
+
+@pytest.fixture
+def bind_mounted(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
+    """The volume's ``records`` directory mounted again at ``elsewhere`` (needs the right to mount)."""
+    volume, elsewhere = tmp_path / "volume", tmp_path / "elsewhere"
+    (volume / "records").mkdir(parents=True)
+    elsewhere.mkdir()
+    mounted = subprocess.run(["mount", "--bind", str(volume / "records"), str(elsewhere)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {mounted.stderr.decode(errors='replace').strip()}")
+    try:
+        yield volume, elsewhere
+    finally:
+        subprocess.run(["umount", str(elsewhere)], check=True)
+
+
+def test_the_volume_mounted_again_under_another_name_is_refused(bind_mounted: tuple[Path, Path]) -> None:
+    volume, elsewhere = bind_mounted
+    now = datetime.now(UTC).replace(microsecond=0)
+    stale = volume / "stale.tmp"
+    stale.write_bytes(b"x")
+    os.utime(stale, (now.timestamp() - 30 * 3600,) * 2)
+    policy = effective_policy(volume, orphans={"maxAgeHours": 24}, audit={"directory": str(elsewhere)})
+
+    status = _run(policy, volume, now)
+
+    assert status.phase is RunPhase.FAILED and status.reason is not None
+    assert status.reason.value == "AuditUnavailable" and "mounted under another name" in status.message
+    assert stale.exists() and not (volume / "records" / BASE).exists()
+
+
+def test_the_mount_table_names_a_bind_mount_by_the_directory_it_shows(tmp_path: Path) -> None:
+    table = tmp_path / "mountinfo"
+    table.write_text(
+        "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
+        "42 27 254:0 /data/tmp/rec\\040ords /audit rw,relatime - ext4 /dev/vda rw\n"
+        "43 27 0:51 / /scratch rw - tmpfs tmpfs rw\n"
+    )
+
+    assert device_location("/audit/x", str(table)) == ("254:0", "/data/tmp/rec ords/x")
+    assert device_location("/scratch", str(table)) == ("0:51", "/")
+    assert device_location("/var/log", str(table)) == ("254:0", "/var/log")
+    assert device_location("/var/log", str(tmp_path / "missing")) is None

@@ -10,8 +10,8 @@ Fail closed: the owner of the policy asked for a record, so a record that cannot
 deletions (``AuditError``) instead of deleting unrecorded. The handler normally swallows write errors
 (``Handler.handleError`` prints them); ours keeps the error and raises it to the engine. The directory
 must already exist -- a missing one is far more often an unmounted volume than a wish to create it --
-and its real path (symlinks resolved) must not lie inside the cleaned volume, which could otherwise
-delete its own record.
+and its real path (symlinks resolved, and through bind mounts: ``storage.mounts``) must not lie inside the
+cleaned volume, which could otherwise delete its own record.
 
 Hostile input: a file name is any bytes but '/' and NUL, so each line is one JSON object on one line
 whatever the name holds, naming its exact bytes (``models.jsontext``). A modification time the calendar
@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from tempsweep.engine.ports import AuditEntry, AuditError
 from tempsweep.models.effective import AuditTarget, Backend, inside
 from tempsweep.models.jsontext import one_line_json
+from tempsweep.storage.mounts import device_location
 
 AUDIT_LOGGER = "tempsweep.audit"
 #: What Kubernetes allows as a namespace or object name: the audit file's name is made of them.
@@ -138,6 +139,7 @@ class FileAudit:
                 raise AuditError(
                     f"spec.audit.directory: {self.directory} is {real}, inside the cleaned volume {self._volume}"
                 )
+            self._refuse_the_volume_mounted_again()
         try:
             handler = _KeepingErrors(
                 self.path, maxBytes=self._target.max_bytes, backupCount=self._target.backups, encoding="utf-8"
@@ -146,6 +148,16 @@ class FileAudit:
             raise AuditError(f"spec.audit.directory: {self.path}: {exc.strerror or exc}") from None
         handler.setFormatter(logging.Formatter("%(message)s"))
         self._handler = handler
+
+    def _refuse_the_volume_mounted_again(self) -> None:
+        """The directory may be part of the volume under another name (a bind mount, a subPath)."""
+        assert self._volume is not None
+        here, volume = device_location(self.directory), device_location(self._volume)
+        if here is not None and volume is not None and here[0] == volume[0] and inside(here[1], volume[1]):
+            raise AuditError(
+                f"spec.audit.directory: {self.directory} is {here[1]} on device {here[0]}, inside the cleaned "
+                f"volume {self._volume} ({volume[1]} on the same device) mounted under another name"
+            )
 
     def record(self, entry: AuditEntry) -> None:
         handler = self._handler
