@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tempsweep.agent.entries import find_entry, withdraw
+from tempsweep.agent.hostroot import HostRoot
 from tempsweep.controller.expiry import FINAL_PHASES
 from tempsweep.controller.kube import Kube
 from tempsweep.controller.node_api import list_objects, node_labels
@@ -43,6 +44,7 @@ class Agent:
     node: str
     settings: OperatorSettings
     namespaces: list[str] = field(default_factory=list)
+    host: HostRoot = field(default_factory=HostRoot)
     kube: Kube = field(default_factory=Kube)
     state: OperatorState = field(init=False)  # what controller.runtime and the engine's locks expect
     memories: dict[str, PolicyMemory] = field(default_factory=dict)
@@ -55,12 +57,16 @@ class Agent:
     _pool: ThreadPoolExecutor = field(init=False)
 
     def __post_init__(self) -> None:
-        self.state = OperatorState(self.settings, kube=self.kube)
+        self.state = OperatorState(self.host.settings(self.settings), kube=self.kube)
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="agent")
 
     @property
     def identity(self) -> str:
         return self.state.identity
+
+    def runtime_body(self, body: Any) -> dict[str, Any]:
+        """The policy as ``controller.runtime`` opens it here (see ``hostroot``); PolicyNotReady if not allowed."""
+        return self.host.policy(body, self.settings)
 
     def memory(self, uid: str) -> PolicyMemory:
         return self.memories.setdefault(uid, PolicyMemory())

@@ -23,7 +23,9 @@ from tempsweep.models import SettingsError, load_settings
 log = logging.getLogger("tempsweep.agent")
 
 
-def run_agent(*, node: str, namespaces: list[str], liveness: str | None, log_format: str = "text") -> int:
+def run_agent(
+    *, node: str, namespaces: list[str], liveness: str | None, host_root: str = "/", log_format: str = "text"
+) -> int:
     """Run until SIGTERM/SIGINT. Exit 2 with one line for bad settings or a node that does not exist."""
     from tempsweep.controller.kube import NotFound
     from tempsweep.controller.node_runs import wait_seconds
@@ -36,9 +38,10 @@ def run_agent(*, node: str, namespaces: list[str], liveness: str | None, log_for
         print(f"tempsweep: error: {exc}", file=sys.stderr)
         return 2
     _logging(log_format)
+    from tempsweep.agent.hostroot import HostRoot
     from tempsweep.agent.loop import Agent
 
-    agent = Agent(node=node, settings=settings, namespaces=namespaces)
+    agent = Agent(node=node, settings=settings, namespaces=namespaces, host=HostRoot(host_root))
     try:
         agent.tick()
     except NotFound as exc:

@@ -62,7 +62,7 @@ def _work(agent: Agent, body: Any, entry: PolicyNodeStatus, now: datetime) -> Po
     if not due.anything:
         return entry
     try:
-        runtime = build_runtime(dict(body), agent.state, memory)
+        runtime = build_runtime(agent.runtime_body(body), agent.state, memory)
     except PolicyNotReady as exc:
         return _not_ready(entry, exc, generation)
     ready = {

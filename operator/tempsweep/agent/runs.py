@@ -27,10 +27,11 @@ from tempsweep.controller.claims import LEASE_SECONDS
 from tempsweep.controller.cleanups import run_locked
 from tempsweep.controller.expiry import FINAL_PHASES
 from tempsweep.controller.kube import NotFound, Written
-from tempsweep.controller.run_handlers import RunRefused, prepare_run
+from tempsweep.controller.run_handlers import RunRefused
+from tempsweep.controller.runtime import PolicyNotReady, PolicyRuntime, build_runtime
 from tempsweep.controller.writer import RUNS, ObjectRef
-from tempsweep.engine import Progress
-from tempsweep.models import RunPhase, RunStatus
+from tempsweep.engine import Progress, RunRequest
+from tempsweep.models import InputError, RunPhase, RunStatus, parse_run
 from tempsweep.models.node_scope import NodeRunStatus
 from tempsweep.models.quantities import format_bytes
 from tempsweep.models.status import shortened
@@ -75,16 +76,9 @@ def _lapsed(entry: NodeRunStatus) -> bool:
 def _execute(agent: Agent, body: Any, reporter: NodeRunReporter) -> RunStatus | None:
     ref = ObjectRef.of(RUNS, body.get("metadata") or {})
     try:
-        request, runtime = prepare_run(body, ref, agent.state)
-        policy = agent.kube.get_policy(ref.namespace, runtime.name)
+        request, runtime = _prepare(agent, body, ref)
     except RunRefused as refused:
         reporter.refused(refused.reason, str(refused))
-        return None
-    except NotFound as exc:
-        reporter.refused("PolicyNotFound", str(exc))
-        return None
-    if not agent.selects_me(policy):
-        reporter.refused("NodeNotSelected", f"the policy no longer selects node {agent.node}: nothing was done here")
         return None
 
     def stop() -> str | None:
@@ -96,6 +90,28 @@ def _execute(agent: Agent, body: Any, reporter: NodeRunReporter) -> RunStatus | 
 
     log.info("%s: running %s on node %s", ref.key, request.type.value, agent.node)
     return run_locked(runtime, request, agent.state.locks, reporter, should_stop=stop)
+
+
+def _prepare(agent: Agent, body: Any, ref: ObjectRef) -> tuple[RunRequest, PolicyRuntime]:
+    """As the operator's ``prepare_run``, on this node: the policy re-read, still selecting this node, its
+    path allowed here and open; RunRefused says why not."""
+    try:
+        run = parse_run(dict(body), source=f"CleanupRun {ref.key}")
+        policy = agent.kube.get_policy(ref.namespace, run.spec.policy_ref.name)
+    except InputError as exc:
+        raise RunRefused("InvalidSpec", str(exc)) from None
+    except NotFound as exc:
+        raise RunRefused("PolicyNotFound", str(exc)) from None
+    if not agent.selects_me(policy):
+        raise RunRefused("NodeNotSelected", f"the policy no longer selects node {agent.node}: nothing was done here")
+    try:
+        runtime = build_runtime(agent.runtime_body(policy), agent.state)
+    except PolicyNotReady as exc:
+        raise RunRefused(exc.reason, str(exc)) from None
+    problem = runtime.policy.run_id_problem(run.spec.job_id, run.spec.chunk_id)
+    if problem:
+        raise RunRefused("InvalidSpec", f"CleanupRun {ref.key}: {problem}")
+    return RunRequest.from_spec(run.spec), runtime
 
 
 class NodeRunReporter:

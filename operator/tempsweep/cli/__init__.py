@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "(repeatable); default: all namespaces")
     agent.add_argument("--liveness", default="http://0.0.0.0:8080/healthz",
                        help="liveness endpoint (default: %(default)s)")
+    agent.add_argument("--host-root", default="/", metavar="DIR",
+                       help="where the node's filesystem is mounted in the agent (default: %(default)s: policy "
+                       "paths are used as they are)")
     # also after the command (the image's entrypoint is `tempsweep operator`)
     for command in (scan, run, operator, agent):
         command.add_argument("--log-format", choices=LOG_FORMATS, default=argparse.SUPPRESS, help="as above")
@@ -93,9 +96,18 @@ def _agent(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"tempsweep: error: --node-name: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if not args.host_root.startswith("/"):
+        print(f"tempsweep: error: --host-root: {args.host_root!r} is relative: it must be absolute", file=sys.stderr)
+        return EXIT_BAD_INPUT
     from tempsweep.agent.main import run_agent
 
-    return run_agent(node=args.node_name, namespaces=args.namespace, liveness=args.liveness, log_format=args.log_format)
+    return run_agent(
+        node=args.node_name,
+        namespaces=args.namespace,
+        liveness=args.liveness,
+        host_root=args.host_root,
+        log_format=args.log_format,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover
