@@ -94,7 +94,10 @@ def aggregate(body: Any, state: OperatorState, memory: NodeMemory, now: datetime
         return ps.not_ready(current, exc, now, generation)
     selector = node_selector(body)
     if memory.read_at is None or memory.selector != selector or _older(memory.read_at, policy.schedule.stats_seconds):
-        memory.selected, memory.selector = selected_nodes(state.kube, selector), selector
+        try:
+            memory.selected, memory.selector = selected_nodes(state.kube, selector), selector
+        except Exception as exc:  # e.g. 403: the operator's list-nodes role (manifests/node-agent) is missing
+            return ps.not_ready(current, nodes_unreadable(exc), now, generation)
         memory.read_at = time.monotonic()
     summary = summarize(
         node_entries(status), memory.selected, now, stale_after_seconds(policy.schedule.stats_seconds)
@@ -102,6 +105,15 @@ def aggregate(body: Any, state: OperatorState, memory: NodeMemory, now: datetime
     conditions = _conditions(current, summary, now, generation)
     return PolicyStatus(
         conditions=conditions, observed_generation=generation, health=summary.health, node_summary=summary
+    )
+
+
+def nodes_unreadable(exc: Exception) -> PolicyNotReady:
+    cause = f"{getattr(exc, 'status', '')} {getattr(exc, 'reason', '') or type(exc).__name__}".strip()
+    return PolicyNotReady(
+        "NodesUnreadable",
+        f"the operator cannot list Nodes ({cause}): it needs the tempsweep-operator-nodes ClusterRole of "
+        "manifests/node-agent to know which nodes a node-scoped policy selects",
     )
 
 

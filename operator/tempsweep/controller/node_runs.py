@@ -28,7 +28,7 @@ from tempsweep.controller.cleanups import post_run_event
 from tempsweep.controller.conditions import condition
 from tempsweep.controller.kube import NotFound, Written
 from tempsweep.controller.node_api import selected_nodes
-from tempsweep.controller.node_policies import node_entries, node_scoped, node_selector
+from tempsweep.controller.node_policies import node_entries, node_scoped, node_selector, nodes_unreadable
 from tempsweep.controller.policy_status import now_utc
 from tempsweep.controller.runtime import PolicyNotReady, resolve
 from tempsweep.controller.schedule import parse_time
@@ -112,8 +112,10 @@ def _start(
     problem = effective.run_id_problem(spec.job_id, spec.chunk_id)
     if problem:
         return "InvalidSpec", problem
-    selector = node_selector(policy)
-    selected = selected_nodes(state.kube, selector)
+    try:
+        selected = selected_nodes(state.kube, node_selector(policy))
+    except Exception as exc:  # fail closed: no targets, no run; Kopf asks again a tick later
+        raise kopf.TemporaryError(str(nodes_unreadable(exc)), delay=load_timing().tick_seconds) from None
     if spec.node_name is not None:
         if spec.node_name not in selected:
             return "InvalidSpec", f"spec.nodeName {spec.node_name} is not among the nodes the policy selects"
