@@ -119,6 +119,8 @@ CAN = [
     ("list", POLICIES, None),
     ("get", RUNS, None),
     ("list", RUNS, None),
+    ("watch", POLICIES, None),
+    ("watch", RUNS, None),
     ("patch", POLICIES, "status"),
     ("patch", RUNS, "status"),
 ]
@@ -131,7 +133,7 @@ CANNOT = [
     ("delete", RUNS, None),
     ("patch", RUNS, None),
     ("update", RUNS, "status"),
-    ("watch", POLICIES, None),
+    ("deletecollection", RUNS, None),
     ("get", "secrets", None),
     ("list", "secrets", None),
     ("get", "configmaps", None),

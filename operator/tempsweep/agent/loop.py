@@ -1,13 +1,15 @@
 """The agent's state and its tick: which policies and runs concern this node, and handing out their work.
 
-Each tick lists the policies and runs (of the watched namespaces, or all) and reads the Node's labels
-again every ``LABELS_SECONDS``. Work goes to a small thread pool; a policy or run already being worked
-on is skipped until its work ends, so nothing of one object overlaps itself, and the per-storage lock
-(``controller.state.StorageLocks``) serialises every cleanup of one path on this node, as in the operator.
+Each tick looks at the policies and runs (of the watched namespaces, or all) in the agent's local copy
+(``cache``: listed once, then watched) and reads the Node's labels again every ``LABELS_SECONDS``. Work
+goes to a small thread pool; a policy or run already being worked on is skipped until its work ends, so
+nothing of one object overlaps itself, and the per-storage lock (``controller.state.StorageLocks``)
+serialises every cleanup of one path on this node, as in the operator.
 
-Fail closed: until the Node's labels have been read once the agent acts on nothing; a policy that no
-longer selects the node is left alone at once (its entry withdrawn); a policy or run that disappears from
-the listing, or a policy suspended, stops the cleanups running for it at the next batch boundary.
+Fail closed: until the Node's labels and every object have been read once the agent acts on nothing; a
+policy that no longer selects the node is left alone at once (its entry withdrawn); a policy or run that
+disappears from the copy, or a policy suspended, stops the cleanups running for it at the next batch
+boundary.
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from tempsweep.agent.cache import ObjectCache
 from tempsweep.agent.entries import find_entry, withdraw
 from tempsweep.agent.hostroot import HostRoot
 from tempsweep.controller.expiry import FINAL_PHASES
 from tempsweep.controller.kube import Kube
-from tempsweep.controller.node_api import list_objects, node_labels
+from tempsweep.controller.node_api import node_labels
 from tempsweep.controller.node_policies import node_scoped, node_selector
 from tempsweep.controller.state import OperatorState, PolicyMemory
 from tempsweep.models import OperatorSettings
@@ -55,10 +58,19 @@ class Agent:
     last_tick: float = field(default_factory=time.monotonic)
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _pool: ThreadPoolExecutor = field(init=False)
+    _policies: ObjectCache = field(init=False)
+    _runs: ObjectCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.state = OperatorState(self.host.settings(self.settings), kube=self.kube)
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="agent")
+        self._policies = ObjectCache(self.kube, "cleanuppolicies", self.namespaces, self.stopping)
+        self._runs = ObjectCache(self.kube, "cleanupruns", self.namespaces, self.stopping)
+
+    def start(self) -> None:
+        """Start following the policies and runs (the first ticks find nothing until both are listed)."""
+        self._policies.start()
+        self._runs.start()
 
     @property
     def identity(self) -> str:
@@ -76,8 +88,9 @@ class Agent:
         self.last_tick = time.monotonic()
         if not self._read_labels():
             return
-        policies = list_objects(self.kube, "cleanuppolicies", self.namespaces)
-        runs = list_objects(self.kube, "cleanupruns", self.namespaces)
+        policies, runs = self._policies.objects(), self._runs.objects()
+        if policies is None or runs is None:
+            return  # not listed yet: act on nothing
         self._stops(policies, runs)
         for body in policies:
             self._policy(body)

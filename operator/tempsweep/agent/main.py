@@ -43,12 +43,13 @@ def run_agent(
 
     agent = Agent(node=node, settings=settings, namespaces=namespaces, host=HostRoot(host_root))
     try:
-        agent.tick()
+        agent.tick()  # reads the Node's labels: a node that does not exist is a bad --node-name
     except NotFound as exc:
         print(f"tempsweep: error: --node-name: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # an outage at start: keep trying, as every later tick does
         log.warning("first tick failed, trying again: %s: %s", type(exc).__name__, exc)
+    agent.start()
     stop = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stop.set())

@@ -43,19 +43,6 @@ def selected_nodes(kube: Kube, selector: dict[str, str] | None) -> list[str]:
     return sorted(str(item.metadata.name) for item in listing.items)
 
 
-def list_objects(kube: Kube, plural: str, namespaces: list[str]) -> list[dict[str, Any]]:
-    """Every object of ``plural`` in ``namespaces`` (all namespaces when empty)."""
-    api = kube._api("custom")
-    if not namespaces:
-        listing = api.list_cluster_custom_object(GROUP, VERSION, plural, _request_timeout=REQUEST_TIMEOUT)
-        return list(listing.get("items") or [])
-    items: list[dict[str, Any]] = []
-    for namespace in namespaces:
-        listing = api.list_namespaced_custom_object(GROUP, VERSION, namespace, plural, _request_timeout=REQUEST_TIMEOUT)
-        items += listing.get("items") or []
-    return items
-
-
 def apply_status(
     kube: Kube, plural: str, meta: dict[str, Any], status: dict[str, Any], *, manager: str, resource_version: str = ""
 ) -> Written:
