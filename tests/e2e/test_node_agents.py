@@ -7,6 +7,8 @@ entries and the aggregate in the policy's status, and a CleanupRun's per-node re
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from typing import Any
 import pytest
 
 from e2e.operator_helpers import count_files, make_files, make_many, policy, run, tree
+from support.controlplane import ControlPlane
 from support.node_agents import NODE_PATH, TEST_LABEL, AgentProcess
 from support.operator_process import Kube, OperatorProcess, StartOperator
 
@@ -221,3 +224,13 @@ def test_the_api_server_refuses_a_node_selector_without_node_scope(kube: Kube, o
 
     assert result.returncode != 0
     assert "nodeSelector only applies to scope Node" in result.stderr
+
+
+def test_an_agent_for_a_node_that_does_not_exist_is_bad_input(control_plane: ControlPlane, namespace: str) -> None:
+    env = {**control_plane.env(), "TEMP_STORAGE_CLEANUP_ALLOWED_ROOTS": "/data"}
+    command = [sys.executable, "-m", "tempsweep.cli", "agent", "--node-name", f"{namespace}-nowhere", "--liveness", ""]
+
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == f"tempsweep: error: --node-name: node '{namespace}-nowhere' not found"

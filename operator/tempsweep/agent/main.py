@@ -42,10 +42,15 @@ def run_agent(
     from tempsweep.agent.loop import Agent
 
     agent = Agent(node=node, settings=settings, namespaces=namespaces, host=HostRoot(host_root))
+    from kubernetes.config import ConfigException
+
     try:
         agent.tick()  # reads the Node's labels: a node that does not exist is a bad --node-name
     except NotFound as exc:
         print(f"tempsweep: error: --node-name: {exc}", file=sys.stderr)
+        return 2
+    except ConfigException as exc:
+        print(f"tempsweep: error: no Kubernetes configuration (in-cluster or KUBECONFIG): {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # an outage at start: keep trying, as every later tick does
         log.warning("first tick failed, trying again: %s: %s", type(exc).__name__, exc)

@@ -81,7 +81,8 @@ def coordinate(body: Any, current: dict[str, Any], ref: ObjectRef, state: Operat
     status = current.get("status") or {}
     targets = status.get("targetNodes")
     if not targets:
-        problem = _start(policy, run.spec, state, writer, generation)
+        version = str((current.get("metadata") or {}).get("resourceVersion") or "")
+        problem = _start(policy, run.spec, state, writer, (generation, version))
         if problem is not None:
             _refuse(body, writer, generation, *problem)
             return True
@@ -102,9 +103,11 @@ def coordinate(body: Any, current: dict[str, Any], ref: ObjectRef, state: Operat
 
 
 def _start(
-    policy: dict[str, Any], spec: Any, state: OperatorState, writer: StatusWriter, generation: int
+    policy: dict[str, Any], spec: Any, state: OperatorState, writer: StatusWriter, at: tuple[int, str]
 ) -> tuple[str, str] | None:
-    """Write the target nodes and Running; or (reason, message) when the run cannot start."""
+    """Write the target nodes and Running, conditional on the run as read (``at``: generation and
+    resourceVersion: of two operators only one picks the targets); or (reason, message) when it cannot start."""
+    generation, version = at
     try:
         effective = resolve(policy, state.settings)
     except PolicyNotReady as exc:
@@ -125,15 +128,18 @@ def _start(
     if len(selected) > MAX_NODES:
         return "TooManyNodes", f"{len(selected)} nodes selected; a run covers at most {MAX_NODES}: use spec.nodeName"
     now = now_utc()
-    writer.write(
+    written = writer.write(
         CleanupRunStatus(
             phase=RunPhase.RUNNING,
             observed_generation=generation,
             start_time=now,
             target_nodes=selected,
             message=f"running on {len(selected)} node{'s' if len(selected) > 1 else ''} by their agents",
-        )
+        ),
+        resource_version=version,
     )
+    if written is not Written.DONE:  # someone wrote first (or the write failed): read it again next tick
+        raise kopf.TemporaryError(f"{WAITING}: the run changed while starting ({written.value})", delay=1)
     return None
 
 
