@@ -104,6 +104,19 @@ def test_each_node_is_cleaned_by_its_own_agent_and_the_status_adds_up(
         "cleanuppolicy", "p", lambda s: (s.get("nodeSummary") or {}).get("tempFilesCount") == 2, "the new totals"
     )
 
+    # relabelled: b leaves the policy (its entry goes), c joins it
+    kube("label", "node", b, "disk=slow", "--overwrite", namespace=None)
+    kube("label", "node", c, "disk=fast", "--overwrite", namespace=None)
+    status = kube.wait_status(
+        "cleanuppolicy", "p", lambda s: set(entries(s)) == {a, c} and s["nodeSummary"]["reporting"] == 2,
+        "b's entry withdrawn and c reporting",
+    )
+    assert status["nodeSummary"]["selected"] == 2
+    kube.apply(run("after-relabel", "p", "Orphaned"))
+    result = kube.wait_run("after-relabel")
+    assert result["targetNodes"] == sorted([a, c])
+    assert tree(disk(c)) == {f"new-{c}.tmp"}
+
 
 def test_an_agent_killed_mid_run_finishes_its_node_after_restart(
     kube: Kube,

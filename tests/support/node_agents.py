@@ -4,6 +4,8 @@ No kubelet is involved: a Node is an API object like any other, and the agent re
 agent process gets its own directory standing for its node's disk (``--host-root``): the policy names the
 node path (``NODE_PATH``), and the agent of node N finds it under ``<tmp>/disks/N``.
 
+Agents tick every second, read their Node's labels every second and let a dead agent's claim lapse after 10 s.
+
 Fixtures:
     register_nodes  (function) register_nodes(**labels_by_short_name) -> {short name: Node name}; Node
                     names are unique to the test and carry the label ``tempsweep-test=<namespace>``
@@ -101,6 +103,7 @@ def start_agent(
             TEMP_STORAGE_CLEANUP_ALLOWED_ROOTS=NODE_ROOT,
             TEMPSWEEP_TICK_SECONDS="1",
             TEMPSWEEP_RUN_LEASE_SECONDS="10",
+            TEMPSWEEP_AGENT_LABELS_SECONDS="1",
             PYTHONUNBUFFERED="1",
         )
         env.update(overrides)

@@ -1,7 +1,7 @@
 """The agent's state and its tick: which policies and runs concern this node, and handing out their work.
 
 Each tick looks at the policies and runs (of the watched namespaces, or all) in the agent's local copy
-(``cache``: listed once, then watched) and reads the Node's labels again every ``LABELS_SECONDS``. Work
+(``cache``: listed once, then watched) and reads the Node's labels again every ``labels_seconds``. Work
 goes to a small thread pool; a policy or run already being worked on is skipped until its work ends, so
 nothing of one object overlaps itself, and the per-storage lock (``controller.state.StorageLocks``)
 serialises every cleanup of one path on this node, as in the operator.
@@ -34,7 +34,8 @@ from tempsweep.models.node_scope import PolicyNodeStatus, selector_matches
 
 log = logging.getLogger("tempsweep.agent")
 
-#: How often the Node's labels are read again (a relabelled node joins or leaves policies this much later).
+#: How often the Node's labels are read again (a relabelled node joins or leaves policies this much later);
+#: ``TEMPSWEEP_AGENT_LABELS_SECONDS``.
 LABELS_SECONDS = 30.0
 #: Cleanups of different policies (and runs) on this node at the same time.
 WORKERS = 4
@@ -53,6 +54,7 @@ class Agent:
     memories: dict[str, PolicyMemory] = field(default_factory=dict)
     labels: dict[str, str] | None = None
     labels_read: float = 0.0
+    labels_seconds: float = LABELS_SECONDS
     busy: set[str] = field(default_factory=set)
     stopping: threading.Event = field(default_factory=threading.Event)
     last_tick: float = field(default_factory=time.monotonic)
@@ -98,7 +100,7 @@ class Agent:
             self._run(body)
 
     def _read_labels(self) -> bool:
-        if self.labels is None or time.monotonic() - self.labels_read >= LABELS_SECONDS:
+        if self.labels is None or time.monotonic() - self.labels_read >= self.labels_seconds:
             self.labels = node_labels(self.kube, self.node)
             self.labels_read = time.monotonic()
         return self.labels is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -17,10 +18,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from tempsweep.controller.timing import load_timing
+from tempsweep.agent.loop import LABELS_SECONDS
+from tempsweep.controller.timing import _seconds, load_timing
 from tempsweep.models import SettingsError, load_settings
 
 log = logging.getLogger("tempsweep.agent")
+
+LABELS_VARIABLE = "TEMPSWEEP_AGENT_LABELS_SECONDS"
 
 
 def run_agent(
@@ -34,6 +38,7 @@ def run_agent(
         settings = load_settings()
         timing = load_timing()
         wait_seconds()
+        labels_seconds = _seconds(os.environ, LABELS_VARIABLE, LABELS_SECONDS, 1, 86_400)
     except SettingsError as exc:
         print(f"tempsweep: error: {exc}", file=sys.stderr)
         return 2
@@ -42,6 +47,7 @@ def run_agent(
     from tempsweep.agent.loop import Agent
 
     agent = Agent(node=node, settings=settings, namespaces=namespaces, host=HostRoot(host_root))
+    agent.labels_seconds = labels_seconds
     from kubernetes.config import ConfigException
 
     try:
