@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tempsweep.agent")
 
 PROGRESS_EVERY_SECONDS = 1.0
+CLAIM_ATTEMPTS = 5
 FINAL_RETRY_MAX_SECONDS = 30.0
 
 
@@ -51,15 +52,9 @@ def _now() -> datetime:
 
 def execute_node_run(agent: Agent, body: Any) -> None:
     """Claim this node's part of the run, execute it, write its result (or leave it to the next agent)."""
-    meta = body.get("metadata") or {}
-    entry = find_entry(body, agent.node, NodeRunStatus)
-    if entry is not None and entry.phase.value in FINAL_PHASES:
+    reporter = _claim(agent, body)
+    if reporter is None:
         return
-    if entry is not None and entry.agent not in ("", agent.identity) and not _lapsed(entry):
-        return  # another agent of this node holds it (a rolling update): wait for its result or its lease
-    reporter = NodeRunReporter(agent, meta, entry)
-    if reporter.claim(str(meta.get("resourceVersion") or "")) is not Written.DONE:
-        return  # someone wrote first: the next tick looks again
     reporter.start_renewing()
     try:
         result = _execute(agent, body, reporter)
@@ -67,6 +62,35 @@ def execute_node_run(agent: Agent, body: Any) -> None:
         reporter.stop_renewing()
     if result is not None and not agent.stopping.is_set():
         reporter.finished(result)
+
+
+def _claim(agent: Agent, body: Any) -> NodeRunReporter | None:
+    """This node's claim on the run, or None (finished here, held by a live agent of this node, or gone).
+
+    Conditional on the run as just read: other nodes' agents write the same object all the time, so a
+    conflict is read afresh and tried again a few times rather than left to the next tick.
+    """
+    meta = body.get("metadata") or {}
+    for _attempt in range(CLAIM_ATTEMPTS):
+        try:
+            current = agent.kube.get_run(str(meta.get("namespace")), str(meta.get("name")))
+        except NotFound:
+            return None
+        status = current.get("status") or {}
+        entry = find_entry(current, agent.node, NodeRunStatus)
+        if status.get("phase") in FINAL_PHASES or agent.node not in (status.get("targetNodes") or []):
+            return None
+        if entry is not None and entry.phase.value in FINAL_PHASES:
+            return None
+        if entry is not None and entry.agent not in ("", agent.identity) and not _lapsed(entry):
+            return None  # another agent of this node holds it (a rolling update): wait for its result or lease
+        reporter = NodeRunReporter(agent, current.get("metadata") or {}, entry)
+        outcome = reporter.claim(str((current.get("metadata") or {}).get("resourceVersion") or ""))
+        if outcome is Written.DONE:
+            return reporter
+        if outcome is not Written.CONFLICT:
+            return None  # the next tick looks again
+    return None
 
 
 def _lapsed(entry: NodeRunStatus) -> bool:
