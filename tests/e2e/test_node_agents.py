@@ -19,6 +19,9 @@ from e2e.operator_helpers import count_files, make_files, make_many, policy, run
 from support.controlplane import ControlPlane
 from support.node_agents import NODE_PATH, TEST_LABEL, AgentProcess
 from support.operator_process import Kube, OperatorProcess, StartOperator
+from tempsweep.controller.kube import Kube as KubeClient
+from tempsweep.controller.kube import Written
+from tempsweep.controller.node_api import agent_manager, apply_status, remove_entries
 
 pytestmark = pytest.mark.e2e
 
@@ -247,3 +250,22 @@ def test_an_agent_for_a_node_that_does_not_exist_is_bad_input(control_plane: Con
 
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip() == f"tempsweep: error: --node-name: node '{namespace}-nowhere' not found"
+
+
+def test_the_operator_removes_only_the_entries_it_names_and_only_as_it_read_them(
+    kube: Kube, namespace: str, control_plane: ControlPlane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pruning of dead nodes' entries: a JSON patch that tests each entry's place before removing it."""
+    monkeypatch.setenv("KUBECONFIG", str(control_plane.kubeconfig))
+    client = KubeClient()
+    kube.apply(node_policy("p", namespace))
+    meta = {"name": "p", "namespace": namespace}
+    for node in ("gone", "alive", "late"):
+        apply_status(client, "cleanuppolicies", meta, {"nodes": [{"node": node}]}, manager=agent_manager(node))
+    read = kube.status("cleanuppolicy", "p")
+
+    assert remove_entries(client, "cleanuppolicies", meta, read, {"gone"}) is Written.DONE
+    assert set(entries(kube.status("cleanuppolicy", "p"))) == {"alive", "late"}
+    # with the list as read before, "late" is no longer where it was: refused, nothing removed
+    assert remove_entries(client, "cleanuppolicies", meta, read, {"late"}) is Written.REFUSED
+    assert set(entries(kube.status("cleanuppolicy", "p"))) == {"alive", "late"}

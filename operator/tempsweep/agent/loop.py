@@ -52,6 +52,7 @@ class Agent:
     kube: Kube = field(default_factory=Kube)
     state: OperatorState = field(init=False)  # what controller.runtime and the engine's locks expect
     memories: dict[str, PolicyMemory] = field(default_factory=dict)
+    written: dict[str, PolicyNodeStatus] = field(default_factory=dict)  # by policy uid: this agent's last entry
     labels: dict[str, str] | None = None
     labels_read: float = 0.0
     labels_seconds: float = LABELS_SECONDS
@@ -114,6 +115,7 @@ class Agent:
         uid = _uid(body)
         if not self.selects_me(body):
             self.memories.pop(uid, None)
+            self.written.pop(uid, None)
             if find_entry(body, self.node, PolicyNodeStatus) is not None:
                 log.info("%s: this node is no longer selected; its entry is withdrawn", _key(body))
                 withdraw(self.kube, body, self.node)
@@ -166,6 +168,8 @@ class Agent:
                 self.state.stops.clear(uid)
         for uid in set(self.memories) - present:
             self.memories.pop(uid, None)
+        for uid in set(self.written) - present:
+            self.written.pop(uid, None)
 
     def shutdown(self) -> None:
         """Stop taking work; running cleanups stop at their next batch and leave their run to the next agent."""

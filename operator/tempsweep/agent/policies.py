@@ -23,7 +23,7 @@ from tempsweep.controller.state import PolicyMemory
 from tempsweep.engine import RunRequest, StorageError
 from tempsweep.models import Health, RunPhase, RunStatus, RunType, StorageStats
 from tempsweep.models.effective import Schedule
-from tempsweep.models.node_scope import PolicyNodeStatus
+from tempsweep.models.node_scope import MAX_NODES, PolicyNodeStatus
 from tempsweep.models.status import shortened
 
 if TYPE_CHECKING:
@@ -37,13 +37,48 @@ _FIGURES = ("health", "usage_percent", "total_bytes", "free_bytes", "temp_files_
 
 
 def tick_policy(agent: Agent, body: Any) -> None:
-    """Do what is due for the policy on this node and write this node's entry if it changed."""
+    """Do what is due for the policy on this node and write this node's entry if it changed.
+
+    The entry acted on is the newer of the one in the agent's copy of the policy and the one this agent
+    last wrote (its own write may not have come back through the watch yet, or may have failed): a
+    cleanup done is never done again because the record of it was late.
+    """
     now = now_utc()
-    before = find_entry(body, agent.node, PolicyNodeStatus) or PolicyNodeStatus(node=agent.node)
+    uid = str((body.get("metadata") or {}).get("uid") or "")
+    listed = find_entry(body, agent.node, PolicyNodeStatus)
+    if listed is None and _list_full(body):
+        log.warning("%s: status.nodes is full (%d entries): nothing is done on this node", _key(body), MAX_NODES)
+        return
+    before = _newer(listed, agent.written.get(uid)) or PolicyNodeStatus(node=agent.node)
     after = _work(agent, body, before, now)
     heartbeat = interval_due(HEARTBEAT_SECONDS, before.updated_time, now)
     if _comparable(after) != _comparable(before) or heartbeat:
-        write_policy_entry(agent.kube, body, after.model_copy(update={"updated_time": now, "agent": agent.identity}))
+        entry = after.model_copy(update={"updated_time": now, "agent": agent.identity})
+        agent.written[uid] = entry
+        write_policy_entry(agent.kube, body, entry)
+
+
+def _list_full(body: Any) -> bool:
+    """No room for this node's entry: the operator says the policy selects too many nodes (fail closed)."""
+    status = body.get("status") or {}
+    too_many = any(
+        isinstance(c, dict) and c.get("type") == "Ready" and c.get("reason") == "TooManyNodes"
+        for c in status.get("conditions") or []
+    )
+    return too_many or len(status.get("nodes") or []) >= MAX_NODES
+
+
+def _newer(listed: PolicyNodeStatus | None, written: PolicyNodeStatus | None) -> PolicyNodeStatus | None:
+    if listed is None or written is None:
+        return listed or written
+    if written.updated_time is not None and (listed.updated_time is None or written.updated_time > listed.updated_time):
+        return written
+    return listed
+
+
+def _key(body: Any) -> str:
+    meta = body.get("metadata") or {}
+    return f"{meta.get('namespace')}/{meta.get('name')}"
 
 
 def _comparable(entry: PolicyNodeStatus) -> dict[str, Any]:

@@ -76,3 +76,23 @@ def apply_status(
             )
         return outcome
     return Written.DONE
+
+
+def remove_entries(kube: Kube, plural: str, meta: dict[str, Any], status: dict[str, Any], nodes: set[str]) -> Written:
+    """Remove the entries of ``nodes`` from ``status.nodes`` with one JSON patch that first tests each entry is
+    still where it was read (a list changed since is refused, 422, and left for the next try)."""
+    ops: list[dict[str, Any]] = []
+    for index, entry in reversed(list(enumerate(status.get("nodes") or []))):
+        if isinstance(entry, dict) and entry.get("node") in nodes:
+            ops.append({"op": "test", "path": f"/status/nodes/{index}/node", "value": entry["node"]})
+            ops.append({"op": "remove", "path": f"/status/nodes/{index}"})
+    if not ops:
+        return Written.DONE
+    try:
+        kube._api("custom").patch_namespaced_custom_object_status(
+            GROUP, VERSION, str(meta.get("namespace")), plural, str(meta.get("name")), ops,
+            _content_type="application/json-patch+json", _request_timeout=REQUEST_TIMEOUT,
+        )
+    except Exception as exc:
+        return _write_failure(exc)
+    return Written.DONE

@@ -4,8 +4,9 @@ A policy of ``storage.volume.scope: Node`` is cleaned by the tempsweep agent on 
 (``tempsweep.agent``); each agent writes only its own entry of ``status.nodes``. The operator is the one
 writer of everything else in such a policy's status: ``Ready`` (the spec validates, and it selects no
 more nodes than fit in status), ``StorageHealthy``, ``health`` and ``nodeSummary`` (``engine.nodes``).
-So agents never fight over the aggregate, and the operator never touches an agent's entry (it writes
-with a merge patch that leaves ``status.nodes`` alone).
+So agents never fight over the aggregate, and the operator never writes an agent's entry (it writes
+with a merge patch that leaves ``status.nodes`` alone). It only removes dead ones: the entry of a node
+that is no longer selected and whose agent stopped writing (a deleted node's agent never withdraws it).
 
 The aggregate is recomputed when the entries change (every agent write is a watch event) and every
 ``statsInterval``, when the list of selected Nodes is read again.
@@ -24,11 +25,11 @@ from pydantic import ValidationError
 
 from tempsweep.controller import policy_status as ps
 from tempsweep.controller.conditions import condition, read_conditions, set_condition
-from tempsweep.controller.node_api import selected_nodes
+from tempsweep.controller.node_api import remove_entries, selected_nodes
 from tempsweep.controller.runtime import PolicyNotReady, resolve
 from tempsweep.controller.state import OperatorState
 from tempsweep.controller.writer import POLICIES, ObjectRef, StatusWriter
-from tempsweep.engine.nodes import summarize
+from tempsweep.engine.nodes import reporting, summarize
 from tempsweep.models import Health
 from tempsweep.models.node_scope import MAX_NODES, NodeSummary, PolicyNodeStatus, VolumeScope
 from tempsweep.models.resources import Condition, PolicyStatus
@@ -157,6 +158,7 @@ def on_tick(body: Any, memo: Any, state: OperatorState, now: datetime) -> None:
 
 def _write(body: Any, state: OperatorState, memory: NodeMemory, now: datetime) -> None:
     status = aggregate(body, state, memory, now)
+    _prune(body, state, memory, now)
     fingerprint = status.model_dump_json(exclude={"conditions"}) + _condition_states(status.conditions)
     if fingerprint == memory.written:
         return
@@ -165,6 +167,33 @@ def _write(body: Any, state: OperatorState, memory: NodeMemory, now: datetime) -
         kopf.event(body, type="Warning", reason="StorageCritical", message=status.node_summary.message)
     StatusWriter(state.kube, ObjectRef.of(POLICIES, body.get("metadata") or {})).write(status)
     memory.written = fingerprint
+
+
+def _prune(body: Any, state: OperatorState, memory: NodeMemory, now: datetime) -> None:
+    """Remove the entries of nodes that are no longer selected (deleted, relabelled) and whose agent has not
+    written for the stale time: such an agent withdraws its own entry when it can, but the agent of a deleted
+    node never will, and dead entries would fill the bounded list. An entry a live agent still writes is
+    never removed, so the operator and the agents do not fight over it."""
+    if memory.read_at is None:
+        return  # the selected nodes are unknown: remove nothing
+    status = body.get("status") or {}
+    try:
+        stale = resolve(dict(body), state.settings).schedule.stats_seconds
+    except PolicyNotReady:
+        return
+    gone = {
+        entry.node
+        for entry in node_entries(status)
+        if entry.node not in memory.selected and not reporting(entry, now, stale_after_seconds(stale))
+    }
+    if gone:
+        log.info("%s: removing the entries of %s (not selected, no report)", _key(body), ", ".join(sorted(gone)))
+        remove_entries(state.kube, POLICIES, body.get("metadata") or {}, status, gone)
+
+
+def _key(body: Any) -> str:
+    meta = body.get("metadata") or {}
+    return f"{meta.get('namespace')}/{meta.get('name')}"
 
 
 def _condition_states(conditions: list[Condition] | None) -> str:
