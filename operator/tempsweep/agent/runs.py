@@ -145,7 +145,8 @@ class NodeRunReporter:
     """
 
     def __init__(self, agent: Agent, meta: dict[str, Any], previous: NodeRunStatus | None) -> None:
-        self.name = f"{meta.get('name')}@{agent.node}"  # the history row's run name
+        self.name = f"{meta.get('name')}@{agent.node}"  # the history row's (and audit line's) run name
+        self.uid = str(meta.get("uid") or "")
         self._agent, self._meta = agent, {"name": meta.get("name"), "namespace": meta.get("namespace")}
         self._carried = previous if previous is not None and previous.phase is RunPhase.RUNNING else None
         start = previous.start_time if previous is not None and previous.start_time else _now()

@@ -13,6 +13,7 @@ class RunType(StrEnum):
     EMERGENCY = "Emergency"
     ORPHANED = "Orphaned"
     SCHEDULED = "Scheduled"
+    PREDICTIVE = "Predictive"  # the gentle cleanup spec.prediction starts early: orphans and failed jobs only
 
 
 class RunPhase(StrEnum):
@@ -30,6 +31,7 @@ class RunReason(StrEnum):
 
     BLAST_RADIUS_EXCEEDED = "BlastRadiusExceeded"
     NODES_NOT_REACHED = "NodesNotReached"  # node scope: a target node's agent never reported (none there?)
+    AUDIT_UNAVAILABLE = "AuditUnavailable"  # spec.audit asks for a record that cannot be written
 
 
 class Health(StrEnum):
