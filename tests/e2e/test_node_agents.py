@@ -256,7 +256,8 @@ def test_the_operator_removes_only_the_entries_it_names_and_only_as_it_read_them
     kube: Kube, namespace: str, control_plane: ControlPlane, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The pruning of dead nodes' entries: a JSON patch that tests each entry's place before removing it."""
-    monkeypatch.setenv("KUBECONFIG", str(control_plane.kubeconfig))
+    # the client reads KUBECONFIG once, when it is imported
+    monkeypatch.setattr("kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(control_plane.kubeconfig))
     client = KubeClient()
     kube.apply(node_policy("p", namespace))
     meta = {"name": "p", "namespace": namespace}

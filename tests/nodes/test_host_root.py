@@ -74,7 +74,7 @@ def test_a_relative_host_root_is_refused() -> None:
         (["--node-name", "Worker_1"], {}, "--node-name: 'Worker_1' is not a node name"),
         (["--node-name", "w1", "--host-root", "host"], {}, "--host-root: 'host' is relative"),
         (["--node-name", "w1"], {"TEMP_STORAGE_CLEANUP_WARNING_THRESHOLD": "lots"}, "WARNING_THRESHOLD"),
-        (["--node-name", "w1"], {"KUBECONFIG": "/nonexistent/kubeconfig"}, "no Kubernetes configuration"),
+        (["--node-name", "w1"], {}, "no Kubernetes configuration"),
         (["--node-name", "w1"], {"TEMPSWEEP_NODE_RUN_WAIT_SECONDS": "soon"}, "TEMPSWEEP_NODE_RUN_WAIT_SECONDS"),
     ],
     ids=["no-node", "bad-node", "relative-host-root", "bad-setting", "no-kubeconfig", "bad-wait"],
@@ -86,8 +86,11 @@ def test_bad_agent_input_is_one_line_and_exit_2(
     from tempsweep.cli import main
 
     monkeypatch.delenv("NODE_NAME", raising=False)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)  # never the in-cluster config
     for key, value in environ.items():
         monkeypatch.setenv(key, value)
+    # the client reads KUBECONFIG once, when it is first imported: never a real cluster from here
+    monkeypatch.setattr("kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", "/nonexistent/kubeconfig")
 
     assert main(["agent", *args]) == 2
     error = capsys.readouterr().err.strip()
