@@ -184,7 +184,7 @@ def _cleanups(
     update: dict[str, Any] = {}
     if due.emergency:
         result = run_locked(runtime, RunRequest(RunType.EMERGENCY), agent.state.locks, wait=False, should_stop=stop)
-        if result is not None:
+        if result is not None and _counts(agent, result):
             update["last_emergency_check_time"] = now
             if result.files_deleted or result.would_delete_count or result.phase is RunPhase.FAILED:
                 update.update(_last_cleanup(result))
@@ -194,10 +194,16 @@ def _cleanups(
     ):
         if slot is not None:
             result = run_locked(runtime, RunRequest(kind), agent.state.locks, wait=False, should_stop=stop)
-            if result is not None:
+            if result is not None and _counts(agent, result):
                 update[field] = slot
                 update.update(_last_cleanup(result))
     return entry.model_copy(update=update)
+
+
+def _counts(agent: Agent, result: RunStatus) -> bool:
+    """Whether a timer's cleanup counts as done: not when it was cut short because the agent is stopping
+    (its check or slot stays due for the next agent). A busy storage (no result) does not count either."""
+    return not (result.phase is RunPhase.CANCELLED and agent.stopping.is_set())
 
 
 def _last_cleanup(result: RunStatus) -> dict[str, Any]:
