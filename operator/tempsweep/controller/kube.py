@@ -69,7 +69,12 @@ class Kube:
                 self._clients["client"] = client
                 self._clients["custom"] = kubernetes.client.CustomObjectsApi(client)
                 self._clients["core"] = kubernetes.client.CoreV1Api(client)
+                self._clients["coordination"] = kubernetes.client.CoordinationV1Api(client)
             return self._clients[kind]
+
+    def coordination(self) -> Any:
+        """The coordination.k8s.io/v1 API (shard Leases: ``leases``)."""
+        return self._api("coordination")
 
     def read_secret_value(self, namespace: str, name: str, key: str) -> str:
         """The decoded value of one key; NotFound names the secret and key, never the value."""

@@ -21,6 +21,7 @@ from tempsweep.controller.policy_status import now_utc, observe
 from tempsweep.controller.probes import TimerStale
 from tempsweep.controller.runtime import PolicyNotReady, resolve
 from tempsweep.controller.schedule import due_work
+from tempsweep.controller.shard_handlers import caught_up
 from tempsweep.controller.state import OperatorState, PolicyMemory, ensure_state, operator_state, policy_memory
 from tempsweep.controller.timing import load_timing
 from tempsweep.controller.writer import POLICIES, ObjectRef, StatusWriter
@@ -56,6 +57,8 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
 def policy_changed(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
     """Validate against the cluster and compute statistics at once."""
     state = operator_state(memo)
+    if not state.shards.owns(ObjectRef.of(POLICIES, meta).key):
+        return  # another replica holds this policy's shard (--shards); its new holder validates it
     status = policy_work.validate(body, state, policy_memory(memo), now_utc())
     StatusWriter(state.kube, ObjectRef.of(POLICIES, meta)).write(status)
 
@@ -71,13 +74,21 @@ async def policy_tick(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, **kwarg
     if state.stops.deleted(ref.uid):
         return  # Kopf keeps ticking a timer whose object left without a finalizer (see _no_finalizer)
     state.timers.record(ref.key, "tick", now)
+    if not state.shards.owns(ref.key):  # another replica holds this policy's shard (--shards)
+        state.timers.record(ref.key, "lastSuccess", now)
+        return
+    body = await caught_up(body, ref, state, memory)  # the object afresh after a shard takeover
+    if body is None:
+        return
     due = due_work(_resolved(body, state, memory), observe(body, memory), now)
     if not due.anything:
         state.timers.record(ref.key, "lastSuccess", now)
         return
 
     def work() -> None:
-        with state.timers.busy(ref.key):
+        with state.shards.working(ref.key), state.timers.busy(ref.key):
+            if state.shards.lost(ref.key):
+                return  # the shard was handed over meanwhile
             StatusWriter(state.kube, ref).write(policy_work.tick(body, due, state, memory, now))
         state.timers.record(ref.key, "lastSuccess", now_utc())
 

@@ -59,6 +59,11 @@ def execute_run(body: kopf.Body, ref: ObjectRef, state: OperatorState) -> None:
     latest = current.get("status") or {}
     if latest.get("phase") in FINAL_PHASES or (current.get("metadata") or {}).get("uid") != ref.uid:
         return
+    policy_name = ((body.get("spec") or {}).get("policyRef") or {}).get("name")
+    if not state.shards.owns(f"{ref.namespace}/{policy_name}"):  # --shards: the policy's holder runs it
+        raise kopf.TemporaryError(
+            "the policy's shard is held by another replica; looking again later", delay=LEASE_SECONDS
+        )
     with state.claims.claim(ref.uid) as owned:
         if not owned:
             return
