@@ -75,7 +75,7 @@ async def policy_tick(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, **kwarg
         return  # Kopf keeps ticking a timer whose object left without a finalizer (see _no_finalizer)
     state.timers.record(ref.key, "tick", now)
     if not state.shards.owns(ref.key):  # another replica holds this policy's shard (--shards)
-        state.timers.record(ref.key, "lastSuccess", now)
+        state.timers.record(ref.key, "elsewhere", now)
         return
     body = await caught_up(body, ref, state, memory)  # the object afresh after a shard takeover
     if body is None:
