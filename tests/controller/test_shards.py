@@ -227,8 +227,10 @@ def test_a_lease_of_another_shard_count_blocks_everything() -> None:
     old = ShardKeeper(Reachable(replicas.store), "old", 2, LEASE, clock=replicas.clock)
     old.round()
     replicas.settle(periods=2)
+    old.round()
     assert replicas.keepers["new"].held() == []
     assert "another shard count" in (replicas.keepers["new"].report()["blocked"] or "")
+    assert old.held() == [0, 1]  # the new replica's presence does not shrink the old one's share
     old.shutdown(drain_seconds=0)  # the old replica leaves: a rolling update goes on
     replicas.settle(periods=2)
     assert replicas.keepers["new"].held() == [0, 1, 2]

@@ -259,16 +259,13 @@ def test_two_shipped_replicas_execute_a_run_burst_once_even_when_one_dies_mid_ru
             for chunk in range(6):
                 make_files(operator_root / f"v{index}", [f"job_5_chunk_{chunk}_{i}.tmp" for i in range(40)])
             kube.apply(policy(f"p-{index}", operator_root / f"v{index}"))
-        total = 16_000
+        total = 40_000
         make_many(operator_root / "long", "job_9_chunk_3_", total)
         kube.apply(policy("long-p", operator_root / "long", **slow))
         for name in [f"p-{index}" for index in range(4)] + ["long-p"]:
             kube.wait_status("cleanuppolicy", name, lambda s: s.get("observedGeneration"), "validation", timeout=60)
 
         kube.apply(run("long", "long-p", "ChunkCompletion", jobId="9", chunkId="3"))
-        burst = [(f"r-{index}-{chunk}", f"p-{index}", chunk) for index in range(4) for chunk in range(6)]
-        for run_name, policy_name, chunk in burst:
-            kube.apply(run(run_name, policy_name, "ChunkCompletion", jobId="5", chunkId=str(chunk)))
         running = kube.wait_status(
             "cleanuprun",
             "long",
@@ -276,6 +273,12 @@ def test_two_shipped_replicas_execute_a_run_burst_once_even_when_one_dies_mid_ru
             "progress while Running",
             timeout=120,
         )
+        burst = [(f"r-{index}-{chunk}", f"p-{index}", chunk) for index in range(4) for chunk in range(6)]
+        items = [
+            run(name, policy_name, "ChunkCompletion", jobId="5", chunkId=str(chunk))
+            for name, policy_name, chunk in burst
+        ]
+        kube.apply({"apiVersion": "v1", "kind": "List", "items": items})  # the burst, in one request
         holder = running["claim"]["holder"]
         replicas[holder].kill()
         left = count_files(operator_root / "long")

@@ -9,7 +9,7 @@ called from a worker thread, never on the event loop.
 Names and labels: ``tempsweep-shard-<N>-<i>`` for shard ``i`` of ``N`` (the count is in the name, so a
 rolling update that changes ``--shards`` sees the other count's Leases as foreign), and
 ``tempsweep-member-<identity>`` for each replica's presence. All carry ``tempsweep.io/lease`` (``shard``
-or ``member``) and the shard Leases ``tempsweep.io/shards``.
+or ``member``) and ``tempsweep.io/shards`` (a replica's fair share counts only members of its own count).
 """
 
 from __future__ import annotations
@@ -67,7 +67,9 @@ def _record(lease: Any) -> LeaseRecord | None:
     acquired = _micro_time(spec.acquire_time) if spec and spec.acquire_time else None
     name, version = lease.metadata.name, str(lease.metadata.resource_version or "")
     if kind == "member":
-        return LeaseRecord(name, "member", None, None, holder, version, duration, transitions, acquired)
+        count_label = str(labels.get(COUNT_LABEL) or "")
+        member_count = int(count_label) if count_label.isdigit() else None
+        return LeaseRecord(name, "member", member_count, None, holder, version, duration, transitions, acquired)
     match = re.fullmatch(r"tempsweep-shard-(\d+)-(\d+)", name or "")
     if kind != "shard" or match is None:
         return None
@@ -113,6 +115,8 @@ class MemoryLeases:
         match = re.fullmatch(r"tempsweep-shard-(\d+)-(\d+)", name)
         count, shard = (int(match.group(1)), int(match.group(2))) if match else (None, None)
         kind = labels.get(KIND_LABEL, "shard")
+        if kind == "member":
+            count = int(labels[COUNT_LABEL]) if COUNT_LABEL in labels else None
         self.leases[name] = LeaseRecord(name, kind, count, shard, holder, str(self._versions), float(duration))
         return Written.DONE
 

@@ -200,7 +200,7 @@ class ShardKeeper(AllShards):
             self._seen[record.name] = (record.version, first)
             seen = Seen(record.holder, record.version, now - first, record.duration or self.lease_seconds)
             if record.kind == "member":
-                if record.holder:
+                if record.holder and record.count == self.count:  # replicas of another count hold nothing here
                     members[record.holder] = seen
             elif record.count == self.count and record.shard is not None:
                 shards[record.shard], raw[record.shard] = seen, record
@@ -246,7 +246,8 @@ class ShardKeeper(AllShards):
         late renewal wins) and released ones."""
         name = member_lease_name(self.me)
         mine = next((record for record in records if record.name == name), None)
-        self.api.hold(name, self.me, self.lease_seconds, previous=mine, labels={KIND_LABEL: "member"})
+        labels = {KIND_LABEL: "member", COUNT_LABEL: str(self.count)}
+        self.api.hold(name, self.me, self.lease_seconds, previous=mine, labels=labels)
         for record in records:
             unchanged = now - self._seen.get(record.name, (record.version, now))[1]
             limit = MEMBER_GARBAGE_DURATIONS * (record.duration or self.lease_seconds)
