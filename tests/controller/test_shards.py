@@ -249,3 +249,15 @@ def test_takeover_waits_until_the_frozen_holder_has_stopped_by_its_own_reckoning
         replicas.keepers["b"].round()
         replicas.check_exclusive()
     assert replicas.holders(0) == ["b"]
+
+
+@given(st.text(min_size=1, max_size=80))
+def test_member_lease_names_are_valid_object_names(identity: str) -> None:
+    """A replica's identity may be anything (host, pid, random part): its Lease name must still be a valid
+    DNS-1123 name, and two identities that clean up to the same text must not share a Lease."""
+    import re
+
+    name = member_lease_name(identity)
+    assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name) and len(name) <= 63, name
+    if identity != identity.lower():
+        assert member_lease_name(identity) != member_lease_name(identity.lower())
