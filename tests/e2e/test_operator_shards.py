@@ -33,9 +33,9 @@ LEASE_SECONDS = 6  # short Leases so that a takeover takes seconds: a round ever
 
 
 def start_replicas(
-    start_operator: StartOperator, namespace: str, names: list[str], shards: int
+    start_operator: StartOperator, namespace: str, names: list[str], shards: int, lease: int = LEASE_SECONDS
 ) -> dict[str, OperatorProcess]:
-    options = ["--shards", str(shards), "--shard-lease-seconds", str(LEASE_SECONDS)]
+    options = ["--shards", str(shards), "--shard-lease-seconds", str(lease)]
     return {name: start_operator(namespace, options=options, POD_ID=name) for name in names}
 
 
@@ -94,7 +94,9 @@ def test_three_replicas_run_each_policy_slot_exactly_once(
     """60 policies with a scheduled cleanup every minute on 3 replicas: one history row and one event per
     policy and slot, every replica working its share, for two slots in a row."""
     shards, count = 6, 60
-    replicas = start_replicas(start_operator, kube.namespace, ["rep-a", "rep-b", "rep-c"], shards)
+    # the default Lease (15 s): at each minute boundary 60 cleanups load the two cores, and a 6 s Lease would
+    # lapse now and then (the replica then stops the slot's cleanup, failing closed, as it must)
+    replicas = start_replicas(start_operator, kube.namespace, ["rep-a", "rep-b", "rep-c"], shards, lease=15)
     wait_settled(kubectl, kube.namespace, shards, list(replicas))
     database = tmp_path / "jobs.db"
     url = job_table(database, {})

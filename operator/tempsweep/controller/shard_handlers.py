@@ -47,9 +47,6 @@ def keeper(state: OperatorState) -> ShardKeeper | None:
     return state.shards if isinstance(state.shards, ShardKeeper) else None
 
 
-_TASKS: dict[int, asyncio.Task[None]] = {}
-
-
 @kopf.on.startup()
 async def start_shards(memo: kopf.Memo, **_: Any) -> None:
     shards = keeper(ensure_state(memo))
@@ -61,20 +58,16 @@ async def start_shards(memo: kopf.Memo, **_: Any) -> None:
             shards.api.namespace,
             shards.me,
         )
-        _TASKS[id(shards)] = asyncio.create_task(shards.keep_forever())
+        shards.start()
 
 
 @kopf.on.cleanup()
 async def stop_shards(memo: kopf.Memo, **_: Any) -> None:
     """Stop working every shard, let work in flight reach a batch boundary, release the Leases."""
     shards = keeper(operator_state(memo))
-    if shards is None:
-        return
-    task = _TASKS.pop(id(shards), None)
-    if task is not None:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-    await asyncio.to_thread(shards.shutdown, shards.period)
+    if shards is not None:
+        await asyncio.to_thread(shards.stop)
+        await asyncio.to_thread(shards.shutdown, shards.period)
 
 
 @kopf.on.probe(id="shards", errors=kopf.ErrorsMode.PERMANENT)

@@ -1,8 +1,8 @@
 """This replica's shards: which Leases it holds, until when it may trust them, and the loop that keeps them.
 
 ``AllShards`` is the default (no ``--shards``): every policy is this replica's, as before sharding.
-``ShardKeeper`` runs one round every third of the Lease duration (``keep_forever``, an asyncio task;
-the API calls go to a thread): list the Leases, ``shards.plan`` what to do, renew, release and acquire
+``ShardKeeper`` runs one round every quarter of the Lease duration on a thread of its own (``start``):
+list the Leases, ``shards.plan`` what to do, renew, release and acquire
 with conditional writes, and keep this replica's member Lease fresh.
 
 Fail closed. A shard counts as this replica's only until two thirds of the Lease duration after the
@@ -23,7 +23,6 @@ landed by then, and the new holder reads each policy fresh from the API before i
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -79,7 +78,9 @@ class ShardKeeper(AllShards):
         self, api: LeaseStore, me: str, count: int, lease_seconds: int, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.api, self.me, self.count, self.lease_seconds, self._clock = api, me, count, lease_seconds, clock
-        self.period = lease_seconds / 3
+        self.period = lease_seconds / 4  # a renewal may come a third of a duration late before trust runs out
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
         self._valid_until: dict[int, float] = {}  # shard -> monotonic deadline of trust
         self._releasing: set[int] = set()
         self._epoch: dict[int, int] = {}  # shard -> number of its latest acquisition here
@@ -148,14 +149,26 @@ class ShardKeeper(AllShards):
 
     # -- the loop --
 
-    async def keep_forever(self) -> None:
-        """One round every third of the Lease duration until cancelled; never raises."""
-        while True:
+    def start(self) -> None:
+        """Run the rounds on a thread of their own: a busy event loop or a full worker pool (a burst of
+        timers at a cron boundary) must not delay a renewal, or the replica would drop its shards."""
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._keep, name="shard-leases", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.period + 40)  # a round in flight ends within its request timeouts
+
+    def _keep(self) -> None:
+        """One round every quarter of the Lease duration until stopped; never raises."""
+        while not self._stopping.is_set():
             try:
-                await asyncio.to_thread(self.round)
+                self.round()
             except Exception as exc:  # never let the loop die: deadlines run out, which fails closed
                 log.warning("shard round failed: %s: %s", type(exc).__name__, exc)
-            await asyncio.sleep(self.period)
+            self._stopping.wait(self.period)
 
     def round(self) -> None:
         """List the Leases, plan, and write: renew what is kept, release, acquire, keep the member Lease."""
