@@ -19,8 +19,9 @@ from tempsweep.controller import policy_work
 from tempsweep.controller.kube import WORKER_THREADS
 from tempsweep.controller.policy_status import now_utc, observe
 from tempsweep.controller.probes import TimerStale
+from tempsweep.controller.recheck import still_due
 from tempsweep.controller.runtime import PolicyNotReady, resolve
-from tempsweep.controller.schedule import due_work
+from tempsweep.controller.schedule import DueWork, due_work
 from tempsweep.controller.shard_handlers import caught_up
 from tempsweep.controller.state import OperatorState, PolicyMemory, ensure_state, operator_state, policy_memory
 from tempsweep.controller.timing import load_timing
@@ -85,11 +86,16 @@ async def policy_tick(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, **kwarg
         state.timers.record(ref.key, "lastSuccess", now)
         return
 
+    def decide(current: Any) -> DueWork:
+        return due_work(_resolved(current, state, memory), observe(current, memory), now)
+
     def work() -> None:
         with state.shards.working(ref.key), state.timers.busy(ref.key):
             if state.shards.lost(ref.key):
                 return  # the shard was handed over meanwhile
-            StatusWriter(state.kube, ref).write(policy_work.tick(body, due, state, memory, now))
+            checked = still_due(body, due, ref, state, decide)  # a cleanup acts on a fresh read, not the cache
+            if checked is not None:
+                StatusWriter(state.kube, ref).write(policy_work.tick(*checked, state, memory, now))
         state.timers.record(ref.key, "lastSuccess", now_utc())
 
     try:

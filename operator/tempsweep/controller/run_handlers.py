@@ -87,6 +87,13 @@ def _claim_or_wait(writer: StatusWriter, current: dict[str, Any], me: str) -> Ru
         raise kopf.TemporaryError(f"executed by operator {holder}; checking again later", delay=LEASE_SECONDS)
     lease = RunLease(writer, me)
     outcome = lease.acquire(str((current.get("metadata") or {}).get("resourceVersion") or ""))
+    for _ in range(2):  # a conflict may be any write (another replica's Kopf annotations), not a claim
+        if outcome is not Written.CONFLICT:
+            break
+        current = writer.kube.get_run(writer.ref.namespace, writer.ref.name)
+        if claim_state(current.get("status") or {}, me, now_utc())[0] is Claim.HELD:
+            break
+        outcome = lease.acquire(str((current.get("metadata") or {}).get("resourceVersion") or ""))
     if outcome is Written.CONFLICT:
         raise kopf.TemporaryError("another operator claimed the run first; checking again later", delay=LEASE_SECONDS)
     if outcome is not Written.DONE:
