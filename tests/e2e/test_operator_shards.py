@@ -299,11 +299,15 @@ def test_two_shipped_replicas_execute_a_run_burst_once_even_when_one_dies_mid_ru
             status = kube.wait_run(run_name, timeout=240)
             assert status["phase"] == "Succeeded", (run_name, status)
             assert status["filesDeleted"] == 40, (run_name, status)  # one pass did it all: counted once
-            finished = wait_for(
-                f"{run_name}'s event",
-                lambda run_name=run_name: [e for e in kube.events(run_name) if e["reason"] == "CleanupFinished"],
-            )
-            assert len(finished) == 1 and int(finished[0].get("count") or 1) == 1, finished
+
+            def finished(run_name: str = run_name) -> list[dict[str, Any]]:
+                return [e for e in kube.events(run_name) if e["reason"] == "CleanupFinished"]
+
+            if status["claim"]["holder"] == survivor:
+                wait_for(f"{run_name}'s event", finished)
+            # Kopf posts events from a queue after the status is written: a run the killed replica finished
+            # just before the SIGKILL may have lost its event, never gained a second one
+            assert len(finished()) <= 1 and all(int(e.get("count") or 1) == 1 for e in finished()), finished()
         for index in range(4):
             assert count_files(operator_root / f"v{index}") == 0
         said = "\n".join(
