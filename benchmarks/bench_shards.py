@@ -5,9 +5,9 @@ worked by one replica without ``--shards`` (today's default) and then by three r
 ``--shards 12``. A feeder adds one file to every volume every 2 s, so every statistics pass finds a new
 count and writes ``lastStatsTime``; a ``kubectl get --watch`` collects those times. **Timer lag** of a
 pass is how much later than due it ran: the time between two consecutive ``lastStatsTime`` of a policy
-minus the 10 s interval (the tick adds up to 1 s by design). **CPU** is utime + stime of each replica
-from /proc over the measurement window. Reported as p50/p99 lag and CPU per replica, and as the ratio
-3 replicas / 1 replica.
+minus the 10 s interval (the tick adds up to 1 s by design; ``lastStatsTime`` has 1 s resolution).
+**CPU** is utime + stime of each replica from /proc over the measurement window. Reported as p50/p99
+lag and CPU per replica, and as the ratio 3 replicas / 1 replica.
 
 Self-contained like ``bench_operator``: its own control plane in a private directory, torn down after.
 
@@ -33,9 +33,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_operator import BIN_DIR, REPO, Bench, cpu_seconds, log, machine, policy  # noqa: E402
+from bench_operator import BIN_DIR, NEVER, REPO, Bench, cpu_seconds, log, machine, policy  # noqa: E402
 
 INTERVAL = 10.0
+SETTLE = 45.0
 SHARDS = 12
 
 
@@ -48,7 +49,7 @@ def start(bench: Bench, namespace: str, name: str, options: list[str]) -> subpro
         KUBECONFIG=str(bench.kubeconfig),
         TEMP_STORAGE_CLEANUP_ALLOWED_ROOTS=str(bench.root),
         TEMPSWEEP_TICK_SECONDS="1",
-        TEMPSWEEP_LOG_LEVEL="WARNING",
+        TEMPSWEEP_LOG_LEVEL=os.environ.get("TEMPSWEEP_LOG_LEVEL", "WARNING"),
         POD_ID=name,
     )
     url = f"http://127.0.0.1:{port}/healthz"
@@ -102,10 +103,15 @@ class StatsWatch(threading.Thread):
                    "cleanuppolicies", "--watch", "-o", f"jsonpath={template}"]  # fmt: skip
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.times: dict[str, list[datetime]] = {}
+        self.lines = 0
+        self.sample: list[str] = []
 
     def run(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
+            self.lines += 1
+            if len(self.sample) < 3 or self.lines % 200 == 0:
+                self.sample.append(line.strip())
             parts = line.split()
             if len(parts) == 2:
                 moment = datetime.fromisoformat(parts[1].replace("Z", "+00:00"))
@@ -117,7 +123,7 @@ class StatsWatch(threading.Thread):
         lags = []
         for seen in list(self.times.values()):
             for before, after in zip(seen, seen[1:], strict=False):
-                if start <= before and after <= end:
+                if start <= after <= end:  # a pass that ran in the window, due at before + interval
                     lags.append(max(0.0, (after - before).total_seconds() - INTERVAL))
         return lags
 
@@ -131,7 +137,10 @@ def measure(bench: Bench, replicas: int, policies: int, window: float) -> dict[s
         volume.mkdir(parents=True)
         (volume / "seed.tmp").write_bytes(b"x")
         volumes.append(volume)
-    documents = [policy(f"p-{i}", volumes[i], stats_interval="10s") for i in range(policies)]
+    quiet = {
+        "schedule": {"scheduled": NEVER, "orphaned": NEVER, "statsInterval": "10s", "emergencyCheckInterval": "1h"}
+    }
+    documents = [policy(f"p-{i}", volumes[i], **quiet) for i in range(policies)]
     for first in range(0, policies, 50):
         bench.apply(namespace, *documents[first : first + 50])
     options = ["--shards", str(SHARDS)] if replicas > 1 else []
@@ -142,7 +151,7 @@ def measure(bench: Bench, replicas: int, policies: int, window: float) -> dict[s
         bench.wait_policies(namespace, policies)
         watch.start()
         feeder.start()
-        time.sleep(3 * INTERVAL)  # settle: shards shared, every policy through a few passes
+        time.sleep(SETTLE)  # shards shared, the start-up validations and first passes behind
         clock = os.sysconf("SC_CLK_TCK")
         began, cpu_before = datetime.now(UTC), [cpu_seconds(p.pid, clock) for p in processes]
         wall = time.monotonic()
@@ -158,11 +167,15 @@ def measure(bench: Bench, replicas: int, policies: int, window: float) -> dict[s
         for process in processes:
             stop(process)
         bench.kubectl("-n", namespace, "delete", "cleanuppolicies", "--all", "--wait=false", check=False)
-    if not lags:
-        raise RuntimeError(f"no statistics passes seen with {replicas} replica(s); see {bench.work}")
+    if not lags:  # no policy got two passes in the window: recorded as such, not hidden
+        log(
+            f"no statistics pass seen twice with {replicas} replica(s): {watch.lines} watch lines; logs in {bench.work}"
+        )
+        lags = [float("inf")]
     return {
         "replicas": replicas,
-        "samples": len(lags),
+        "samples": len(lags) if lags != [float("inf")] else 0,
+        "due": int(policies * window / INTERVAL),
         "p50": statistics.median(lags),
         "p99": lags[min(len(lags) - 1, int(0.99 * len(lags)))],
         "max": lags[-1],
@@ -179,16 +192,17 @@ def report(rows: list[dict[str, Any]], where: str, policies: int, window: float)
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python benchmarks/bench_shards.py` on: {where}.",
         "",
         f"{policies} policies, statsInterval 10s, timer tick 1 s, one new file per volume every 2 s; "
-        f"{window:.0f} s window after 30 s of settling. 1 replica: no `--shards` (the default); "
-        f"3 replicas: `--shards {SHARDS}`.",
+        f"emergency check hourly (out of the way); {window:.0f} s window after {SETTLE:.0f} s of settling. "
+        f"1 replica: no `--shards` (the default); 3 replicas: `--shards {SHARDS}`.",
         "",
-        "| replicas | passes seen | lag p50 | lag p99 | lag max | CPU per replica (% of a core) | CPU total | load |",
+        "| replicas | passes seen / due | lag p50 | lag p99 | lag max | CPU per replica (% of a core) | CPU total "
+        "| load |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         cpus = ", ".join(f"{100 * c:.1f}" for c in row["cpu"])
         lines.append(
-            f"| {row['replicas']} | {row['samples']} | {row['p50']:.2f} s | **{row['p99']:.2f} s** | "
+            f"| {row['replicas']} | {row['samples']} / {row['due']} | {row['p50']:.2f} s | **{row['p99']:.2f} s** | "
             f"{row['max']:.2f} s | {cpus} | {100 * sum(row['cpu']):.1f} | {row['load']:.1f} |"
         )
     lag_ratio = three["p99"] / one["p99"] if one["p99"] > 0 else float("nan")
@@ -221,11 +235,11 @@ def main() -> int:
     where = machine()
     work = Path(tempfile.mkdtemp(prefix="tempsweep-bench-shards-"))
     bench = Bench(work)
+    rows: list[dict[str, Any]] = []
     try:
         log(f"starting a control plane in {bench.cluster_dir}")
         bench.cluster("up")
         bench.install_crds()
-        rows = []
         for replicas in (1, 3):
             rows.append(measure(bench, replicas, args.policies, args.window))
             log(f"{replicas} replica(s): {rows[-1]}")
@@ -233,7 +247,8 @@ def main() -> int:
         try:
             bench.cluster("down")
         finally:
-            shutil.rmtree(work, ignore_errors=True)
+            if len(rows) == 2 and all(row["samples"] for row in rows):  # else kept: the operators' logs
+                shutil.rmtree(work, ignore_errors=True)
     text = report(rows, where, args.policies, args.window)
     args.output.write_text(text)
     print(text)
