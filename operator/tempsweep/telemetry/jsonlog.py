@@ -8,13 +8,16 @@ which policy and run it works on). Stdlib only: the format is small and ours to 
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from tempsweep.models.jsontext import one_line_json
+
 FIELDS = ("namespace", "policy", "run", "reason")
 DEFAULTS_ATTRIBUTE = "tempsweep_defaults"
+#: A record's own structured fields (the deletion audit's path, size, ...), merged in last, top level.
+FIELDS_ATTRIBUTE = "tempsweep_fields"
 _KIND_FIELD = {"CleanupPolicy": "policy", "CleanupRun": "run"}
 
 
@@ -35,9 +38,10 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, field, None)
             if value is not None:
                 line[field] = str(value)
+        line.update(getattr(record, FIELDS_ATTRIBUTE, None) or {})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return one_line_json(line, default=str)  # a file name in a message cannot forge or break a line
 
 
 def _object_fields(ref: object) -> dict[str, str]:
