@@ -285,4 +285,6 @@ def _sharding_problem(args: argparse.Namespace) -> str | None:
         return f"--shard-lease-seconds: {args.shard_lease_seconds} must be between 3 and 300"
     if args.peering is not None:
         return "--shards and --peering exclude each other: shards spread the work, peering keeps one replica active"
+    if not os.environ.get("POD_NAMESPACE") and not args.namespace:  # controller.shard_handlers.NAMESPACE_VARIABLE
+        return "--shards needs a namespace for its Leases: set POD_NAMESPACE (the Deployment does) or --namespace"
     return None
