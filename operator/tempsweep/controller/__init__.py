@@ -8,6 +8,9 @@ history recorder, ``cleanups`` runs the engine under the per-storage lock, ``run
 storage's queue of CleanupRuns and its thread, ``run_execution`` claims and executes one queued run,
 ``state`` is the operator's state in Kopf's memo (nothing module-level), ``kube`` the few API calls of
 our own.
+With ``--shards``, ``shards`` (pure: which shard, whose share), ``leases`` (the Lease API calls),
+``shard_keeper`` (the Leases this replica holds, renewed in a loop) and ``shard_handlers`` (Kopf's side)
+decide which replica works which policy; the handlers only ask ``state.shards.owns(key)``.
 
 The walk of one CleanupRun, and the form its data has at each hop:
 

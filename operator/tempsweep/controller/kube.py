@@ -26,8 +26,9 @@ REQUEST_TIMEOUT = (5.0, 30.0)
 #: Kopf's worker threads for sync handlers.
 WORKER_THREADS = 16
 #: The Kubernetes client's connection pool: Kopf's workers plus the operator's own threads that call the API
-#: (each storage's queue thread, the queue's position refresher and cancellation recorder, a lease renewer
-#: per executing run), so a connection is not thrown away after use ("Connection pool is full") in a burst.
+#: (each storage's queue thread and finisher, the queue's position refresher and cancellation recorder, a
+#: lease renewer per executing run, the shard Lease loop and shard catch-up reads), so a connection is not
+#: thrown away after use ("Connection pool is full") in a burst.
 CLIENT_CONNECTIONS = 2 * WORKER_THREADS
 
 
@@ -72,7 +73,12 @@ class Kube:
                 self._clients["client"] = client
                 self._clients["custom"] = kubernetes.client.CustomObjectsApi(client)
                 self._clients["core"] = kubernetes.client.CoreV1Api(client)
+                self._clients["coordination"] = kubernetes.client.CoordinationV1Api(client)
             return self._clients[kind]
+
+    def coordination(self) -> Any:
+        """The coordination.k8s.io/v1 API (shard Leases: ``leases``)."""
+        return self._api("coordination")
 
     def read_secret_value(self, namespace: str, name: str, key: str) -> str:
         """The decoded value of one key; NotFound names the secret and key, never the value."""

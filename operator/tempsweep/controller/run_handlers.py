@@ -16,6 +16,9 @@ import kopf
 
 from tempsweep.controller.claims import LEASE_SECONDS, Claim, claim_state
 from tempsweep.controller.expiry import FINAL_PHASES, sweep_forever
+from tempsweep.controller.kube import NotFound
+from tempsweep.controller.node_policies import node_scoped
+from tempsweep.controller.node_runs import coordinate
 from tempsweep.controller.policy_status import now_utc
 from tempsweep.controller.run_execution import QueuedRun, RunRefused, check_run
 from tempsweep.controller.run_status import RunReporter, queue_full, storage_label
@@ -51,6 +54,13 @@ def admit_run(body: kopf.Body, ref: ObjectRef, state: OperatorState) -> None:
     status = body.get("status") or {}
     if status.get("phase") in FINAL_PHASES or state.queues.holds(ref.uid):
         return
+    policy_name = ((body.get("spec") or {}).get("policyRef") or {}).get("name")
+    if not state.shards.owns(f"{ref.namespace}/{policy_name}"):  # --shards: the policy's holder runs it
+        raise kopf.TemporaryError(
+            "the policy's shard is held by another replica; looking again later", delay=LEASE_SECONDS
+        )
+    if _on_nodes(body, ref, state, str(policy_name)):  # a node-scoped policy's run: its nodes' agents execute it
+        return
     try:
         storage, policy_uid = check_run(body, ref, state)
     except RunRefused as refused:
@@ -67,6 +77,22 @@ def admit_run(body: kopf.Body, ref: ObjectRef, state: OperatorState) -> None:
             f"the queue of {storage_label(storage)} is full ({admission.total} runs waiting)",
             delay=QUEUE_FULL_RETRY_SECONDS,
         )
+
+
+def _on_nodes(body: kopf.Body, ref: ObjectRef, state: OperatorState, policy_name: str) -> bool:
+    """A node-scoped policy's run is coordinated by ``node_runs`` (True), not queued here. Asked of the API
+    server (a fresh read of the run) unless the watched policy shows a shared volume and the run names no node.
+    """
+    seen = state.policies.get(ref.namespace, policy_name)
+    if seen is not None and not node_scoped(seen) and not (body.get("spec") or {}).get("nodeName"):
+        return False
+    try:
+        current = state.kube.get_run(ref.namespace, ref.name)
+    except NotFound:
+        return True  # gone: nothing to queue
+    if (current.get("metadata") or {}).get("uid") != ref.uid:
+        return True
+    return coordinate(body, current, ref, state)
 
 
 @kopf.on.event(GROUP, VERSION, RUNS)
