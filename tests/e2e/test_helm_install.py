@@ -25,8 +25,9 @@ import pytest
 import yaml
 
 from e2e.test_rbac import CAN, CANNOT, CANNOT_CLUSTER
+from support.components import missing_component
 from support.controlplane import ControlPlane, Kubectl
-from support.helm import CHART, helm, values_args
+from support.helm import CHART, REPO, helm, values_args
 from support.operator_process import OperatorProcess
 from support.probing import wait_for
 from support.security_world import OLD_HOURS, files, make_files, policy, run
@@ -41,6 +42,7 @@ CRD_NAMES = (
     "clusterkopfpeerings.kopf.dev",
     "kopfpeerings.kopf.dev",
 )
+MONITORING_CRDS = REPO / ".local" / "share" / "monitoring-crds"
 RESTRICTED = [f"pod-security.kubernetes.io/{mode}=restricted" for mode in ("enforce", "audit", "warn")]
 
 
@@ -152,6 +154,28 @@ def test_the_deployment_runs_the_operator_in_dry_run_as_the_releases_service_acc
     assert pod["serviceAccountName"] == release.fullname
     assert env["TEMP_STORAGE_CLEANUP_CLEANUP_DRY_RUN"] == "true"
     assert deployment["spec"]["replicas"] == 1
+
+
+def test_the_monitoring_objects_are_accepted_by_the_real_prometheus_operator_crds(
+    kubectl: Kubectl, release: Release
+) -> None:
+    """With monitoring on, the chart's ServiceMonitor and PrometheusRule pass strict field validation."""
+    crds = sorted(MONITORING_CRDS.glob("monitoring.coreos.com_*.yaml"))
+    if len(crds) != 2:
+        missing_component("the prometheus-operator CRDs", "run `make prometheus` (generates them with controller-gen)")
+    for crd in crds:  # server-side: the ServiceMonitor schema is too big for the last-applied annotation
+        kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd))
+    kubectl("wait", "--for=condition=established", "--timeout=60s",
+            "crd/servicemonitors.monitoring.coreos.com", "crd/prometheusrules.monitoring.coreos.com")
+    rendered = release.helm("template", release.name, str(CHART), "--set", "monitoring.enabled=true").stdout
+    monitoring = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] in ("ServiceMonitor", "PrometheusRule")]
+
+    result = kubectl("apply", "--dry-run=server", "--validate=strict", "-f", "-",
+                     input=yaml.safe_dump_all(monitoring), namespace=release.namespace)
+
+    assert len(monitoring) == 2
+    assert "servicemonitor.monitoring.coreos.com" in result.stdout
+    assert "prometheusrule.monitoring.coreos.com" in result.stdout
 
 
 # -- RBAC bounded: the same lists as for manifests/base --------------------------------------------
