@@ -139,6 +139,14 @@ def test_the_crds_are_kept_on_uninstall_unless_told_otherwise(tmp_path: Path) ->
 SCRATCH = "/var/lib/tempsweep/volumes/scratch"
 
 
+def test_a_volume_may_be_mounted_at_an_allowed_root_itself(tmp_path: Path) -> None:
+    root = {"name": "root", "mountPath": "/var/lib/tempsweep/volumes", "persistentVolumeClaim": {"claimName": "x"}}
+
+    mounts = container(template({"volumes": [root]}, tmp_path))["volumeMounts"]
+
+    assert {"name": "root", "mountPath": "/var/lib/tempsweep/volumes"} in mounts
+
+
 def test_extra_settings_args_and_volumes_reach_the_pod(tmp_path: Path) -> None:
     documents = template(
         {
@@ -167,6 +175,10 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
     "volume-beside-the-root": (
         {"volumes": [{"name": "v", "mountPath": "/var/lib/tempsweep/volumes-other", "emptyDir": {}}]},
         "mountPath /var/lib/tempsweep/volumes-other is not under allowedRoots",
+    ),
+    "volume-above-the-root": (
+        {"volumes": [{"name": "v", "mountPath": "/var/lib/tempsweep", "emptyDir": {}}]},
+        "mountPath /var/lib/tempsweep is not under allowedRoots",
     ),
     "host-path": (
         {"volumes": [{"name": "v", "mountPath": "/var/lib/tempsweep/volumes/v", "hostPath": {"path": "/mnt"}}]},

@@ -58,7 +58,7 @@ Called once from the Deployment.
 {{- end -}}
 {{- $under := false -}}
 {{- range $roots -}}
-{{- if hasPrefix (printf "%s/" (trimSuffix "/" .)) $volume.mountPath -}}{{- $under = true -}}{{- end -}}
+{{- if or (eq (trimSuffix "/" .) (trimSuffix "/" $volume.mountPath)) (hasPrefix (printf "%s/" (trimSuffix "/" .)) $volume.mountPath) -}}{{- $under = true -}}{{- end -}}
 {{- end -}}
 {{- if not $under -}}
 {{- fail (printf "volumes[%d] (%s): mountPath %s is not under allowedRoots (%s)" $i $volume.name $volume.mountPath (join ":" $roots)) -}}
