@@ -23,7 +23,9 @@ from tempsweep.controller.claims import operator_identity
 from tempsweep.controller.expiry import FinishedRuns
 from tempsweep.controller.kube import Kube
 from tempsweep.controller.probes import TimerFreshness
+from tempsweep.controller.timing import prediction_settings
 from tempsweep.engine.ports import JobSource
+from tempsweep.engine.prediction import UsageWindow
 from tempsweep.models import EffectivePolicy, OperatorSettings
 
 
@@ -135,6 +137,9 @@ class PolicyMemory:
     job_source_announced: str | None = None  # the JobSourceReachable status last posted as an event
     statuses_announced: frozenset[str] = frozenset()  # unrecognized job statuses of the last statistics
     job_source: ReusedJobSource | None = None
+    usage: UsageWindow = field(default_factory=lambda: UsageWindow(prediction_settings()))  # 6 h of samples
+    usage_of: str | None = None  # the storage and capacity those samples measured (a new one starts afresh)
+    last_predictive: datetime | None = None  # the last Predictive cleanup (status may lag a tick behind)
 
 
 def ensure_state(memo: Any) -> OperatorState:
