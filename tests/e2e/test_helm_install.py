@@ -8,7 +8,8 @@ refused upgrade that leaves the release as it was, and `helm uninstall`, which l
 the CRDs and so the users' policies.
 
 The release gets its own name and namespace (its ClusterRoles are named after it), so it never collides with
-manifests/base as other tests apply it; the CRDs it shares with them are adopted (--take-ownership).
+manifests/base as other tests apply it; the CRDs it shares with them, applied first by `kubectl apply` as
+a kustomize install does, are adopted (--take-ownership --force-conflicts, as README says for that move).
 """
 
 from __future__ import annotations
@@ -70,8 +71,13 @@ class Release:
 
 @pytest.fixture(scope="module")
 def release(
-    control_plane: ControlPlane, kubectl: Kubectl, tmp_path_factory: pytest.TempPathFactory
+    control_plane: ControlPlane,
+    kubectl: Kubectl,
+    tempsweep_crds: tuple[str, ...],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Release]:
+    """The chart installed over CRDs a kustomize install applied (tempsweep_crds: `kubectl apply`), as the
+    README's move from kustomize to Helm does it."""
     suffix = uuid.uuid4().hex[:6]
     name, namespace = f"sweep-{suffix}", f"tempsweep-helm-{suffix}"
     kubectl("create", "namespace", namespace)
@@ -79,7 +85,7 @@ def release(
     workdir = tmp_path_factory.mktemp("helm")
     env = {"KUBECONFIG": str(control_plane.kubeconfig)}
     install = helm(
-        "install", name, str(CHART), "--namespace", namespace, "--take-ownership",
+        "install", name, str(CHART), "--namespace", namespace, "--take-ownership", "--force-conflicts",
         *values_args({"monitoring": {"enabled": False}}, workdir), env=env,
     )
     installed = Release(name, namespace, f"{name}-tempsweep", install, env)
