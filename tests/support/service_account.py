@@ -113,10 +113,8 @@ def token_kubeconfig(
     namespace: str | None = None,
     account: tuple[str, str] = (SYSTEM_NAMESPACE, SERVICE_ACCOUNT),
 ) -> Path:
-    """Write PATH: a kubeconfig for a ServiceAccount's token (TokenRequest API), mode 0600.
-
-    ACCOUNT is (namespace, name) of the ServiceAccount, by default the operator's of manifests/base.
-    """
+    """Write PATH: a kubeconfig for a ServiceAccount's token (TokenRequest API), mode 0600; by default the
+    operator's, or ACCOUNT = (namespace, name)."""
     token = kubectl("create", "token", account[1], f"--duration={duration}", namespace=account[0])
     admin = yaml.safe_load(plane.kubeconfig.read_text())
     context = next(c["context"] for c in admin["contexts"] if c["name"] == admin["current-context"])
