@@ -63,17 +63,21 @@ def test_the_operator_accepts_the_settings_the_chart_gives_it(values: dict[str, 
     assert settings.namespace_root_paths == {k: tuple(v) for k, v in values.get("namespaceRoots", {}).items()}
 
 
-def test_the_defaults_ship_in_dry_run_with_one_replica_and_no_monitoring(tmp_path: Path) -> None:
+def test_the_defaults_ship_in_dry_run_with_two_sharded_replicas_and_no_monitoring(tmp_path: Path) -> None:
     documents = template(None, tmp_path)
     deployment = one(documents, "Deployment", "tempsweep-operator")
+    args = container(documents)["args"]
 
     assert env(documents)["TEMP_STORAGE_CLEANUP_CLEANUP_DRY_RUN"] == "true"
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert deployment["spec"]["replicas"] == 2
+    assert args[args.index("--shards") + 1] == "12"
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
     assert "TEMP_STORAGE_CLEANUP_NAMESPACE_ROOTS" not in env(documents)
     assert {d["kind"] for d in documents} == {
-        "ServiceAccount", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "Deployment",
+        "ServiceAccount", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+        "Deployment",
     }
+    assert one(documents, "Role")["metadata"]["namespace"] == NAMESPACE
     assert {p["name"] for p in container(documents)["ports"]} == {"health"}
     assert all(d["metadata"].get("namespace", NAMESPACE) == NAMESPACE for d in documents)
 
@@ -88,6 +92,24 @@ def test_monitoring_adds_the_metrics_port_service_monitor_rule_and_dashboard(tmp
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     assert one(documents, "ConfigMap")["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert one(documents, "PrometheusRule")["spec"]["groups"]
+
+
+def test_one_replica_without_shards_is_recreated_and_holds_no_leases(tmp_path: Path) -> None:
+    documents = template({"operator": {"replicas": 1, "shards": 0}}, tmp_path)
+    deployment = one(documents, "Deployment")
+
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert "--shards" not in container(documents)["args"]
+    assert not [d for d in documents if d["kind"] in ("Role", "RoleBinding")]
+
+
+def test_replicas_and_shards_are_values(tmp_path: Path) -> None:
+    documents = template({"operator": {"replicas": 3, "shards": 30}}, tmp_path)
+    args = container(documents)["args"]
+
+    assert one(documents, "Deployment")["spec"]["replicas"] == 3
+    assert args[args.index("--shards") + 1] == "30"
 
 
 def test_monitoring_parts_can_be_left_out(tmp_path: Path) -> None:
@@ -167,7 +189,10 @@ def test_extra_settings_args_and_volumes_reach_the_pod(tmp_path: Path) -> None:
 # -- refused values -------------------------------------------------------------------------------
 
 REFUSED: dict[str, tuple[dict[str, Any], str]] = {
-    "replicas-2": ({"operator": {"replicas": 2}}, "operator.replicas: 2 replicas would each run every policy's timers"),
+    "replicas-2-without-shards": (
+        {"operator": {"replicas": 2, "shards": 0}},
+        "operator.replicas: 2 replicas without operator.shards would each run every policy's timers",
+    ),
     "volume-outside-the-roots": (
         {"volumes": [{"name": "v", "mountPath": "/data/v", "emptyDir": {}}]},
         "volumes[0] (v): mountPath /data/v is not under allowedRoots (/var/lib/tempsweep/volumes)",

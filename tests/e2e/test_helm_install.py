@@ -130,7 +130,10 @@ def test_every_object_of_the_release_exists(kubectl: Kubectl, release: Release) 
     manifest = release.manifest()
     kinds = sorted({d["kind"] for d in manifest})
 
-    assert kinds == ["ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Deployment", "ServiceAccount"]
+    assert kinds == [
+        "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Deployment", "Role", "RoleBinding",
+        "ServiceAccount",
+    ]
     for document in manifest:
         namespace = document["metadata"].get("namespace")
         assert namespace in (None, release.namespace)
@@ -159,7 +162,7 @@ def test_the_deployment_runs_the_operator_in_dry_run_as_the_releases_service_acc
 
     assert pod["serviceAccountName"] == release.fullname
     assert env["TEMP_STORAGE_CLEANUP_CLEANUP_DRY_RUN"] == "true"
-    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["replicas"] == 2
 
 
 def test_the_monitoring_objects_are_accepted_by_the_real_prometheus_operator_crds(
@@ -210,6 +213,18 @@ def test_the_charts_service_account_cannot_touch_the_cluster(
     kubectl: Kubectl, release: Release, verb: str, resource: str
 ) -> None:
     assert not can_i(kubectl, release.user, verb, resource)
+
+
+@pytest.mark.parametrize("verb", ["list", "create", "update", "delete"])
+def test_the_charts_shard_leases_are_only_in_the_release_namespace(
+    kubectl: Kubectl, release: Release, verb: str
+) -> None:
+    leases = "leases.coordination.k8s.io"
+
+    assert can_i(kubectl, release.user, verb, leases, namespace=release.namespace)
+    assert not can_i(kubectl, release.user, verb, leases, namespace="team-x")
+    assert not can_i(kubectl, release.user, verb, leases, namespace="kube-system")
+    assert not can_i(kubectl, release.user, "patch", leases, namespace=release.namespace)
 
 
 # -- RBAC sufficient: the operator does a real cleanup as the chart's ServiceAccount ----------------
@@ -269,8 +284,8 @@ def test_an_upgrade_turns_dry_run_off_and_a_refused_one_changes_nothing(kubectl:
         env = {e["name"]: e.get("value") for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
         return str(env["TEMP_STORAGE_CLEANUP_CLEANUP_DRY_RUN"])
 
-    refused = release.helm("upgrade", release.name, str(CHART), "--reuse-values", "--set", "operator.replicas=2",
-                           check=False)
+    refused = release.helm("upgrade", release.name, str(CHART), "--reuse-values",
+                           "--set", "operator.replicas=2", "--set", "operator.shards=0", check=False)
     assert refused.returncode != 0 and "operator.replicas" in refused.stderr
     assert dry_run() == "true"
 

@@ -48,8 +48,8 @@ Refuse values that would run the operator outside its safety rules; each message
 Called once from the Deployment.
 */}}
 {{- define "tempsweep.validate" -}}
-{{- if gt (int .Values.operator.replicas) 1 -}}
-{{- fail (printf "operator.replicas: %v replicas would each run every policy's timers (timers are not claimed); run 1" .Values.operator.replicas) -}}
+{{- if and (gt (int .Values.operator.replicas) 1) (not .Values.operator.shards) -}}
+{{- fail (printf "operator.replicas: %v replicas without operator.shards would each run every policy's timers; set shards or run 1" .Values.operator.replicas) -}}
 {{- end -}}
 {{- $roots := .Values.allowedRoots -}}
 {{- range $i, $volume := .Values.volumes -}}
