@@ -4,7 +4,7 @@
    CRDs, the alert rules and the dashboard): `make chart` makes them, `make crds` runs it.
 2. `helm template` with values equivalent to an overlay renders the same objects as `kubectl kustomize`
    of it, after removing only Helm's bookkeeping (support.helm). Left out on the kustomize side, and only
-   these: the Namespace (Helm installs into a namespace you create, README) and the example CleanupPolicy
+   these: the Namespaces (Helm installs into namespaces you create, README) and the example CleanupPolicy
    of manifests/default (the chart ships no policy).
 """
 
@@ -51,15 +51,19 @@ def test_the_chart_files_are_exact_copies_of_their_sources() -> None:
         assert (files / copy).read_bytes() == source.read_bytes(), f"{copy} differs from {source}: run `make chart`"
 
 
-def overlay_with_monitoring(directory: Path) -> Path:
-    """manifests/base plus the monitoring component, as README tells users to add it."""
-    (directory / "kustomization.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        "resources": [os.path.relpath(REPO / "manifests" / "base", directory)],  # kustomize refuses absolute paths
-        "components": [os.path.relpath(REPO / "manifests" / "monitoring", directory)],
-    }))
-    return directory
+def with_components(*components: str) -> Any:
+    """An overlay of manifests/base plus COMPONENTS (directories of manifests/), as README tells users to add them."""
+
+    def overlay(directory: Path) -> Path:
+        (directory / "kustomization.yaml").write_text(yaml.safe_dump({
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": [os.path.relpath(REPO / "manifests" / "base", directory)],  # kustomize wants relative
+            "components": [os.path.relpath(REPO / "manifests" / name, directory) for name in components],
+        }))
+        return directory
+
+    return overlay
 
 
 def differences(expected: dict[Any, dict[str, Any]], got: dict[Any, dict[str, Any]]) -> str:
@@ -80,7 +84,11 @@ def differences(expected: dict[Any, dict[str, Any]], got: dict[Any, dict[str, An
 
 OVERLAYS = {
     "default": (lambda _: REPO / "manifests" / "default", DEFAULT_VALUES),
-    "base-with-monitoring": (overlay_with_monitoring, {"monitoring": {"enabled": True}}),
+    "base-with-monitoring": (with_components("monitoring"), {"monitoring": {"enabled": True}}),
+    "base-with-node-agent": (with_components("node-agent"), {"nodeAgent": {"enabled": True}}),
+    "base-with-both": (
+        with_components("monitoring", "node-agent"), {"monitoring": {"enabled": True}, "nodeAgent": {"enabled": True}}
+    ),
 }
 
 

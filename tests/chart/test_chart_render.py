@@ -230,3 +230,78 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
 @pytest.mark.parametrize(("values", "message"), REFUSED.values(), ids=REFUSED.keys())
 def test_bad_values_are_refused_naming_the_value(values: dict[str, Any], message: str, tmp_path: Path) -> None:
     assert message in refused(values, tmp_path)
+
+
+# -- the node agent -----------------------------------------------------------------------------------
+
+AGENT = {"nodeAgent": {"enabled": True}}
+
+
+def agent_container(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    [agent] = one(documents, "DaemonSet")["spec"]["template"]["spec"]["containers"]
+    return dict(agent)
+
+
+def test_the_node_agent_is_off_by_default(tmp_path: Path) -> None:
+    documents = template(None, tmp_path)
+
+    assert not [d for d in documents if d["kind"] == "DaemonSet" or "agent" in d["metadata"]["name"]]
+    assert not [d for d in documents if d["metadata"]["name"].endswith("-nodes")]
+
+
+def test_each_agent_root_is_mounted_from_the_node_at_the_same_path_and_nothing_else(tmp_path: Path) -> None:
+    roots = ["/var/lib/tempsweep/node", "/mnt/scratch"]
+    documents = template({"nodeAgent": {"enabled": True, "allowedRoots": roots}}, tmp_path)
+    pod = one(documents, "DaemonSet")["spec"]["template"]["spec"]
+    host = {v["name"]: v["hostPath"] for v in pod["volumes"] if "hostPath" in v}
+    mounts = {m["name"]: m["mountPath"] for m in agent_container(documents)["volumeMounts"]}
+
+    assert sorted(p["path"] for p in host.values()) == sorted(roots)
+    assert all(mounts[name] == path["path"] and path["type"] == "Directory" for name, path in host.items())
+    assert set(mounts) == {"tmp", *host}
+    assert load_settings(env_of(agent_container(documents))).allowed_root_paths == [Path(r) for r in roots]
+
+
+def env_of(operator: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in operator["env"] if "value" in e}
+
+
+def test_the_agent_follows_dry_run_and_its_namespace_roots_load(tmp_path: Path) -> None:
+    values = {
+        "dryRun": False,
+        "nodeAgent": {"enabled": True, "namespaceRoots": {"team-a": ["/var/lib/tempsweep/node/a"]}},
+    }
+    settings = load_settings(env_of(agent_container(template(values, tmp_path))))
+
+    assert settings.cleanup_dry_run is False
+    assert settings.namespace_root_paths == {"team-a": ("/var/lib/tempsweep/node/a",)}
+
+
+def system_paths() -> list[str]:
+    from tempsweep.models import paths
+
+    return sorted({*paths.SYSTEM_PATHS, *paths._SYSTEM_TREES, *(f"{tree}/x" for tree in paths._SYSTEM_TREES)})
+
+
+@pytest.mark.parametrize("path", system_paths())
+def test_a_system_path_is_never_an_agent_root(path: str, tmp_path: Path) -> None:
+    """The chart's list is the operator's (tempsweep.models.paths): each of its paths is refused."""
+    values = {"nodeAgent": {"enabled": True, "allowedRoots": ["/var/lib/tempsweep/node", path]}}
+
+    assert f"nodeAgent.allowedRoots[1]: {path} is a system path" in refused(values, tmp_path)
+
+
+AGENT_REFUSED: dict[str, tuple[dict[str, Any], str]] = {
+    "namespace-root-outside": (
+        {"namespaceRoots": {"team-a": ["/srv/a"]}},
+        "nodeAgent.namespaceRoots.team-a: /srv/a is not under nodeAgent.allowedRoots",
+    ),
+    "setting-with-its-own-value": ({"settings": {"ALLOWED_ROOTS": "/"}}, "nodeAgent.settings.ALLOWED_ROOTS"),
+    "dotdot": ({"allowedRoots": ["/var/lib/tempsweep/../../etc"]}, "nodeAgent"),
+    "typo": ({"allowedroots": ["/x"]}, "allowedroots"),
+}
+
+
+@pytest.mark.parametrize(("values", "message"), AGENT_REFUSED.values(), ids=AGENT_REFUSED.keys())
+def test_bad_agent_values_are_refused(values: dict[str, Any], message: str, tmp_path: Path) -> None:
+    assert message in refused({"nodeAgent": {"enabled": True, **values}}, tmp_path)

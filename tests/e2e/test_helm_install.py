@@ -25,6 +25,9 @@ from typing import Any
 import pytest
 import yaml
 
+from e2e.test_node_agent_manifests import CAN as AGENT_CAN
+from e2e.test_node_agent_manifests import CANNOT as AGENT_CANNOT
+from e2e.test_node_agent_manifests import CANNOT_CLUSTER as AGENT_CANNOT_CLUSTER
 from e2e.test_rbac import CAN, CANNOT, CANNOT_CLUSTER
 from support.components import missing_component
 from support.controlplane import ControlPlane, Kubectl
@@ -37,6 +40,7 @@ from support.service_account import can_i, isolated_env, token_kubeconfig
 pytestmark = pytest.mark.e2e
 
 PSA_WARNING = "would violate PodSecurity"
+POLICIES = "cleanuppolicies.tempsweep.io"
 CRD_NAMES = (
     "cleanuppolicies.tempsweep.io",
     "cleanupruns.tempsweep.io",
@@ -244,9 +248,11 @@ def test_the_operator_cleans_as_the_charts_service_account_without_a_forbidden(
         "TEMP_STORAGE_CLEANUP_ALLOWED_ROOTS": str(root),
         "TEMPSWEEP_TICK_SECONDS": "1",
         "TEMPSWEEP_TTL_CHECK_SECONDS": "1",
+        "POD_NAMESPACE": release.namespace,  # as the chart's Deployment sets it: where the shard Leases live
     }
-    operator = OperatorProcess(
-        namespaces=[namespace], env=isolated_env(kubeconfig, settings), log_path=tmp_path / "operator.log"
+    operator = OperatorProcess(  # sharded as the chart's default, so the Lease Role is proven sufficient too
+        namespaces=[namespace], env=isolated_env(kubeconfig, settings), log_path=tmp_path / "operator.log",
+        options=("--shards", "2"),
     )
 
     def apply(document: dict[str, Any]) -> None:
@@ -269,6 +275,8 @@ def test_the_operator_cleans_as_the_charts_service_account_without_a_forbidden(
         operator.stop()
 
     assert files(volume) == {"new/b.tmp", "new/c.tmp"}
+    leases = json.loads(kubectl("get", "leases", "-o", "json", namespace=release.namespace).stdout)["items"]
+    assert leases, "the sharded operator wrote no Lease in the release's namespace"
     assert any(e["involvedObject"]["kind"] == "CleanupRun" for e in events), "no event about the run"
     for sign in ("forbidden", "'code': 403", "(403)"):
         assert sign not in log.lower(), f"{sign!r} in the operator log\n{operator.tail(80)}"
@@ -293,6 +301,84 @@ def test_an_upgrade_turns_dry_run_off_and_a_refused_one_changes_nothing(kubectl:
 
     assert "REVISION: 2" in upgraded.stdout
     assert dry_run() == "false"
+
+
+# -- the node agent, switched on by an upgrade ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def with_agent(kubectl: Kubectl, release: Release) -> Iterator[tuple[str, subprocess.CompletedProcess[str]]]:
+    """`helm upgrade --set nodeAgent.enabled=true` into a namespace labelled like manifests/node-agent's."""
+    namespace = f"{release.namespace}-agent"
+    labels = yaml.safe_load((REPO / "manifests" / "node-agent" / "namespace.yaml").read_text())["metadata"]["labels"]
+    kubectl("create", "namespace", namespace)
+    kubectl("label", "namespace", namespace, *(f"{k}={v}" for k, v in labels.items()))
+    upgraded = release.helm("upgrade", release.name, str(CHART), "--reuse-values",
+                            "--set", "nodeAgent.enabled=true", "--set", f"nodeAgent.namespace={namespace}")
+    try:
+        yield namespace, upgraded
+    finally:
+        kubectl("delete", "namespace", namespace, "--wait=false", "--ignore-not-found", check=False)
+
+
+def test_the_agent_departs_from_restricted_only_where_hostpath_needs_it(
+    kubectl: Kubectl, release: Release, with_agent: tuple[str, subprocess.CompletedProcess[str]]
+) -> None:
+    namespace, upgraded = with_agent
+    warning = upgraded.stderr.replace('\\"', '"')  # helm logs the API server's warning with quotes escaped
+
+    assert "STATUS: deployed" in upgraded.stdout
+    assert kubectl("get", "daemonset", f"{release.fullname}-agent", "-o", "name", namespace=namespace).stdout.strip()
+    for expected in ('restricted volume type "hostPath"', "DAC_OVERRIDE", "FOWNER", "runAsNonRoot", "runAsUser=0"):
+        assert expected in warning, warning
+    for never in ("privileged (", "allowPrivilegeEscalation", "seccompProfile", "host namespaces", "hostPort"):
+        assert never not in warning, warning
+
+
+def agent_user(release: Release, namespace: str) -> str:
+    return f"system:serviceaccount:{namespace}:{release.fullname}-agent"
+
+
+@pytest.mark.parametrize(
+    ("verb", "resource", "sub"), AGENT_CAN, ids=[f"{v}-{r}{'-' + s if s else ''}" for v, r, s in AGENT_CAN]
+)
+def test_the_charts_agent_can(
+    kubectl: Kubectl, release: Release, with_agent: tuple[str, Any], verb: str, resource: str, sub: str | None
+) -> None:
+    user = agent_user(release, with_agent[0])
+    wait_for("the agent's ClusterRoleBinding to take effect", lambda: can_i(kubectl, user, "list", POLICIES))
+
+    assert can_i(kubectl, user, verb, resource, namespace="team-x", subresource=sub)
+
+
+@pytest.mark.parametrize(
+    ("verb", "resource", "sub"), AGENT_CANNOT, ids=[f"{v}-{r}{'-' + s if s else ''}" for v, r, s in AGENT_CANNOT]
+)
+def test_the_charts_agent_cannot(
+    kubectl: Kubectl, release: Release, with_agent: tuple[str, Any], verb: str, resource: str, sub: str | None
+) -> None:
+    user = agent_user(release, with_agent[0])
+    for namespace in ("team-x", with_agent[0], release.namespace):
+        assert not can_i(kubectl, user, verb, resource, namespace=namespace, subresource=sub)
+
+
+@pytest.mark.parametrize(
+    ("verb", "resource"), AGENT_CANNOT_CLUSTER, ids=[f"{v}-{r}" for v, r in AGENT_CANNOT_CLUSTER]
+)
+def test_the_charts_agent_cannot_touch_the_cluster(
+    kubectl: Kubectl, release: Release, with_agent: tuple[str, Any], verb: str, resource: str
+) -> None:
+    assert not can_i(kubectl, agent_user(release, with_agent[0]), verb, resource)
+
+
+def test_with_the_agent_the_operator_lists_nodes_and_does_nothing_else_with_them(
+    kubectl: Kubectl, release: Release, with_agent: tuple[str, Any]
+) -> None:
+    wait_for("the operator's node binding to take effect", lambda: can_i(kubectl, release.user, "list", "nodes"))
+
+    assert can_i(kubectl, agent_user(release, with_agent[0]), "get", "nodes")
+    for verb in ("get", "watch", "patch", "delete"):
+        assert not can_i(kubectl, release.user, verb, "nodes")
 
 
 # -- uninstall: last ---------------------------------------------------------------------------------

@@ -83,10 +83,10 @@ Called once from the Deployment.
 {{- end -}}
 {{- end -}}
 
-{{/* NAMESPACE_ROOTS as the operator reads it: team-a=/v/a:/v/a2,team-b=/v/b (namespaces sorted). */}}
-{{- define "tempsweep.namespaceRoots" -}}
+{{/* A namespaceRoots map as NAMESPACE_ROOTS reads it: team-a=/v/a:/v/a2,team-b=/v/b (namespaces sorted). */}}
+{{- define "tempsweep.rootsByNamespace" -}}
 {{- $entries := list -}}
-{{- range $namespace, $paths := .Values.namespaceRoots -}}
+{{- range $namespace, $paths := . -}}
 {{- $entries = append $entries (printf "%s=%s" $namespace (join ":" $paths)) -}}
 {{- end -}}
 {{- join "," $entries -}}
@@ -99,7 +99,7 @@ Called once from the Deployment.
 # the only paths any policy may clean (colon-separated); the cluster admin decides
 - name: TEMP_STORAGE_CLEANUP_ALLOWED_ROOTS
   value: {{ join ":" .Values.allowedRoots | quote }}
-{{- with include "tempsweep.namespaceRoots" . }}
+{{- with include "tempsweep.rootsByNamespace" .Values.namespaceRoots }}
 - name: TEMP_STORAGE_CLEANUP_NAMESPACE_ROOTS
   value: {{ . | quote }}
 {{- end }}
@@ -116,4 +116,56 @@ Called once from the Deployment.
 - name: TEMP_STORAGE_CLEANUP_{{ $name }}
   value: {{ $value | toString | quote }}
 {{- end }}
+{{- end -}}
+
+{{/* Selects the node agent's pods. */}}
+{{- define "tempsweep.agentSelector" -}}
+app.kubernetes.io/component: node-agent
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "tempsweep.agentServiceAccountName" -}}
+{{- if .Values.nodeAgent.serviceAccount.create -}}
+{{- default (printf "%s-agent" (include "tempsweep.fullname" .)) .Values.nodeAgent.serviceAccount.name -}}
+{{- else -}}
+{{- required "nodeAgent.serviceAccount.name: name the existing ServiceAccount when nodeAgent.serviceAccount.create is false" .Values.nodeAgent.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Refuse node agent values that would mount or clean what no policy may: every allowed root becomes a hostPath
+mount, so none may be a system path (the operator's list, tempsweep.models.paths; a test keeps them equal),
+and namespace roots must lie under the allowed roots.
+*/}}
+{{- define "tempsweep.validateNodeAgent" -}}
+{{- $agent := .Values.nodeAgent -}}
+{{- $system := list "/" "/bin" "/boot" "/dev" "/etc" "/home" "/lib" "/lib32" "/lib64" "/opt" "/proc" "/root" "/run" "/sbin" "/srv" "/sys" "/usr" "/var" "/var/lib" "/var/run" "/var/log" "/tmp" -}}
+{{- $trees := list "/proc" "/sys" "/dev" "/etc" "/boot" "/usr" "/bin" "/sbin" "/lib" -}}
+{{- range $i, $root := $agent.allowedRoots -}}
+{{- $normal := clean $root -}}
+{{- $inTree := false -}}
+{{- range $trees -}}
+{{- if or (eq $normal .) (hasPrefix (printf "%s/" .) $normal) -}}{{- $inTree = true -}}{{- end -}}
+{{- end -}}
+{{- if or (has $normal $system) $inTree -}}
+{{- fail (printf "nodeAgent.allowedRoots[%d]: %s is a system path and is never cleaned (nor mounted from the node)" $i $root) -}}
+{{- end -}}
+{{- end -}}
+{{- range $name, $_ := $agent.settings -}}
+{{- if has $name (list "TEMP_STORAGE_PATH" "ALLOWED_ROOTS" "NAMESPACE_ROOTS" "CLEANUP_DRY_RUN") -}}
+{{- fail (printf "nodeAgent.settings.%s: set it with its own value (nodeAgent.storagePath, nodeAgent.allowedRoots, nodeAgent.namespaceRoots, dryRun), not in settings" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- range $namespace, $paths := $agent.namespaceRoots -}}
+{{- range $paths -}}
+{{- $path := . -}}
+{{- $under := false -}}
+{{- range $agent.allowedRoots -}}
+{{- if or (eq (trimSuffix "/" .) (trimSuffix "/" $path)) (hasPrefix (printf "%s/" (trimSuffix "/" .)) $path) -}}{{- $under = true -}}{{- end -}}
+{{- end -}}
+{{- if not $under -}}
+{{- fail (printf "nodeAgent.namespaceRoots.%s: %s is not under nodeAgent.allowedRoots (%s)" $namespace $path (join ":" $agent.allowedRoots)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
