@@ -9,6 +9,7 @@ whose watch lags or failed still holds.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from e2e.operator_helpers import make_files, policy, tree
+from e2e.operator_helpers import run as run_document
 from support.controlplane import ControlPlane
 from support.node_agents import NODE_PATH, NODE_ROOT, TEST_LABEL
 from support.operator_process import Kube
@@ -99,3 +101,31 @@ def test_a_stale_copy_of_the_policy_deletes_nothing(
     tick_policy(agent, stale)
 
     assert tree(disk(node_a)) == {"old.tmp"}
+
+
+@pytest.mark.parametrize("change", ["relabelled-away", "node-deleted"])
+def test_a_run_part_reads_the_nodes_labels_again_before_it_deletes(
+    change: str, kube: Kube, namespace: str, node_a: str, disk: Callable[[str], Path],
+    agent_of: Callable[[str], Agent],
+) -> None:
+    """The operator targeted node a; the node changed since, and the agent's labels are as read before."""
+    from tempsweep.agent.runs import execute_node_run
+
+    body = emergency_policy("p", namespace)
+    body["spec"]["thresholds"] = {"minFreeSpace": "1Ki"}  # no emergency: only the run deletes
+    kube.apply(body)
+    kube.apply(run_document("r", "p", "Orphaned"))
+    kube("patch", "cleanuprun", "r", "--subresource=status", "--type=merge",
+         "-p", json.dumps({"status": {"phase": "Running", "targetNodes": [node_a]}}))
+    if change == "relabelled-away":
+        kube("label", "node", node_a, "disk=slow", "--overwrite", namespace=None)
+    else:
+        kube("delete", "node", node_a, namespace=None)
+
+    agent = agent_of(node_a)
+    agent.labels = {TEST_LABEL: namespace, "disk": "fast"}
+    execute_node_run(agent, kube.get("cleanuprun", "r"))
+
+    assert tree(disk(node_a)) == {"old.tmp"}
+    part = {entry["node"]: entry for entry in kube.status("cleanuprun", "r").get("nodes") or []}[node_a]
+    assert part["phase"] == "Failed" and "nothing was done here" in part["message"], part

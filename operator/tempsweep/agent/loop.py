@@ -109,6 +109,11 @@ class Agent:
     def selects_me(self, policy: Any) -> bool:
         return node_scoped(policy) and selector_matches(node_selector(policy), self.labels or {})
 
+    def read_labels_now(self) -> None:
+        """Read the Node's labels again, now (NotFound when the Node is gone; an API error propagates)."""
+        self.labels = node_labels(self.kube, self.node)
+        self.labels_read = time.monotonic()
+
     def confirmed(self, policy: Any) -> dict[str, Any] | None:
         """The policy as the API server has it now, if it may still be cleaned on this node; None if not.
 
@@ -123,11 +128,10 @@ class Agent:
         meta = policy.get("metadata") or {}
         try:
             fresh = self.kube.get_policy(str(meta.get("namespace")), str(meta.get("name")))
-            labels = node_labels(self.kube, self.node)
+            self.read_labels_now()
         except NotFound as exc:
             log.info("%s: not cleaned on this node: %s", _key(policy), exc)
             return None
-        self.labels, self.labels_read = labels, time.monotonic()
         now = fresh.get("metadata") or {}
         same = now.get("uid") == meta.get("uid") and now.get("generation") == meta.get("generation")
         if not same or now.get("deletionTimestamp") or (fresh.get("spec") or {}).get("suspend") is True:
