@@ -20,7 +20,7 @@ from e2e.operator_helpers import make_files, policy, tree
 from e2e.operator_helpers import run as run_document
 from support.controlplane import ControlPlane
 from support.node_agents import NODE_PATH, NODE_ROOT, TEST_LABEL
-from support.operator_process import Kube
+from support.operator_process import Kube, OperatorProcess
 from tempsweep.agent.hostroot import HostRoot
 from tempsweep.agent.loop import Agent
 from tempsweep.agent.policies import tick_policy
@@ -129,3 +129,27 @@ def test_a_run_part_reads_the_nodes_labels_again_before_it_deletes(
     assert tree(disk(node_a)) == {"old.tmp"}
     part = {entry["node"]: entry for entry in kube.status("cleanuprun", "r").get("nodes") or []}[node_a]
     assert part["phase"] == "Failed" and "nothing was done here" in part["message"], part
+
+
+def test_a_node_named_twice_in_target_nodes_is_counted_once(
+    kube: Kube, operator: OperatorProcess, namespace: str, node_a: str, control_plane: ControlPlane,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """targetNodes is a plain list in the schema: a hand-edited one may name a node twice; its part counts once."""
+    from tempsweep.controller.node_api import agent_manager, apply_status
+
+    monkeypatch.setattr("kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(control_plane.kubeconfig))
+    body = emergency_policy("p", namespace)
+    body["spec"]["thresholds"] = {"minFreeSpace": "1Ki"}
+    kube.apply(body)
+    kube.apply(run_document("r", "p", "Orphaned"))  # no agent: the operator waits for node a's part
+    kube.wait_status("cleanuprun", "r", lambda s: s.get("targetNodes") == [node_a], "the run targeting node a")
+    kube("patch", "cleanuprun", "r", "--subresource=status", "--type=merge",
+         "-p", json.dumps({"status": {"targetNodes": [node_a, node_a]}}))
+    part = {"node": node_a, "phase": "Succeeded", "message": "done", "filesDeleted": 2, "bytesFreed": 200,
+            "startTime": "2026-01-01T00:00:00Z", "completionTime": "2026-01-01T00:00:01Z"}
+    apply_status(KubeClient(), "cleanupruns", {"name": "r", "namespace": namespace}, {"nodes": [part]},
+                 manager=agent_manager(node_a))
+
+    result = kube.wait_run("r")
+    assert result["filesDeleted"] == 2 and result["bytesFreed"] == 200, result
