@@ -47,12 +47,19 @@ def configure_logging(level_name: str | None, log_format: str = "text") -> None:
 
 
 def run_operator(
-    *, namespaces: list[str], liveness: str | None, peering: str | None, priority: int = 0, log_format: str = "text"
+    *,
+    namespaces: list[str],
+    liveness: str | None,
+    peering: str | None,
+    priority: int = 0,
+    log_format: str = "text",
+    sharding: tuple[int, int] | None = None,
 ) -> int:
     """Run until stopped. Standalone unless a peering object is named (for more than one replica).
 
     With peering, Kopf pauses this operator while a live peer of higher priority is in the peering
-    object, and pauses every operator while two of the same priority are.
+    object, and pauses every operator while two of the same priority are. With ``sharding`` (shard
+    count, Lease seconds) every replica works only the policies of the shards whose Leases it holds.
     """
     try:
         settings = load_settings()
@@ -63,12 +70,18 @@ def run_operator(
         return 2
     import kopf
 
-    from tempsweep.controller import policies, run_handlers
+    from tempsweep.controller import policies, run_handlers, shard_handlers
     from tempsweep.controller.state import OperatorState
 
-    assert policies and run_handlers  # imported for their Kopf registrations
+    assert policies and run_handlers and shard_handlers  # imported for their Kopf registrations
+    state = OperatorState(settings)
+    if sharding is not None:
+        problem = shard_handlers.use_shards(state, namespaces, *sharding)
+        if problem:
+            print(f"tempsweep: error: {problem}", file=sys.stderr)
+            return 2
     kopf.run(
-        memo=kopf.Memo(state=OperatorState(settings)),
+        memo=kopf.Memo(state=state),
         standalone=peering is None,
         peering_name=peering,
         priority=priority,

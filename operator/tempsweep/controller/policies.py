@@ -19,8 +19,10 @@ from tempsweep.controller import node_policies, policy_work
 from tempsweep.controller.kube import WORKER_THREADS
 from tempsweep.controller.policy_status import now_utc, observe
 from tempsweep.controller.probes import TimerStale
+from tempsweep.controller.recheck import still_due
 from tempsweep.controller.runtime import PolicyNotReady, resolve
-from tempsweep.controller.schedule import due_work
+from tempsweep.controller.schedule import DueWork, due_work
+from tempsweep.controller.shard_handlers import caught_up
 from tempsweep.controller.state import OperatorState, PolicyMemory, ensure_state, operator_state, policy_memory
 from tempsweep.controller.timing import load_timing
 from tempsweep.controller.writer import POLICIES, ObjectRef, StatusWriter
@@ -56,6 +58,8 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
 def policy_changed(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
     """Validate against the cluster and compute statistics at once."""
     state = operator_state(memo)
+    if not state.shards.owns(ObjectRef.of(POLICIES, meta).key):
+        return  # another replica holds this policy's shard (--shards); its new holder validates it
     if node_policies.node_scoped(body):  # cleaned by the node agents: the operator validates and aggregates
         node_policies.on_change(body, memo, state, now_utc())
         return
@@ -74,6 +78,12 @@ async def policy_tick(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, **kwarg
     if state.stops.deleted(ref.uid):
         return  # Kopf keeps ticking a timer whose object left without a finalizer (see _no_finalizer)
     state.timers.record(ref.key, "tick", now)
+    if not state.shards.owns(ref.key):  # another replica holds this policy's shard (--shards)
+        state.timers.record(ref.key, "elsewhere", now)
+        return
+    body = await caught_up(body, ref, state, memory)  # the object afresh after a shard takeover
+    if body is None:
+        return
     if node_policies.node_scoped(body):
         await _node_tick(body, memo, state, ref, kwargs.get("settings"))
         return
@@ -82,9 +92,16 @@ async def policy_tick(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, **kwarg
         state.timers.record(ref.key, "lastSuccess", now)
         return
 
+    def decide(current: Any) -> DueWork:
+        return due_work(_resolved(current, state, memory), observe(current, memory), now)
+
     def work() -> None:
-        with state.timers.busy(ref.key):
-            StatusWriter(state.kube, ref).write(policy_work.tick(body, due, state, memory, now))
+        with state.shards.working(ref.key), state.timers.busy(ref.key):
+            if state.shards.lost(ref.key):
+                return  # the shard was handed over meanwhile
+            checked = still_due(body, due, ref, state, decide)  # a cleanup acts on a fresh read, not the cache
+            if checked is not None:
+                StatusWriter(state.kube, ref).write(policy_work.tick(*checked, state, memory, now))
         state.timers.record(ref.key, "lastSuccess", now_utc())
 
     try:

@@ -23,6 +23,7 @@ from tempsweep.controller.claims import operator_identity
 from tempsweep.controller.expiry import FinishedRuns
 from tempsweep.controller.kube import Kube
 from tempsweep.controller.probes import TimerFreshness
+from tempsweep.controller.shard_keeper import AllShards
 from tempsweep.controller.timing import prediction_settings
 from tempsweep.engine.ports import JobSource
 from tempsweep.engine.prediction import UsageWindow
@@ -116,6 +117,7 @@ class OperatorState:
     finished: FinishedRuns = field(default_factory=FinishedRuns)
     identity: str = field(default_factory=operator_identity)  # this instance's name in run claims
     background: list[Any] = field(default_factory=list)  # the operator's own asyncio tasks (the sweeper)
+    shards: AllShards = field(default_factory=AllShards)  # which policies are this replica's (--shards)
 
 
 @dataclass
