@@ -24,6 +24,7 @@ from tempsweep.controller.run_execution import QueuedRun, RunRefused, check_run
 from tempsweep.controller.run_status import RunReporter, queue_full, storage_label
 from tempsweep.controller.state import OperatorState, ensure_state, operator_state
 from tempsweep.controller.timing import load_timing
+from tempsweep.controller.unfinished_runs import take_up_forever
 from tempsweep.controller.writer import RUNS, ObjectRef, StatusWriter
 from tempsweep.models import GROUP, VERSION
 
@@ -102,6 +103,7 @@ async def run_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> No
     run learns its newest version; a finished one is due to expire."""
     state, uid = operator_state(memo), str(body.get("metadata", {}).get("uid") or "")
     state.finished.observe(type, body)
+    state.unfinished.observe(type, body)
     if type == "DELETED" or body.get("metadata", {}).get("deletionTimestamp"):
         if not state.queues.cancel(uid, "the CleanupRun was deleted", body) and state.queues.executing(uid):
             state.stops.stop(uid, "the CleanupRun was deleted")
@@ -114,6 +116,12 @@ async def start_sweeper(memo: kopf.Memo, **_: Any) -> None:
     """One task for the whole operator expires finished runs (see ``expiry``)."""
     state = ensure_state(memo)
     state.background.append(asyncio.create_task(sweep_forever(state.finished, state.kube, TTL_CHECK_SECONDS)))
+
+    def admit(body: Any) -> None:
+        admit_run(body, ObjectRef.of(RUNS, body.get("metadata") or {}), state)
+
+    state.background.append(asyncio.create_task(take_up_forever(state.unfinished, state, admit, LEASE_SECONDS)))
+
 
 
 @kopf.on.cleanup()

@@ -27,6 +27,7 @@ from tempsweep.controller.probes import TimerFreshness
 from tempsweep.controller.run_queue import RunQueues
 from tempsweep.controller.shard_keeper import AllShards
 from tempsweep.controller.timing import load_timing, prediction_settings
+from tempsweep.controller.unfinished_runs import UnfinishedRuns
 from tempsweep.engine.ports import JobSource
 from tempsweep.engine.prediction import UsageWindow
 from tempsweep.models import EffectivePolicy, OperatorSettings
@@ -165,6 +166,7 @@ class OperatorState:
     timers: TimerFreshness = field(default_factory=TimerFreshness)
     stops: StopSignals = field(default_factory=StopSignals)
     finished: FinishedRuns = field(default_factory=FinishedRuns)
+    unfinished: UnfinishedRuns = field(default_factory=UnfinishedRuns)  # taken up when their claim is free
     identity: str = field(default_factory=operator_identity)  # this instance's name in run claims
     background: list[Any] = field(default_factory=list)  # the operator's own asyncio tasks (the sweeper)
     shards: AllShards = field(default_factory=AllShards)  # which policies are this replica's (--shards)
