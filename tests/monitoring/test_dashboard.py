@@ -77,6 +77,7 @@ def _exposed_names() -> set[str]:
     observe_run(metrics, "ns", "p", RunStatus(
         phase=RunPhase.SUCCEEDED, message="", trigger=RunType.ORPHANED, start_time=NOW, end_time=NOW,
         duration_seconds=1, deleted_by_reason={DeletionReason.EXPIRED.value: 1},
+        freed_bytes_by_reason={DeletionReason.EXPIRED.value: 10},
     ))
     text = generate_latest(metrics.registry).decode()
     return {s.name for family in text_string_to_metric_families(text) for s in family.samples}

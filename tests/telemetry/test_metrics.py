@@ -105,10 +105,12 @@ def test_runs_count_by_type_and_phase_and_deletions_by_reason() -> None:
     observe_run(metrics, "ns", "p", run_status(
         RunType.ORPHANED, files_deleted=5, bytes_freed=500, files_skipped=1, job_queries=3,
         deleted_by_reason={"OrphanUnknownJob": 3, "Expired": 2},
+        freed_bytes_by_reason={"OrphanUnknownJob": 300, "Expired": 200},
     ))
     observe_run(metrics, "ns", "p", run_status(
         RunType.ORPHANED, RunPhase.FAILED, duration_seconds=400.0, error_count=4,
         deleted_by_reason={"Expired": 1, "/some/path": 9}, bytes_freed=10,
+        freed_bytes_by_reason={"Expired": 1, "/some/path": 9},
     ))
 
     s = scrape(metrics)
@@ -118,7 +120,9 @@ def test_runs_count_by_type_and_phase_and_deletions_by_reason() -> None:
     assert value(s, "tempsweep_cleanup_files_deleted_total", reason="Expired", **key) == 3
     assert value(s, "tempsweep_cleanup_files_deleted_total", reason="OrphanUnknownJob", **key) == 3
     assert value(s, "tempsweep_cleanup_files_deleted_total", reason="/some/path", **key) is None
-    assert value(s, "tempsweep_cleanup_freed_bytes_total", type="Orphaned", **key) == 510
+    assert value(s, "tempsweep_cleanup_freed_bytes_total", reason="Expired", **key) == 201
+    assert value(s, "tempsweep_cleanup_freed_bytes_total", reason="OrphanUnknownJob", **key) == 300
+    assert value(s, "tempsweep_cleanup_freed_bytes_total", reason="/some/path", **key) is None
     assert value(s, "tempsweep_cleanup_files_skipped_total", type="Orphaned", **key) == 1
     assert value(s, "tempsweep_cleanup_errors_total", type="Orphaned", **key) == 4
     assert value(s, "tempsweep_job_source_queries_total", **key) == 3
@@ -172,7 +176,8 @@ def _everything(metrics: Metrics, namespace: str, policy: str) -> None:
         observe_pass(metrics, namespace, policy, pass_, NOW)
     for trigger, phase in itertools.product(RunType, FINAL_PHASES):
         observe_run(metrics, namespace, policy, run_status(
-            trigger, phase, deleted_by_reason={r.value: 1 for r in DeletionReason}, job_queries=1,
+            trigger, phase, deleted_by_reason={r.value: 1 for r in DeletionReason},
+            freed_bytes_by_reason={r.value: 10 for r in DeletionReason}, job_queries=1,
         ))
 
 

@@ -2,8 +2,8 @@
 
 Names follow Prometheus conventions (base units, ``_total``, ``_bytes``, ``_seconds``, ``_ratio``). Labels
 are bounded: ``namespace`` and ``policy`` name a CleanupPolicy, and the others take a fixed set of values
-(``type``: the 5 run types, ``phase``: Succeeded/Failed, ``reason``: the 10 deletion reasons, ``state``: the
-a health state set, ``pass``: the 4 timer passes). No path, job id or run name ever becomes a label, so the
+(``type``: the 5 run types, ``phase``: Succeeded/Failed/Cancelled, ``reason``: the 10 deletion reasons,
+``state``: the 4 health states, ``pass``: the 4 timer passes). No path, job id or run name ever becomes a label, so the
 series count grows with the number of policies only (README, Monitoring, states the bound).
 
 A ``Metrics`` owns its registry: the operator uses one with the process and Python collectors, the CLI
@@ -48,12 +48,12 @@ class Pass(StrEnum):
 #: The phases a finished run is counted under (the ``phase`` label); all exist from a type's first run on.
 FINAL_PHASES = (RunPhase.SUCCEEDED, RunPhase.FAILED, RunPhase.CANCELLED)
 #: The most series one policy can have, derived from the label sets so a new enum value moves it: 19 plain
-#: gauges, a health state set, one timestamp per pass, type x final phase run counters, one counter per
-#: deletion reason, 3 per-type counters, 1 job-query counter, and a per-type histogram of 12 buckets
-#: (+Inf, sum and count: 15 series each). README, Monitoring, quotes it.
+#: gauges, a health state set, one timestamp per pass, type x final phase run counters, two counters per
+#: deletion reason (files, bytes), 2 per-type counters, 1 job-query counter, and a per-type histogram of 12
+#: buckets (+Inf, sum and count: 15 series each). README, Monitoring, quotes it.
 MAX_SERIES_PER_POLICY = (
-    19 + len(Health) + len(Pass) + len(RunType) * len(FINAL_PHASES) + len(DeletionReason)
-    + 3 * len(RunType) + 1 + len(RunType) * 15
+    19 + len(Health) + len(Pass) + len(RunType) * len(FINAL_PHASES) + 2 * len(DeletionReason)
+    + 2 * len(RunType) + 1 + len(RunType) * 15
 )
 
 
@@ -127,7 +127,7 @@ class Metrics:
             "tempsweep_cleanup_files_deleted", "Files deleted, by reason.", POLICY + ("reason",), registry=r
         )
         self.bytes_freed = Counter(
-            "tempsweep_cleanup_freed_bytes", "Bytes freed by deletions, by run type.", POLICY + ("type",),
+            "tempsweep_cleanup_freed_bytes", "Bytes freed by deletions, by reason.", POLICY + ("reason",),
             registry=r,
         )
         self.files_skipped = Counter(
