@@ -250,4 +250,5 @@ def operator(args: argparse.Namespace) -> int:
         peering=args.peering,
         priority=args.priority or 0,
         log_format=args.log_format,
+        metrics_port=args.metrics_port,
     )

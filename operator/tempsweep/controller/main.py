@@ -8,6 +8,7 @@ import sys
 
 from tempsweep.controller.timing import load_timing
 from tempsweep.models import SettingsError, load_settings
+from tempsweep.telemetry.serve import DEFAULT_PORT as DEFAULT_METRICS_PORT
 
 #: DEBUG, INFO (default) or WARNING; DEBUG also shows every timer tick and every probe request.
 LOG_LEVEL_VARIABLE = "TEMPSWEEP_LOG_LEVEL"
@@ -47,12 +48,19 @@ def configure_logging(level_name: str | None, log_format: str = "text") -> None:
 
 
 def run_operator(
-    *, namespaces: list[str], liveness: str | None, peering: str | None, priority: int = 0, log_format: str = "text"
+    *,
+    namespaces: list[str],
+    liveness: str | None,
+    peering: str | None,
+    priority: int = 0,
+    log_format: str = "text",
+    metrics_port: int = DEFAULT_METRICS_PORT,
 ) -> int:
     """Run until stopped. Standalone unless a peering object is named (for more than one replica).
 
     With peering, Kopf pauses this operator while a live peer of higher priority is in the peering
-    object, and pauses every operator while two of the same priority are.
+    object, and pauses every operator while two of the same priority are. ``/metrics`` is served on
+    ``metrics_port`` (0: no metrics at all); a port that cannot be listened on stops the operator (exit 2).
     """
     try:
         settings = load_settings()
@@ -65,15 +73,23 @@ def run_operator(
 
     from tempsweep.controller import policies, run_handlers
     from tempsweep.controller.state import OperatorState
+    from tempsweep.controller.telemetry_hooks import OperatorTelemetry
 
     assert policies and run_handlers  # imported for their Kopf registrations
-    kopf.run(
-        memo=kopf.Memo(state=OperatorState(settings)),
-        standalone=peering is None,
-        peering_name=peering,
-        priority=priority,
-        clusterwide=not namespaces,
-        namespaces=namespaces,
-        liveness_endpoint=liveness or None,
-    )
+    telemetry = OperatorTelemetry(metrics_port)
+    try:
+        kopf.run(
+            memo=kopf.Memo(state=OperatorState(settings, telemetry=telemetry)),
+            standalone=peering is None,
+            peering_name=peering,
+            priority=priority,
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            liveness_endpoint=liveness or None,
+        )
+    except Exception:
+        if telemetry.failure is None:
+            raise
+        print(f"tempsweep: error: {telemetry.failure}", file=sys.stderr)  # Kopf logged the startup failure
+        return 2
     return 0

@@ -22,6 +22,7 @@ from tempsweep.controller.probes import TimerStale
 from tempsweep.controller.runtime import PolicyNotReady, resolve
 from tempsweep.controller.schedule import due_work
 from tempsweep.controller.state import OperatorState, PolicyMemory, ensure_state, operator_state, policy_memory
+from tempsweep.controller.telemetry_hooks import DuePasses, completed_passes, due_times
 from tempsweep.controller.timing import load_timing
 from tempsweep.controller.writer import POLICIES, ObjectRef, StatusWriter
 from tempsweep.models import GROUP, VERSION
@@ -47,7 +48,16 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # default of 60 s left expired runs and deleted policies hanging for a minute.
     settings.background.instant_exit_timeout = 1.0
     settings.background.cancellation_polling = 1.0
-    ensure_state(memo)  # started by `kopf run` rather than `tempsweep operator`
+    telemetry = ensure_state(memo).telemetry  # ensure: started by `kopf run` rather than `tempsweep operator`
+    try:
+        telemetry.start()
+    except OSError:
+        raise kopf.PermanentError(telemetry.failure) from None
+
+
+@kopf.on.cleanup()
+def stop_metrics(memo: kopf.Memo, **_: Any) -> None:
+    operator_state(memo).telemetry.stop()
 
 
 @kopf.on.resume(GROUP, VERSION, POLICIES)
@@ -71,15 +81,20 @@ async def policy_tick(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, **kwarg
     if state.stops.deleted(ref.uid):
         return  # Kopf keeps ticking a timer whose object left without a finalizer (see _no_finalizer)
     state.timers.record(ref.key, "tick", now)
-    due = due_work(_resolved(body, state, memory), observe(body, memory), now)
+    schedule, observed = _resolved(body, state, memory), observe(body, memory)
+    due = due_work(schedule, observed, now)
     if not due.anything:
         state.timers.record(ref.key, "lastSuccess", now)
         return
 
     def work() -> None:
+        passes = DuePasses(due_times(schedule, observed, due))
         with state.timers.busy(ref.key):
-            StatusWriter(state.kube, ref).write(policy_work.tick(body, due, state, memory, now))
+            written = policy_work.tick(body, due, state, memory, now)
+            StatusWriter(state.kube, ref).write(written)
         state.timers.record(ref.key, "lastSuccess", now_utc())
+        stats_done = due.stats and memory.stats_computed == now
+        state.telemetry.tick_finished(ref, passes, completed_passes(written, stats_done))
 
     try:
         await _in_thread(work, kwargs.get("settings"))
@@ -119,6 +134,7 @@ async def policy_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) ->
     if type == "DELETED":
         state.stops.stop(uid, "the policy was deleted", deleted=True)
         state.timers.forget(ObjectRef.of(POLICIES, meta).key)
+        state.telemetry.forget(ObjectRef.of(POLICIES, meta))
     elif meta.get("deletionTimestamp"):
         state.stops.stop(uid, "the policy was deleted")
     elif (body.get("spec") or {}).get("suspend") is True:

@@ -70,6 +70,7 @@ def execute_run(body: kopf.Body, ref: ObjectRef, state: OperatorState) -> None:
             lease.stop()
     if result is not None and runtime is not None:
         post_run_event(body, result)
+        state.telemetry.run_finished(runtime, result)
         StatusWriter(state.kube, ObjectRef(POLICIES, ref.namespace, runtime.name)).write(
             PolicyStatus.last_cleanup(result)
         )

@@ -23,6 +23,7 @@ from tempsweep.controller.claims import operator_identity
 from tempsweep.controller.expiry import FinishedRuns
 from tempsweep.controller.kube import Kube
 from tempsweep.controller.probes import TimerFreshness
+from tempsweep.controller.telemetry_hooks import OperatorTelemetry
 from tempsweep.engine.ports import JobSource
 from tempsweep.models import EffectivePolicy, OperatorSettings
 
@@ -114,6 +115,7 @@ class OperatorState:
     finished: FinishedRuns = field(default_factory=FinishedRuns)
     identity: str = field(default_factory=operator_identity)  # this instance's name in run claims
     background: list[Any] = field(default_factory=list)  # the operator's own asyncio tasks (the sweeper)
+    telemetry: OperatorTelemetry = field(default_factory=OperatorTelemetry)  # metrics and /metrics
 
 
 @dataclass
