@@ -6,4 +6,5 @@ pytest_plugins = [
     "support.azurite_server",
     "support.controlplane",
     "support.operator_process",
+    "support.prometheus_server",
 ]

@@ -15,6 +15,7 @@ from tempsweep.controller.schedule import Observed, due_work
 from tempsweep.controller.telemetry_hooks import DuePasses, OperatorTelemetry, completed_passes, due_times
 from tempsweep.models import Health, RunPhase, RunStatus, RunType, StorageStats
 from tempsweep.models.effective import Schedule
+from tempsweep.models.prediction import Prediction
 from tempsweep.models.resources import PolicyStatus
 from tempsweep.telemetry import Pass
 
@@ -172,3 +173,18 @@ def test_a_port_already_taken_is_one_line_naming_the_flag() -> None:
     assert telemetry.failure is not None
     assert telemetry.failure.startswith(f"--metrics-port {telemetry.port}: cannot listen on 127.0.0.1: ")
     assert "\n" not in telemetry.failure
+
+
+def test_a_prediction_sets_the_time_until_gauges_and_none_removes_them() -> None:
+    telemetry = OperatorTelemetry(port=1)
+    filling = Prediction(
+        fill_rate_bytes_per_hour=3600.0, full_at=NOW + timedelta(hours=2), emergency_at=NOW + timedelta(hours=1),
+        samples_used=20, confidence=0.9, computed_at=NOW,
+    )
+    key = frozenset({"namespace": "team-a", "policy": "scratch"}.items())
+
+    telemetry.prediction(Policy(), filling, NOW)
+    assert samples(telemetry)[("tempsweep_storage_predicted_emergency_seconds", key)] == 3600
+
+    telemetry.prediction(Policy(), None, NOW)
+    assert ("tempsweep_storage_predicted_emergency_seconds", key) not in samples(telemetry)

@@ -7,18 +7,17 @@ e2e test with a real Prometheus scraping the operator (after the operator serves
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from support.components import missing_component
+from support.dashboard import dashboard, panels, queries
 from tempsweep.models import DeletionReason, Health, RunPhase, RunStatus, RunType, StorageStats
 from tempsweep.models.prediction import Prediction
 from tempsweep.telemetry import (
@@ -32,31 +31,9 @@ from tempsweep.telemetry import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-DASHBOARD = REPO / "manifests" / "monitoring" / "dashboard.json"
 PROMTOOL = REPO / ".local" / "bin" / "promtool"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-#: What Grafana substitutes before a query reaches Prometheus.
-GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$namespace": ".*", "$policy": ".*"}
-
-
-def _dashboard() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(DASHBOARD.read_text())
-    return loaded
-
-
-def _panels() -> list[dict[str, Any]]:
-    return [p for p in _dashboard()["panels"] if p["type"] != "row"]
-
-
-def _queries() -> list[str]:
-    queries = []
-    for panel in _panels():
-        for target in panel["targets"]:
-            query = target["expr"]
-            for variable, value in GRAFANA_VARIABLES.items():
-                query = query.replace(variable, value)
-            queries.append(query)
-    return queries
+_dashboard, _panels, _queries = dashboard, panels, queries
 
 
 def _exposed_names() -> set[str]:

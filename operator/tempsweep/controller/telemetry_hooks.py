@@ -3,8 +3,8 @@
 ``OperatorTelemetry`` lives in ``OperatorState``. It owns the ``Metrics`` registry (with the process and
 Python collectors) and the ``/metrics`` server, which Kopf's startup handler starts and its cleanup
 handler stops. Each hook turns one thing the operator learned into ``tempsweep.telemetry``'s observe
-calls: statistics computed, a storage that cannot be read, a cleanup reported, a timer tick's passes,
-a policy deleted. With ``--metrics-port 0`` there is no registry and every hook returns at once, so
+calls: statistics computed, a storage that cannot be read, a prediction, a cleanup reported, a timer
+tick's passes, a policy deleted. With ``--metrics-port 0`` there is no registry and every hook returns at once, so
 the operator without metrics does no metrics work at all (``make bench`` compares the two).
 
 A deleted policy's series are dropped (``forget``) and its uid remembered: a cleanup or statistics pass
@@ -24,12 +24,14 @@ from typing import Protocol
 from tempsweep.controller.schedule import DueWork, Observed
 from tempsweep.models import Health, RunStatus, StorageStats
 from tempsweep.models.effective import Schedule
+from tempsweep.models.prediction import Prediction
 from tempsweep.models.resources import PolicyStatus
 from tempsweep.telemetry import (
     Metrics,
     Pass,
     forget_policy,
     observe_pass,
+    observe_prediction,
     observe_run,
     observe_stats,
     observe_timer_lag,
@@ -145,6 +147,12 @@ class OperatorTelemetry:
             if metrics is not None:
                 for state in Health:
                     metrics.health.labels(policy.namespace, policy.name, state.value).set(state is Health.UNKNOWN)
+
+    def prediction(self, policy: PolicyKey, prediction: Prediction | None, now: datetime) -> None:
+        """A new time-to-full prediction (None: nothing to predict): the fill-rate and time-until gauges."""
+        with self._live(policy) as metrics:
+            if metrics is not None:
+                observe_prediction(metrics, policy.namespace, policy.name, prediction, now)
 
     def run_finished(self, policy: PolicyKey, result: RunStatus) -> None:
         """A cleanup the operator reported (a CleanupRun, or a timer's cleanup that did something)."""
