@@ -60,6 +60,26 @@ class DemoCluster:
         raise RuntimeError(f"{kind}/{name}: timed out waiting for {what}")
 
 
+#: The metrics the demo shows (at most two lines of each): the policy's usage and health, runs, bytes freed.
+_SHOWN_METRICS = (
+    "tempsweep_storage_usage_ratio{",
+    "tempsweep_storage_health{",
+    "tempsweep_cleanup_runs_total{",
+    "tempsweep_cleanup_freed_bytes_total{",
+)
+
+
+def _metrics_excerpt(port: int, policy: str) -> str:
+    """A few lines of the operator's /metrics: the policy's non-zero figures of the metrics above."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        lines = response.read().decode().splitlines()
+    shown = []
+    for prefix in _SHOWN_METRICS:
+        mine = [line for line in lines if line.startswith(prefix) and f'policy="{policy}"' in line]
+        shown += [line for line in mine if not line.endswith(" 0.0")][:2]
+    return "\n".join(shown) + f"\n... ({len(lines)} lines in all)\n"
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -118,7 +138,7 @@ def run_cluster_demo(repo: Path, work: Path, volume: Path, database: Path, examp
         )
         cluster.kubectl("apply", "-f", "-", stdin=secret)
 
-        port = _free_port()
+        port, metrics_port = _free_port(), _free_port()
         log = work / "operator.log"
         env = {
             **cluster.env,
@@ -135,6 +155,8 @@ def run_cluster_demo(repo: Path, work: Path, volume: Path, database: Path, examp
                     NAMESPACE,
                     "--liveness",
                     f"http://127.0.0.1:{port}/healthz",
+                    "--metrics-port",
+                    str(metrics_port),
                 ],
                 stdout=sink,
                 stderr=subprocess.STDOUT,
@@ -162,6 +184,8 @@ def run_cluster_demo(repo: Path, work: Path, volume: Path, database: Path, examp
             print(f"$ kubectl apply -f {example.name}\n  {status['phase']}: {status.get('message')}")
         print("\n$ kubectl get tempsweep")
         print(cluster.kubectl("-n", NAMESPACE, "get", "tempsweep"))
+        print(f"$ curl -s localhost:{metrics_port}/metrics | grep ...   # what Prometheus scrapes (a few lines)")
+        print(_metrics_excerpt(metrics_port, policy["metadata"]["name"]))
         print("$ kubectl get events")
         print(
             cluster.kubectl(
