@@ -21,7 +21,7 @@ from tempsweep.telemetry import (
     observe_stats,
     observe_timer_lag,
 )
-from tempsweep.telemetry.metrics import FINAL_PHASES, MAX_SERIES_PER_POLICY
+from tempsweep.telemetry.metrics import FINAL_PHASES, MAX_SERIES_PER_POLICY, OPERATOR_SERIES, TIMER_LAG_BUCKETS
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 GB = 1_000_000_000
@@ -126,9 +126,11 @@ def test_runs_count_by_type_and_phase_and_deletions_by_reason() -> None:
     assert value(s, "tempsweep_cleanup_files_skipped_total", type="Orphaned", **key) == 1
     assert value(s, "tempsweep_cleanup_errors_total", type="Orphaned", **key) == 4
     assert value(s, "tempsweep_job_source_queries_total", **key) == 3
-    assert value(s, "tempsweep_cleanup_duration_seconds_count", type="Orphaned", **key) == 2
-    assert value(s, "tempsweep_cleanup_duration_seconds_bucket", type="Orphaned", le="30.0", **key) == 1
-    assert value(s, "tempsweep_cleanup_duration_seconds_sum", type="Orphaned", **key) == 412
+    assert value(s, "tempsweep_cleanup_seconds_total", type="Orphaned", **key) == 412
+    # the duration histogram is the operator's, by type only: no policy label, so 15 series per type in all
+    assert value(s, "tempsweep_cleanup_duration_seconds_count", type="Orphaned") == 2
+    assert value(s, "tempsweep_cleanup_duration_seconds_bucket", type="Orphaned", le="30.0") == 1
+    assert value(s, "tempsweep_cleanup_duration_seconds_sum", type="Orphaned") == 412
 
 
 def test_prediction_gauges_appear_and_disappear() -> None:
@@ -192,6 +194,8 @@ def test_series_per_policy_stay_within_the_documented_bound_and_go_with_the_poli
 
     s = scrape(metrics)
     assert _series_of(s, "busy") == MAX_SERIES_PER_POLICY  # the bound is tight: every label value used
+    unlabelled = [name for name, labels in s if not any(key == "policy" for key, _ in labels)]
+    assert len(unlabelled) == OPERATOR_SERIES - len(Pass) * (len(TIMER_LAG_BUCKETS) + 3)  # no timer lag yet
     assert not any(":" in v or "/" in v for _, labels in s for _, v in labels if _ != "le")
 
     forget_policy(metrics, "ns", "busy")

@@ -55,7 +55,8 @@ def observe_run(metrics: Metrics, namespace: str, policy: str, status: RunStatus
                 counter.labels(*key, reason).inc(amount)
     metrics.files_skipped.labels(*key, run_type).inc(status.files_skipped)
     metrics.errors.labels(*key, run_type).inc(status.error_count)
-    metrics.duration.labels(*key, run_type).observe(max(status.duration_seconds, 0.0))
+    metrics.seconds.labels(*key, run_type).inc(max(status.duration_seconds, 0.0))
+    metrics.duration.labels(run_type).observe(max(status.duration_seconds, 0.0))
     metrics.job_queries.labels(*key).inc(status.job_queries)
 
 
@@ -101,7 +102,7 @@ def forget_policy(metrics: Metrics, namespace: str, policy: str) -> None:
         id(metrics.bytes_freed): reasons,
         id(metrics.files_skipped): types,
         id(metrics.errors): types,
-        id(metrics.duration): types,
+        id(metrics.seconds): types,
     }
     for metric in metrics.per_policy():
         for extra in extras.get(id(metric), [()]):
