@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tempsweep.controller.schedule import Observed, due_work
@@ -46,8 +45,9 @@ class Policy:
 
 
 def samples(telemetry: OperatorTelemetry) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    assert telemetry.metrics is not None
-    text = generate_latest(telemetry.metrics.registry).decode()
+    """What a scrape of the operator shows."""
+    assert telemetry.exposition is not None
+    text = telemetry.exposition.render().decode()
     return {
         (s.name, frozenset(s.labels.items())): s.value for f in text_string_to_metric_families(text) for s in f.samples
     }
@@ -157,7 +157,7 @@ def test_metrics_off_means_no_registry_and_every_hook_a_no_op() -> None:
     telemetry.forget(Policy())
     telemetry.stop()
 
-    assert telemetry.metrics is None
+    assert telemetry.exposition is None
     assert telemetry.serving_port is None
 
 

@@ -26,6 +26,7 @@ from tempsweep.telemetry import (
     observe_pass,
     observe_prediction,
     observe_run,
+    observe_run_duration,
     observe_stats,
     observe_timer_lag,
 )
@@ -51,11 +52,13 @@ def _exposed_names() -> set[str]:
     ), NOW)
     observe_pass(metrics, "ns", "p", Pass.STATISTICS, NOW)
     observe_timer_lag(metrics, Pass.STATISTICS, NOW, NOW)
-    observe_run(metrics, "ns", "p", RunStatus(
+    finished = RunStatus(
         phase=RunPhase.SUCCEEDED, message="", trigger=RunType.ORPHANED, start_time=NOW, end_time=NOW,
         duration_seconds=1, deleted_by_reason={DeletionReason.EXPIRED.value: 1},
         freed_bytes_by_reason={DeletionReason.EXPIRED.value: 10},
-    ))
+    )
+    observe_run(metrics, "ns", "p", finished)
+    observe_run_duration(metrics, finished)
     text = generate_latest(metrics.registry).decode()
     return {s.name for family in text_string_to_metric_families(text) for s in family.samples}
 

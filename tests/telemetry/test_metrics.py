@@ -18,6 +18,7 @@ from tempsweep.telemetry import (
     observe_pass,
     observe_prediction,
     observe_run,
+    observe_run_duration,
     observe_stats,
     observe_timer_lag,
 )
@@ -102,16 +103,21 @@ def test_health_moves_and_job_source_down_and_archive_counts() -> None:
 
 def test_runs_count_by_type_and_phase_and_deletions_by_reason() -> None:
     metrics = Metrics()
-    observe_run(metrics, "ns", "p", run_status(
-        RunType.ORPHANED, files_deleted=5, bytes_freed=500, files_skipped=1, job_queries=3,
-        deleted_by_reason={"OrphanUnknownJob": 3, "Expired": 2},
-        freed_bytes_by_reason={"OrphanUnknownJob": 300, "Expired": 200},
-    ))
-    observe_run(metrics, "ns", "p", run_status(
-        RunType.ORPHANED, RunPhase.FAILED, duration_seconds=400.0, error_count=4,
-        deleted_by_reason={"Expired": 1, "/some/path": 9}, bytes_freed=10,
-        freed_bytes_by_reason={"Expired": 1, "/some/path": 9},
-    ))
+    runs = [
+        run_status(
+            RunType.ORPHANED, files_deleted=5, bytes_freed=500, files_skipped=1, job_queries=3,
+            deleted_by_reason={"OrphanUnknownJob": 3, "Expired": 2},
+            freed_bytes_by_reason={"OrphanUnknownJob": 300, "Expired": 200},
+        ),
+        run_status(
+            RunType.ORPHANED, RunPhase.FAILED, duration_seconds=400.0, error_count=4,
+            deleted_by_reason={"Expired": 1, "/some/path": 9}, bytes_freed=10,
+            freed_bytes_by_reason={"Expired": 1, "/some/path": 9},
+        ),
+    ]
+    for status in runs:
+        observe_run(metrics, "ns", "p", status)
+        observe_run_duration(metrics, status)
 
     s = scrape(metrics)
     key = {"namespace": "ns", "policy": "p"}
@@ -177,10 +183,12 @@ def _everything(metrics: Metrics, namespace: str, policy: str) -> None:
     for pass_ in Pass:
         observe_pass(metrics, namespace, policy, pass_, NOW)
     for trigger, phase in itertools.product(RunType, FINAL_PHASES):
-        observe_run(metrics, namespace, policy, run_status(
+        status = run_status(
             trigger, phase, deleted_by_reason={r.value: 1 for r in DeletionReason},
             freed_bytes_by_reason={r.value: 10 for r in DeletionReason}, job_queries=1,
-        ))
+        )
+        observe_run(metrics, namespace, policy, status)
+        observe_run_duration(metrics, status)
 
 
 def _series_of(samples: Samples, policy: str) -> int:

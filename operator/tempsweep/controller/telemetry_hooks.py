@@ -1,11 +1,12 @@
 """The operator's one door to its Prometheus metrics: handlers call these hooks, never the metrics.
 
-``OperatorTelemetry`` lives in ``OperatorState``. It owns the ``Metrics`` registry (with the process and
-Python collectors) and the ``/metrics`` server, which Kopf's startup handler starts and its cleanup
-handler stops. Each hook turns one thing the operator learned into ``tempsweep.telemetry``'s observe
-calls: statistics computed, a storage that cannot be read, a prediction, a cleanup reported, a timer
-tick's passes, a policy deleted. With ``--metrics-port 0`` there is no registry and every hook returns at once, so
-the operator without metrics does no metrics work at all (``make bench`` compares the two).
+``OperatorTelemetry`` lives in ``OperatorState``. It owns the metrics (an ``Exposition``: one ``Metrics``
+per policy, rendered when it changes, and the operator's own with the process and Python collectors)
+and the ``/metrics`` server, which Kopf's startup handler starts and its cleanup handler stops. Each
+hook turns one thing the operator learned into ``tempsweep.telemetry``'s observe calls: statistics
+computed, a storage that cannot be read, a prediction, a cleanup reported, a timer tick's passes, a
+policy deleted. With ``--metrics-port 0`` there is no exposition and every hook returns at once, so the
+operator without metrics does no metrics work at all (``make bench`` compares the two).
 
 A deleted policy's series are dropped (``forget``) and its uid remembered: a cleanup or statistics pass
 that was still running when the policy went never brings its series back.
@@ -29,13 +30,14 @@ from tempsweep.models.resources import PolicyStatus
 from tempsweep.telemetry import (
     Metrics,
     Pass,
-    forget_policy,
     observe_pass,
     observe_prediction,
     observe_run,
+    observe_run_duration,
     observe_stats,
     observe_timer_lag,
 )
+from tempsweep.telemetry.exposition import Exposition
 from tempsweep.telemetry.serve import DEFAULT_PORT, MetricsServer
 
 log = logging.getLogger(__name__)
@@ -101,7 +103,7 @@ class OperatorTelemetry:
     def __init__(self, port: int = DEFAULT_PORT, host: str = "0.0.0.0") -> None:
         self.port = port
         self.host = host
-        self.metrics = Metrics(runtime_collectors=True) if port else None
+        self.exposition = Exposition() if port else None
         self.failure: str | None = None  # why the endpoint could not start (the operator exits with it)
         self._server: MetricsServer | None = None
         self._gone: set[str] = set()
@@ -109,10 +111,10 @@ class OperatorTelemetry:
 
     def start(self) -> None:
         """Serve ``/metrics``; OSError (e.g. the port is taken) is kept in ``failure`` and raised."""
-        if self.metrics is None or self._server is not None:
+        if self.exposition is None or self._server is not None:
             return
         try:
-            self._server = MetricsServer(self.metrics, host=self.host, port=self.port)
+            self._server = MetricsServer(self.exposition.render, host=self.host, port=self.port)
         except OSError as exc:
             self.failure = f"--metrics-port {self.port}: cannot listen on {self.host}: {exc.strerror or exc}"
             raise
@@ -130,9 +132,14 @@ class OperatorTelemetry:
 
     @contextmanager
     def _live(self, policy: PolicyKey) -> Iterator[Metrics | None]:
-        """The metrics, unless they are off or the policy was deleted; held against a concurrent ``forget``."""
+        """The policy's metrics, unless metrics are off or the policy was deleted; held against a
+        concurrent ``forget``. Its text is rendered again when the block ends."""
         with self._guard:
-            yield None if self.metrics is None or policy.uid in self._gone else self.metrics
+            if self.exposition is None or policy.uid in self._gone:
+                yield None
+                return
+            with self.exposition.updating(policy.namespace, policy.name) as metrics:
+                yield metrics
 
     def stats(self, policy: PolicyKey, stats: StorageStats, at: datetime) -> None:
         """A statistics pass: the per-policy gauges and the pass's time."""
@@ -159,25 +166,31 @@ class OperatorTelemetry:
         with self._live(policy) as metrics:
             if metrics is not None:
                 observe_run(metrics, policy.namespace, policy.name, result)
+                assert self.exposition is not None
+                observe_run_duration(self.exposition.operator, result)
 
     def tick_finished(self, policy: PolicyKey, due: DuePasses, done: Iterable[Pass]) -> None:
         """A timer tick's work ended: each pass it completed gets its time and, when it had a due time, how
         late it started. (Statistics record their time with the figures, in ``stats``.)"""
         finished = datetime.now(UTC)
+        done = set(done)
+        if not done:
+            return
         with self._live(policy) as metrics:
             if metrics is None:
                 return
+            assert self.exposition is not None
             for pass_ in done:
                 if pass_ is not Pass.STATISTICS:
                     observe_pass(metrics, policy.namespace, policy.name, pass_, finished)
                 if pass_ in due.due_at:
-                    observe_timer_lag(metrics, pass_, due.due_at[pass_], due.started)
+                    observe_timer_lag(self.exposition.operator, pass_, due.due_at[pass_], due.started)
 
     def forget(self, policy: PolicyKey) -> None:
         """The policy was deleted: its series go, and stay gone."""
         with self._guard:
-            if self.metrics is None:
+            if self.exposition is None:
                 return
             if policy.uid:
                 self._gone.add(policy.uid)
-            forget_policy(self.metrics, policy.namespace, policy.name)
+            self.exposition.forget(policy.namespace, policy.name)
