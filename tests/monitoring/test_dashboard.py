@@ -1,8 +1,8 @@
 """The Grafana dashboard: loads as a dashboard of a current schema, asks for its data source as a variable,
 and queries only metrics tempsweep exposes, in PromQL the real promtool parses.
 
-Grafana is not run here (AGPL; we ship data, not Grafana). That every query returns data is for the
-e2e test with a real Prometheus scraping the operator (after the operator serves /metrics).
+Grafana is not run here (AGPL; we ship data, not Grafana). That every query returns data is shown by the
+e2e test where a real Prometheus scrapes the operator (tests/e2e/test_operator_prometheus.py).
 """
 
 from __future__ import annotations
