@@ -9,6 +9,8 @@ outcomes show what happened. Then every PromQL expression of the shipped dashboa
 
 from __future__ import annotations
 
+import importlib.util
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +30,8 @@ RULE = REPO / "manifests" / "monitoring" / "prometheusrule.yaml"
 #: (TempsweepOperatorDown asks for it).
 JOB = "tempsweep-operator-metrics"
 KIB = 1024
-#: Dashboard queries that only return data once the operator predicts (status.prediction, branch predict):
-#: they are evaluated by ``test_filling_up_fires_and_the_prediction_panels_have_data`` instead.
+#: Dashboard queries that only return data while the operator predicts a fill: they are evaluated by
+#: ``test_filling_up_fires_and_the_prediction_panels_have_data``, where the volume fills at a steady rate.
 PREDICTION_METRICS = (
     "tempsweep_storage_predicted_emergency_seconds",
     "tempsweep_storage_predicted_full_seconds",
@@ -126,15 +128,62 @@ def test_prometheus_sees_a_volume_fill_up_and_get_cleaned(
     assert prometheus.query(f"tempsweep_cleanup_runs_total{{{mine}}}") == []
 
 
-@pytest.mark.skip(reason="needs the operator's prediction (status.prediction and observe_prediction, branch "
-                  "predict), not on main when this test was written")
-def test_filling_up_fires_and_the_prediction_panels_have_data() -> None:
-    """The place for the FillingUp check once the operator predicts.
+def _operator_predicts() -> bool:
+    """Whether this build feeds status.prediction from the statistics (the predict branch's foresight model)."""
+    return importlib.util.find_spec("tempsweep.models.foresight") is not None
 
-    Plan: seed ``status.prediction.history`` of a policy through the status subresource with samples of
-    the last 30 minutes rising steadily towards the emergency threshold (the operator restores its window
-    from it, so no test has to wait out the prediction's 10-minute minimum span), start the operator and a
-    Prometheus with the shipped rules where TempsweepStorageFillingUp's horizon (6 * 3600) is replaced by
-    a short one and its ``for`` by 0s; wait until the alert fires for the policy, and until every query
-    over PREDICTION_METRICS in the dashboard returns data.
-    """
+
+def rules_with_short_filling_up(horizon_seconds: int) -> dict[str, Any]:
+    """The shipped rules, with TempsweepStorageFillingUp's 6-hour horizon and 30-minute ``for`` made short."""
+    rules = shipped_rules()
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if rule.get("alert") == "TempsweepStorageFillingUp":
+                assert "6 * 3600" in rule["expr"], rule["expr"]
+                rule["expr"] = rule["expr"].replace("6 * 3600", str(horizon_seconds))
+                rule["for"] = "0s"
+    return rules
+
+
+@pytest.mark.skipif(not _operator_predicts(), reason="the operator does not predict yet (status.prediction and "
+                    "observe_prediction come with the predict branch)")
+def test_filling_up_fires_and_the_prediction_panels_have_data(
+    kube: Kube, start_operator: StartOperator, start_prometheus: StartPrometheus, namespace: str,
+    operator_root: Path,
+) -> None:
+    """A volume filling at a steady rate: the operator predicts the emergency threshold within the alert's
+    (shortened) horizon, TempsweepStorageFillingUp fires, and the dashboard's prediction panels have data."""
+    operator = start_operator(namespace, TEMPSWEEP_PREDICTION_MIN_SPAN_SECONDS="5")
+    prometheus = start_prometheus([f"127.0.0.1:{operator.metrics_port}"], rules=rules_with_short_filling_up(600),
+                                  job=JOB)
+    volume = operator_root / "vol"
+    volume.mkdir()
+    kube.apply(policy(
+        "filling", volume,
+        storage={"volume": {"path": str(volume), "capacity": "200Ki"}},
+        thresholds={"warningPercent": 70, "emergencyPercent": 90},
+        schedule={"statsInterval": "1s", "emergencyCheckInterval": "1h"},
+    ))
+    mine = f'namespace="{namespace}", policy="filling"'
+    stop = threading.Event()
+
+    def fill() -> None:  # 2 KiB every half second (4 KiB/s) until 60 % of the capacity: far from the emergency
+        for index in range(60):
+            if stop.wait(0.5):
+                return
+            make_files(volume, [f"f{index:03d}.tmp"], size=2 * KIB)
+
+    filler = threading.Thread(target=fill, daemon=True)
+    filler.start()
+    try:
+        wait_for("TempsweepStorageFillingUp firing for the policy",
+                 lambda: alerts_for(prometheus, namespace).get("TempsweepStorageFillingUp") == "firing", timeout=60)
+    finally:
+        stop.set()
+        filler.join(timeout=5)
+    seconds = prometheus.value(f"tempsweep_storage_predicted_emergency_seconds{{{mine}}}")
+    assert seconds is not None and 0 < seconds < 600
+    assert (prometheus.value(f"tempsweep_storage_fill_rate_bytes_per_second{{{mine}}}") or 0) > 0
+    predicted = [q for q in queries() if any(m in q for m in PREDICTION_METRICS)]
+    assert len(predicted) == 3
+    assert [q for q in predicted if not prometheus.query(q)] == [], "prediction panels without data"
