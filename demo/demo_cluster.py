@@ -80,6 +80,30 @@ def _metrics_excerpt(port: int, policy: str) -> str:
     return "\n".join(shown) + f"\n... ({len(lines)} lines in all)\n"
 
 
+def show_prediction(cluster: DemoCluster, volume: Path, name: str) -> None:
+    """A running job writes 8 MiB at a time; the operator samples usage with each statistics pass and
+    status.prediction says when the volume fills up at that rate."""
+    print("\n# job 1001 (running) writes 8 MiB per statistics pass; the operator fits the fill rate")
+    prediction: dict[str, Any] = {}
+    status = cluster.wait_for("cleanuppolicy", name, lambda s: "tempFilesCount" in s, "statistics")["status"]
+    for step in range(12):
+        count = status["tempFilesCount"] + 1  # excluded files (*.lock) are not counted
+        (volume / f"job_1001_chunk_9_part{step:02d}.bin").write_bytes(b"\0" * 8 * 2**20)
+        status = cluster.wait_for(
+            "cleanuppolicy", name, lambda s, n=count: s.get("tempFilesCount") == n, "statistics"
+        )["status"]
+        prediction = status.get("prediction") or {}
+        if prediction.get("fullAt"):
+            break
+    print(
+        f"status.prediction: filling at {float(prediction.get('fillRateBytesPerHour') or 0) / 2**30:.1f} GiB/h, "
+        f"FULL IN {prediction.get('fullIn')} (fullAt {prediction.get('fullAt')}, emergencyAt "
+        f"{prediction.get('emergencyAt')}), confidence {prediction.get('confidence')}, "
+        f"{prediction.get('samplesUsed')} samples"
+    )
+    print(cluster.kubectl("-n", NAMESPACE, "get", "cleanuppolicy"))
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -145,6 +169,7 @@ def run_cluster_demo(repo: Path, work: Path, volume: Path, database: Path, examp
             "TEMP_STORAGE_CLEANUP_ALLOWED_ROOTS": str(volume.parent),
             "TEMP_STORAGE_CLEANUP_TEMP_STORAGE_PATH": str(volume.parent),
             "TEMPSWEEP_TICK_SECONDS": "2",
+            "TEMPSWEEP_PREDICTION_MIN_SPAN_SECONDS": "4",  # a fit from seconds of samples, not 10 minutes
         }
         with log.open("wb") as sink:
             operator = subprocess.Popen(
@@ -168,6 +193,7 @@ def run_cluster_demo(repo: Path, work: Path, volume: Path, database: Path, examp
 
         policy = yaml.safe_load(examples[0].read_text())
         policy["spec"]["storage"]["volume"]["path"] = str(volume)
+        policy["spec"]["schedule"]["statsInterval"] = "1s"  # a usage sample every tick, for the prediction
         cluster.kubectl("-n", NAMESPACE, "apply", "-f", "-", stdin=yaml.safe_dump(policy))
         cluster.wait_for("cleanuppolicy", policy["metadata"]["name"], lambda s: "health" in s, "statistics")
         print("$ kubectl apply -f policy.yaml   # the policy is validated and gets statistics")
@@ -182,6 +208,7 @@ def run_cluster_demo(repo: Path, work: Path, volume: Path, database: Path, examp
             status = done["status"]
             failures += status["phase"] != "Succeeded"
             print(f"$ kubectl apply -f {example.name}\n  {status['phase']}: {status.get('message')}")
+        show_prediction(cluster, volume, policy["metadata"]["name"])
         print("\n$ kubectl get tempsweep")
         print(cluster.kubectl("-n", NAMESPACE, "get", "tempsweep"))
         print(f"$ curl -s localhost:{metrics_port}/metrics | grep ...   # what Prometheus scrapes (a few lines)")

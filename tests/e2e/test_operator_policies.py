@@ -72,7 +72,7 @@ def test_printer_columns_as_kubectl_prints_them(kube: Kube, operator: OperatorPr
     assert float(row["USAGE"]) == pytest.approx(100 * 6020 / 102400, abs=0.01)  # statistics before the run
     assert row["FILES"] == "4"
     assert row["ORPHANED"] == "2"
-    assert row["FULL IN"] == ""  # no prediction yet (the operator does not fit one until issue 15's wiring)
+    assert row["FULL IN"] == "too few samples"  # one statistics pass is no line to fit
     assert row["LAST CLEANUP"].endswith("s")  # a relative age such as 3s
 
     [row] = kube.table("cleanuprun")

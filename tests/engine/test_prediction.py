@@ -100,7 +100,7 @@ def test_no_full_time_for_storage_that_is_not_filling(gb_per_hour: float, why: s
     assert prediction is not None, why
     assert prediction.full_at is None
     assert prediction.emergency_at is None
-    assert prediction.full_in is None
+    assert prediction.full_in == "not filling"  # the FULL IN column says why there is no time
     assert prediction.confidence == 0.0
     assert prediction.fill_rate_bytes_per_hour == pytest.approx(gb_per_hour * GB)
 

@@ -23,7 +23,7 @@ from tempsweep.engine import (
     compute_stats,
     run_cleanup,
 )
-from tempsweep.engine.ports import StorageProvider
+from tempsweep.engine.ports import AuditError, AuditSink, StorageProvider
 from tempsweep.models import (
     CleanupPolicy,
     EffectivePolicy,
@@ -199,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
             problem = ctx.policy.run_id_problem(request.job_id, request.chunk_id)
             if problem:
                 raise InputError(f"{args.filename}: {problem}")
+            ctx.audit = _audit(args, ctx, run_doc.metadata.name, request)
             status = run_cleanup(ctx, request)
             _record_history(ctx, run_doc.metadata.name, status)
     except InputError as exc:
@@ -209,6 +210,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"tempsweep: {status.message}", file=sys.stderr)
     print(json.dumps(status.to_wire(), indent=2))
     return EXIT_OK if status.phase is RunPhase.SUCCEEDED else EXIT_FAILED
+
+
+def _audit(args: argparse.Namespace, ctx: CleanupContext, run_name: str, request: RunRequest) -> AuditSink | None:
+    """The policy's audit sink (spec.audit), checked before the run: a record that cannot be written is bad
+    input here (exit 2, nothing deleted), as the operator refuses such a run."""
+    from tempsweep.storage.audit import AuditLabels, open_audit
+
+    namespace = load_policy(args.policy, args.path).metadata.namespace or "default"
+    audit = open_audit(ctx.policy.backend, AuditLabels(namespace, ctx.policy.name, run_name, request.type.value))
+    if audit is not None:
+        try:
+            audit.open()
+        except AuditError as exc:
+            raise InputError(f"{args.policy}: {exc}") from None
+        finally:
+            audit.close()
+    return audit
 
 
 def _record_history(ctx: CleanupContext, run_name: str, status: RunStatus) -> None:

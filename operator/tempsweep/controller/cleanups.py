@@ -26,6 +26,7 @@ class RunObserver(Protocol):
     """Who hears about a cleanup while it runs (a CleanupRun's status; a timer has none)."""
 
     name: str
+    uid: str
 
     def progress(self, report: Progress) -> None: ...
 
@@ -64,9 +65,11 @@ def run_locked(
         if observer is not None:
             observer.waiting()
         lock.acquire()
+    run_name = observer.name if observer else f"timer-{request.type.value}"
     try:
         progress = observer.progress if observer else None
-        status = run_cleanup(runtime.context(progress=progress, should_stop=should_stop), request)
+        audit = runtime.audit(run_name, request.type, observer.uid if observer else None)
+        status = run_cleanup(runtime.context(progress=progress, should_stop=should_stop, audit=audit), request)
     finally:
         lock.release()
     if observer is not None:
@@ -74,7 +77,7 @@ def run_locked(
     if runtime.log_summary:
         log.info("%s/%s: %s", runtime.namespace, runtime.name, status.message)
     if runtime.history is not None:
-        problem = runtime.history.record(observer.name if observer else f"timer-{request.type.value}", status)
+        problem = runtime.history.record(run_name, status)
         if problem:
             log.warning("%s/%s: %s", runtime.namespace, runtime.name, problem)
     return status

@@ -13,6 +13,7 @@ from typing import Any
 import kopf
 
 from tempsweep.controller import policy_status as ps
+from tempsweep.controller import prediction_work
 from tempsweep.controller.cleanups import post_run_event, refresh_stats, run_locked
 from tempsweep.controller.conditions import find_condition, read_conditions
 from tempsweep.controller.runtime import PolicyNotReady, PolicyRuntime, build_runtime
@@ -73,6 +74,9 @@ def validate(body: Any, state: OperatorState, memory: PolicyMemory, now: datetim
         memory.stats_computed = now  # the first tick need not compute them again from a stale status
         state.telemetry.stats(runtime, stats, now)
     parts = [ps.stats_part(body, status, memory, stats, now)] if stats is not None else []
+    if stats is not None:
+        prediction = prediction_work.sample(body, runtime, state, memory, stats, now)
+        parts.append(PolicyStatus(prediction=prediction))
     before = read_conditions(status.get("conditions"))
     conditions = ps.ready(before, runtime, stats, now)
     ps.job_source_events(body, memory, before, conditions)
@@ -92,9 +96,13 @@ def tick(body: Any, due: DueWork, state: OperatorState, memory: PolicyMemory, no
     if stats is not None:
         state.telemetry.stats(runtime, stats, now)
     parts = []
+    prediction = prediction_work.sample(body, runtime, state, memory, stats, now) if stats is not None else None
     if stats is not None and _rewrite_stats(status, stats, now):
-        parts.append(ps.stats_part(body, status, memory, stats, now))
-    parts += _due_cleanups(body, runtime, state, due, now)
+        parts += [ps.stats_part(body, status, memory, stats, now), PolicyStatus(prediction=prediction)]
+    cleanups = _due_cleanups(body, runtime, state, due, now)
+    parts += cleanups
+    if stats is not None and not any(part.last_cleanup_time for part in cleanups):
+        parts += prediction_work.predictive_cleanup(body, runtime, state, memory, prediction, stats)
     before = read_conditions(status.get("conditions"))
     conditions = ps.ready(before, runtime, stats, now)
     if conditions != before:  # an unchanged list would cost a PATCH every tick

@@ -38,6 +38,7 @@ class RunReporter:
 
     def __init__(self, writer: StatusWriter, generation: int, carried: RunProgress | None = None) -> None:
         self.name = writer.ref.name
+        self.uid = writer.ref.uid  # the audit names the run by both (a name can be reused)
         self._writer = writer
         self._generation = generation
         self._carried = carried or RunProgress()

@@ -16,13 +16,14 @@ from typing import Any
 from tempsweep.controller.kube import Kube, NotFound
 from tempsweep.controller.state import OperatorState, PolicyMemory, ReusedJobSource
 from tempsweep.engine import CleanupContext, JobSourceError, StorageError
-from tempsweep.engine.ports import HistoryRecorder, JobSource, StorageProvider
+from tempsweep.engine.ports import AuditSink, HistoryRecorder, JobSource, StorageProvider
 from tempsweep.history import open_history
 from tempsweep.jobs.factory import open_job_source
 from tempsweep.jobs.unavailable import UnavailableJobSource
-from tempsweep.models import EffectivePolicy, InputError, OperatorSettings, parse_policy, resolve_policy
+from tempsweep.models import EffectivePolicy, InputError, OperatorSettings, RunType, parse_policy, resolve_policy
 from tempsweep.models.effective import min_free_for
 from tempsweep.models.roots import volume_path_refusal
+from tempsweep.storage.audit import AuditLabels, open_audit
 from tempsweep.storage.factory import open_storage
 
 #: A policy timer reuses its job source (secret read once, table checked once) for this long, as long as
@@ -63,6 +64,11 @@ class PolicyRuntime:
     def job_outage(self) -> UnavailableJobSource | None:
         """The job source when it could not even be opened (a missing secret, a refused connection)."""
         return self.jobs if isinstance(self.jobs, UnavailableJobSource) else None
+
+    def audit(self, run_name: str, run_type: RunType, run_uid: str | None) -> AuditSink | None:
+        """The policy's audit sink (``spec.audit``) bound to one run, or None."""
+        labels = AuditLabels(self.namespace, self.name, run_name, run_type.value, run_uid)
+        return open_audit(self.policy.backend, labels)
 
     def context(self, **kwargs: Any) -> CleanupContext:
         return CleanupContext(policy=self.policy, storage=self.storage, jobs=self.jobs, **kwargs)

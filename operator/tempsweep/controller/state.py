@@ -24,7 +24,9 @@ from tempsweep.controller.expiry import FinishedRuns
 from tempsweep.controller.kube import Kube
 from tempsweep.controller.probes import TimerFreshness
 from tempsweep.controller.telemetry_hooks import OperatorTelemetry
+from tempsweep.controller.timing import prediction_settings
 from tempsweep.engine.ports import JobSource
+from tempsweep.engine.prediction import UsageWindow
 from tempsweep.models import EffectivePolicy, OperatorSettings
 
 
@@ -137,6 +139,9 @@ class PolicyMemory:
     job_source_announced: str | None = None  # the JobSourceReachable status last posted as an event
     statuses_announced: frozenset[str] = frozenset()  # unrecognized job statuses of the last statistics
     job_source: ReusedJobSource | None = None
+    usage: UsageWindow = field(default_factory=lambda: UsageWindow(prediction_settings()))  # 6 h of samples
+    usage_of: str | None = None  # the storage and capacity those samples measured (a new one starts afresh)
+    last_predictive: datetime | None = None  # the last Predictive cleanup (status may lag a tick behind)
 
 
 def ensure_state(memo: Any) -> OperatorState:

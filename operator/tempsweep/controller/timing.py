@@ -12,7 +12,9 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
+from tempsweep.engine.prediction import PredictionSettings
 from tempsweep.models import SettingsError
 
 
@@ -23,6 +25,7 @@ class Timing:
     tick_seconds: float
     ttl_check_seconds: float
     run_lease_seconds: int
+    prediction_min_span_seconds: float = 600.0  # the shortest series (since the last drop) a fit is made from
 
 
 def _seconds(environ: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
@@ -49,4 +52,10 @@ def load_timing(environ: Mapping[str, str] | None = None) -> Timing:
         tick_seconds=_seconds(env, "TEMPSWEEP_TICK_SECONDS", 10, 0.1, 3600),
         ttl_check_seconds=_seconds(env, "TEMPSWEEP_TTL_CHECK_SECONDS", 60, 0.1, 86_400),
         run_lease_seconds=int(lease),
+        prediction_min_span_seconds=_seconds(env, "TEMPSWEEP_PREDICTION_MIN_SPAN_SECONDS", 600, 1, 86_400),
     )
+
+
+def prediction_settings() -> PredictionSettings:
+    """The fit's settings, with ``TEMPSWEEP_PREDICTION_MIN_SPAN_SECONDS`` (tests fill a volume in seconds)."""
+    return PredictionSettings(min_span=timedelta(seconds=load_timing().prediction_min_span_seconds))

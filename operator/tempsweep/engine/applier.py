@@ -9,6 +9,11 @@ A dry run on a storage that can check without deleting (``FilesystemStorage.prob
 asks it, so files locked by another process are reported as in use, not as "would delete".
 Files another process holds a lock on are kept and counted (``in_use``), not errors. Deleted (or,
 dry, would-be-deleted) files are also counted per directory for ``directories.remove_emptied``.
+
+With an audit sink (``spec.audit``) every deleted file, and in a dry run every planned one, gets a line;
+a plan the guard stopped is not audited (nothing was deleted, and the status lists it). When a line
+cannot be written the applier stops at the next batch boundary, as it does when cancelled: the person
+who asked for a record gets no deletions without one beyond the batches already under way.
 """
 
 from __future__ import annotations
@@ -18,7 +23,16 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-from tempsweep.engine.ports import DeleteResult, FileEntry, FilesystemStorage, Outcome, StorageProvider
+from tempsweep.engine.ports import (
+    AuditEntry,
+    AuditError,
+    AuditSink,
+    DeleteResult,
+    FileEntry,
+    FilesystemStorage,
+    Outcome,
+    StorageProvider,
+)
 from tempsweep.models.effective import EffectivePolicy
 from tempsweep.models.enums import DeletionReason
 from tempsweep.models.status import MAX_ERRORS, MAX_SHOWN_MESSAGE, MAX_WOULD_DELETE, shortened
@@ -55,6 +69,7 @@ class Tally:
     emptying: Counter[str] = field(default_factory=Counter)  # this phase's deletions per parent directory
     directories_removed: int = 0
     would_remove_directories: int = 0
+    audit_failure: str | None = None  # why the audit record could not be written: no more deletions
 
     def take_emptying(self) -> Counter[str]:
         """The per-directory deletion counts since the last call (one phase's), and start afresh."""
@@ -82,19 +97,41 @@ class Applier:
         dry_run: bool,
         progress: ProgressCallback | None = None,
         should_stop: StopCheck | None = None,
+        audit: AuditSink | None = None,
     ) -> None:
         self._provider = provider
         self._policy = policy
         self.dry_run = dry_run
         self._progress = progress
         self._should_stop = should_stop
+        self._audit = audit
+        self._reporting = False  # recording a stopped plan: not audited
         self.tally = Tally()
 
     def stopped(self) -> bool:
-        """True once the run was told to stop; asked between batches, never in the middle of one."""
+        """True once the run was told to stop, or its audit failed; asked between batches, never in the
+        middle of one."""
+        if self.tally.audit_failure is not None:
+            return True
         if self.tally.cancelled is None and self._should_stop is not None:
             self.tally.cancelled = self._should_stop()
         return self.tally.cancelled is not None
+
+    def _audited(self, entry: FileEntry, reason: DeletionReason | None, *, planned: bool) -> None:
+        """Write the entry's audit line; a failure stops the run (and names a deleted file left unrecorded)."""
+        if self._audit is None or self._reporting:
+            return
+        tally = self.tally
+        if tally.audit_failure is None:
+            try:
+                self._audit.record(
+                    AuditEntry(entry.path, reason.value if reason else "Unplanned", entry.size, entry.mtime, planned)
+                )
+                return
+            except AuditError as exc:
+                tally.audit_failure = f"the audit record could not be written ({exc})"
+        if not planned:
+            tally.add_error(f"{entry.path}: deleted, but its audit line could not be written")
 
     @property
     def budget_left(self) -> int:
@@ -108,7 +145,7 @@ class Applier:
         elif self.dry_run:
             for decision in limited:
                 self._record_would(decision)
-                if self.tally.cancelled is not None:
+                if self.tally.cancelled is not None or self.tally.audit_failure is not None:
                     break
         else:
             self._delete_all(limited)
@@ -116,11 +153,11 @@ class Applier:
 
     def report_only(self, decisions: Iterable[Decision]) -> Tally:
         """Record decisions exactly as a dry run does, whatever ``dry_run`` says (a plan the guard stopped)."""
-        dry_run, self.dry_run = self.dry_run, True
+        dry_run, self.dry_run, self._reporting = self.dry_run, True, True
         try:
             return self.apply(decisions)
         finally:
-            self.dry_run = dry_run
+            self.dry_run, self._reporting = dry_run, False
 
     def _within_budget(self, decisions: Iterator[Decision]) -> Iterator[Decision]:
         if self.stopped():  # a later phase of a cancelled run applies nothing
@@ -178,6 +215,7 @@ class Applier:
         tally.would_count += 1
         tally.would_bytes += decision.entry.size
         tally.would_by_reason[decision.reason.value] += 1
+        self._audited(decision.entry, decision.reason, planned=True)
         if len(tally.would_delete) < MAX_WOULD_DELETE:
             tally.would_delete.append(shortened(decision.entry.path))
         if tally.would_count % 1000 == 0:
@@ -253,6 +291,7 @@ class Applier:
                     tally.by_reason[key] += 1
                     tally.freed_by_reason[key] += result.entry.size
                     tally.emptying[result.entry.path.rpartition("/")[0]] += 1
+                    self._audited(result.entry, reason, planned=False)
                 else:
                     self._count_kept(result)
         if self._progress:

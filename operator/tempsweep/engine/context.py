@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from tempsweep.engine.exclusion import exclusion_matcher
 from tempsweep.engine.inventory import Inventory, JobResolver
-from tempsweep.engine.ports import FilesystemStorage, JobSource, StorageError, StorageProvider, Usage
+from tempsweep.engine.ports import AuditSink, FilesystemStorage, JobSource, StorageError, StorageProvider, Usage
 from tempsweep.engine.rules import Clock
 from tempsweep.models.effective import EffectivePolicy
 
@@ -37,6 +37,7 @@ class CleanupContext:
     now: datetime | None = None
     progress: Callable[[Progress], None] | None = None
     should_stop: StopCheck | None = None
+    audit: AuditSink | None = None  # spec.audit: one line per deleted (dry run: planned) file
 
     def clock(self) -> Clock:
         now = self.now or datetime.now(UTC)

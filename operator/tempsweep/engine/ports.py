@@ -202,3 +202,33 @@ class HistoryRecorder(Protocol):
     def record(self, run_name: str, status: RunStatus) -> str | None:
         """Record one finished run; None, or why it could not be recorded."""
         ...
+
+
+class AuditError(RuntimeError):
+    """The audit record could not be written; the message is safe to show. Nothing more may be deleted."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One deleted file (or, in a dry run, one planned deletion) for the audit record."""
+
+    path: str  # relative to the storage root
+    reason: str  # a DeletionReason
+    size: int
+    mtime: float
+    planned: bool  # a dry run's plan, not a deletion
+
+
+class AuditSink(Protocol):
+    """Where the per-file audit goes (``spec.audit``), bound to one run by its caller (who adds the run,
+    policy and type). Writes must be durable enough to rely on: a failure raises ``AuditError``."""
+
+    def open(self) -> None:
+        """Make sure the record can be written, before anything is deleted; AuditError when it cannot."""
+        ...
+
+    def record(self, entry: AuditEntry) -> None:
+        """Write one line; AuditError when it could not be written."""
+        ...
+
+    def close(self) -> None: ...

@@ -18,9 +18,17 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from tempsweep.models.prediction import MAX_HISTORY_POINTS, Prediction, PredictionHistory
+from tempsweep.models.effective import Predictive
+from tempsweep.models.prediction import (
+    MAX_HISTORY_POINTS,
+    NOT_FILLING,
+    TOO_FEW_SAMPLES,
+    Prediction,
+    PredictionHistory,
+)
+from tempsweep.models.status import StorageStats
 
 SECONDS_PER_HOUR = 3600.0
 
@@ -134,8 +142,8 @@ def predict(
     filling = line.slope > 0 and line.t_value >= settings.min_t_value
     if not filling:
         return Prediction(
-            fill_rate_bytes_per_hour=rate_per_hour, samples_used=len(segment), confidence=0.0,
-            computed_at=last, history=history,
+            fill_rate_bytes_per_hour=rate_per_hour, full_in=NOT_FILLING, samples_used=len(segment),
+            confidence=0.0, computed_at=last, history=history,
         )
     scale = min(1.0, len(segment) / settings.full_confidence_samples)
     full_at = _reaches(line, origin, last, capacity.total_bytes)
@@ -151,11 +159,67 @@ def predict(
     )
 
 
+def assess(
+    samples: list[UsageSample], capacity: Capacity, settings: PredictionSettings | None = None
+) -> Prediction | None:
+    """``predict``, or with too few samples since the last drop a Prediction that says so (no rate, no
+    times; its history keeps the samples for a restart). None only for no samples at all."""
+    if not samples:
+        return None
+    prediction = predict(samples, capacity, settings)
+    if prediction is not None:
+        return prediction
+    segment = since_last_drop(samples, capacity.total_bytes, (settings or PredictionSettings()).drop_fraction)
+    return Prediction(
+        full_in=TOO_FEW_SAMPLES, samples_used=len(segment), confidence=0.0, computed_at=segment[-1].at,
+        history=summarize(segment),
+    )
+
+
+def capacity_of(stats: StorageStats) -> Capacity | None:
+    """Full and emergency in used bytes for these statistics; None when the capacity is not measurable."""
+    total = stats.total_bytes
+    if total <= 0:
+        return None
+    by_percent = math.ceil(total * stats.emergency_threshold / 100)
+    by_floor = total - (stats.effective_min_free_space_bytes or 0)  # free < minFreeSpace is an emergency too
+    return Capacity(total_bytes=total, emergency_used_bytes=max(min(by_percent, by_floor), 0))
+
+
+def sample_of(stats: StorageStats, at: datetime) -> UsageSample:
+    """The usage sample one statistics pass gives."""
+    return UsageSample(at, max(stats.total_bytes - stats.free_bytes, 0))
+
+
+def predictive_reason(
+    prediction: Prediction | None, predictive: Predictive, last_run: datetime | None, now: datetime
+) -> str | None:
+    """Why a Predictive cleanup is due now ("emergency threshold predicted at ..."), or None.
+
+    Due only when the emergency threshold is predicted within the horizon with at least the minimum
+    confidence, and no Predictive cleanup ran within the cooldown. Anything less sure than that (no
+    prediction, too few samples, not filling, low confidence) runs nothing early: the regular timers and
+    the emergency check are still there.
+    """
+    if prediction is None or prediction.emergency_at is None or prediction.confidence < predictive.min_confidence:
+        return None
+    if prediction.emergency_at - now > timedelta(seconds=predictive.horizon_seconds):
+        return None
+    if last_run is not None and (now - last_run).total_seconds() < predictive.cooldown_seconds:
+        return None
+    at = prediction.emergency_at.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    horizon = format_duration(timedelta(seconds=predictive.horizon_seconds))
+    return (
+        f"emergency threshold predicted at {at} (in {format_duration(prediction.emergency_at - now)}, "
+        f"confidence {prediction.confidence:.2f}, within the {horizon} horizon)"
+    )
+
+
 def _reaches(line: _Line, origin: datetime, last: datetime, used_bytes: int) -> datetime:
     """When the (rising) fitted line reaches ``used_bytes``; never before the newest sample."""
     seconds = (used_bytes - line.intercept) / line.slope
     at = origin + timedelta(seconds=min(seconds, 100 * 365 * 86400.0))
-    return max(at, last)
+    return max(at.replace(microsecond=0), last)  # whole seconds: status shows no false precision
 
 
 def format_duration(delta: timedelta) -> str:

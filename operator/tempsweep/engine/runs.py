@@ -37,7 +37,7 @@ from tempsweep.engine.phases import (
     scan_notes,
     usage_after,
 )
-from tempsweep.engine.ports import JobSourceError, StorageError, Usage
+from tempsweep.engine.ports import AuditError, JobSourceError, StorageError, Usage
 from tempsweep.engine.request import RunRequest
 from tempsweep.engine.rules import (
     Clock,
@@ -48,7 +48,7 @@ from tempsweep.engine.rules import (
     first_of,
     orphan_rule,
 )
-from tempsweep.models.enums import DeletionReason, RunPhase, RunType
+from tempsweep.models.enums import DeletionReason, RunPhase, RunReason, RunType
 from tempsweep.models.quantities import format_bytes
 from tempsweep.models.status import RunStatus
 from tempsweep.models.statuses import StatusClass
@@ -62,7 +62,12 @@ def run_cleanup(ctx: CleanupContext, spec: RunRequest) -> RunStatus:
     started = time.monotonic()
     dry_run = spec.dry_run or ctx.policy.rules.dry_run or ctx.policy.rules.keep_for_debugging
     applier = Applier(
-        ctx.storage, ctx.policy, dry_run=dry_run, progress=_progress_adapter(ctx), should_stop=ctx.should_stop
+        ctx.storage,
+        ctx.policy,
+        dry_run=dry_run,
+        progress=_progress_adapter(ctx),
+        should_stop=ctx.should_stop,
+        audit=ctx.audit,
     )
     queries_before = ctx.jobs.query_count if ctx.jobs is not None else 0
     scenario = _SCENARIOS[spec.type]
@@ -70,12 +75,21 @@ def run_cleanup(ctx: CleanupContext, spec: RunRequest) -> RunStatus:
         problem = ctx.policy.run_id_problem(spec.job_id, spec.chunk_id)
         if problem:
             raise RunFailed(f"{problem}; no file can carry it, nothing deleted")
+        _open_audit(ctx)
         outcome = scenario(ctx, spec, clock, applier)
+    except AuditError as exc:
+        outcome = PhaseOutcome(note=f"{exc}; nothing deleted", failed=True, reason=RunReason.AUDIT_UNAVAILABLE)
     except (RunFailed, StorageError) as exc:
         outcome = PhaseOutcome(note=str(exc), failed=True)
     except JobSourceError as exc:
         outcome = PhaseOutcome(note=f"{JOB_STATUS_UNAVAILABLE}: {exc}", failed=True)
+    finally:
+        if ctx.audit is not None:
+            ctx.audit.close()
     tally = applier.tally
+    if tally.audit_failure is not None:
+        outcome.failed, outcome.reason = True, RunReason.AUDIT_UNAVAILABLE
+        outcome.note = f"{tally.audit_failure}: deletions stopped" + (f"; {outcome.note}" if outcome.note else "")
     duration = time.monotonic() - started
     # a file someone else deleted first is in ``errors`` but does not fail the run; anything else does
     failed = outcome.failed or tally.error_count > tally.vanished
@@ -120,6 +134,15 @@ def run_cleanup(ctx: CleanupContext, spec: RunRequest) -> RunStatus:
     )
 
 
+def _open_audit(ctx: CleanupContext) -> None:
+    """The audit (``spec.audit``) must be writable before anything is deleted: its owner asked for a record."""
+    if ctx.audit is not None:
+        try:
+            ctx.audit.open()
+        except AuditError as exc:
+            raise AuditError(f"the audit record cannot be written ({exc})") from None
+
+
 def _percent(usage: Usage | None) -> float | None:
     return round(usage.percent, 2) if usage is not None else None
 
@@ -132,7 +155,7 @@ def _progress_adapter(ctx: CleanupContext) -> Callable[[Tally], None] | None:
 
 
 def _summary(kind: RunType, tally: Tally, outcome: PhaseOutcome, dry_run: bool) -> str:
-    if dry_run or outcome.reason is not None:
+    if dry_run or outcome.reason is RunReason.BLAST_RADIUS_EXCEEDED:
         label = "dry run: would" if dry_run else "would"
         parts = [f"{label} delete {tally.would_count} files ({format_bytes(tally.would_bytes)})"]
     else:
@@ -255,6 +278,28 @@ def _orphaned(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Appl
     return _single_phase(ctx, spec, applier, orphan_rule(ctx.policy, clock, max_age), clock=clock)
 
 
+def _predictive(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> PhaseOutcome:
+    """The gentle cleanup a prediction starts early: Scheduled's orphan and crash phase, no emergency tier.
+
+    Orphans by the policy's own ``maxAgeHours`` and failed jobs past their wait, in one streamed phase
+    under ``limits.maxDeletePercent``; a job table that cannot list failed jobs skips crash recovery
+    (and fails the run) but still lets the orphan rule keep whatever depends on job status.
+    """
+    failed: frozenset[str] = frozenset()
+    note = ""
+    if ctx.policy.rules.has_job_source and ctx.jobs is not None:
+        try:
+            failed, _ = _failed_ids(ctx, clock, None)
+        except JobSourceError as exc:
+            note = f"crash recovery skipped: {exc}"
+    rule = first_of(orphan_rule(ctx.policy, clock, ctx.policy.rules.orphan_max_age_hours), crash_rule(failed))
+    outcome = _single_phase(ctx, spec, applier, rule, clock=clock)
+    if note:
+        outcome.failed = True
+        outcome.note = f"{note}; {outcome.note}" if outcome.note else note
+    return outcome
+
+
 def _emergency(ctx: CleanupContext, spec: RunRequest, clock: Clock, applier: Applier) -> PhaseOutcome:
     phase = plan_emergency(ctx, clock, applier, "the emergency")
     if phase.plan is None:
@@ -341,4 +386,5 @@ _SCENARIOS: dict[RunType, Callable[[CleanupContext, RunRequest, Clock, Applier],
     RunType.ORPHANED: _orphaned,
     RunType.EMERGENCY: _emergency,
     RunType.SCHEDULED: _scheduled,
+    RunType.PREDICTIVE: _predictive,
 }

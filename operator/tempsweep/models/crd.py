@@ -254,7 +254,7 @@ def custom_resource_definitions() -> dict[str, dict[str, Any]]:
                 spec=CleanupRunSpec,
                 status=CleanupRunStatus,
                 description="One manual cleanup of a policy's storage: ChunkCompletion, CrashRecovery, Emergency, "
-                "Orphaned or Scheduled. Its status records what it did.",
+                "Orphaned, Scheduled or Predictive. Its status records what it did.",
                 columns=[
                     _column("Policy", ".spec.policyRef.name"),
                     _column("Type", ".spec.type"),

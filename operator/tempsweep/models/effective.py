@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from tempsweep.models.foresight import DEFAULT_MIN_CONFIDENCE
 from tempsweep.models.naming import Naming
 from tempsweep.models.paths import check_volume_path
 from tempsweep.models.policy import AzureBlobStorage, CleanupPolicySpec, DatabaseSpec
@@ -68,6 +69,15 @@ class CleanupRules:
 
 
 @dataclass(frozen=True)
+class Predictive:
+    """When the gentle cleanup runs early (``spec.prediction``)."""
+
+    horizon_seconds: float
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    cooldown_seconds: float = 3600.0
+
+
+@dataclass(frozen=True)
 class Schedule:
     """When the operator's timers act."""
 
@@ -77,6 +87,20 @@ class Schedule:
     emergency_check_seconds: float
     stats_seconds: float
     monitor_storage: bool  # TEMP_STORAGE_CLEANUP_ENABLE_STORAGE_MONITORING: keep statistics in status
+    predictive: Predictive | None = None  # spec.prediction: None, never clean early
+
+
+@dataclass(frozen=True)
+class AuditTarget:
+    """Where the per-file audit goes (``spec.audit``): a rotated file in ``directory``, or the log stream."""
+
+    directory: str | None
+    max_bytes: int
+    backups: int
+
+    def file_name(self, namespace: str, policy: str) -> str:
+        # namespaces and policy names are DNS names (no '_'), so the separator is unambiguous
+        return f"{namespace}_{policy}.audit.jsonl"
 
 
 @dataclass(frozen=True)
@@ -88,6 +112,7 @@ class Backend:
     azure_connection_string: str | None = field(repr=False)
     database: DatabaseSpec | None
     database_url: str | None = field(repr=False)
+    audit: AuditTarget | None = None
 
     @property
     def storage_key(self) -> str:
@@ -152,13 +177,36 @@ def resolve_backend(spec: CleanupPolicySpec, settings: OperatorSettings) -> Back
         azure_connection_string = blob.connection_string or (
             settings.azure_connection_string if blob.connection_string_secret_ref is not None else None
         )
+    volume_path = (volume.path or check_volume_path(str(settings.temp_storage_path))) if volume else None
     return Backend(
-        volume_path=(volume.path or check_volume_path(str(settings.temp_storage_path))) if volume else None,
+        volume_path=volume_path,
         azure_blob=blob,
         azure_connection_string=azure_connection_string,
         database=database,
         database_url=database_url,
+        audit=_audit(spec, volume_path),
     )
+
+
+def _audit(spec: CleanupPolicySpec, volume_path: str | None) -> AuditTarget | None:
+    """The audit target; a directory inside the cleaned tree is refused (the cleanup could delete its own
+    record). Lexical here; the writer checks the real paths again when it opens the file."""
+    audit = spec.audit
+    if audit is None:
+        return None
+    directory = audit.directory
+    if directory is not None and volume_path is not None and inside(directory, volume_path):
+        raise ValueError(
+            f"spec.audit.directory: {directory} lies inside the cleaned volume {volume_path}; "
+            "put the audit outside the tree it records"
+        )
+    return AuditTarget(directory=directory, max_bytes=parse_quantity(audit.max_bytes), backups=audit.backups)
+
+
+def inside(path: str, root: str) -> bool:
+    """Whether normalised absolute ``path`` is ``root`` or below it."""
+    root = root.rstrip("/") or "/"
+    return path == root or path.startswith(root if root == "/" else root + "/")
 
 
 def _capacity(spec: CleanupPolicySpec) -> int | None:
@@ -249,6 +297,18 @@ def resolve_schedule(spec: CleanupPolicySpec, settings: OperatorSettings) -> Sch
         emergency_check_seconds=emergency_check,
         stats_seconds=parse_duration(spec.schedule.stats_interval),
         monitor_storage=settings.enable_storage_monitoring,
+        predictive=_predictive(spec),
+    )
+
+
+def _predictive(spec: CleanupPolicySpec) -> Predictive | None:
+    prediction = spec.prediction
+    if prediction is None:
+        return None
+    return Predictive(
+        horizon_seconds=parse_duration(prediction.horizon),
+        min_confidence=prediction.min_confidence,
+        cooldown_seconds=parse_duration(prediction.cooldown),
     )
 
 

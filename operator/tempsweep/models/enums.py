@@ -13,6 +13,7 @@ class RunType(StrEnum):
     EMERGENCY = "Emergency"
     ORPHANED = "Orphaned"
     SCHEDULED = "Scheduled"
+    PREDICTIVE = "Predictive"  # the gentle cleanup spec.prediction starts early: orphans and failed jobs only
 
 
 class RunPhase(StrEnum):
@@ -29,6 +30,7 @@ class RunReason(StrEnum):
     """Why a run ended Failed, where the cause has a name of its own (status, condition and event reason)."""
 
     BLAST_RADIUS_EXCEEDED = "BlastRadiusExceeded"
+    AUDIT_UNAVAILABLE = "AuditUnavailable"  # spec.audit asks for a record that cannot be written
 
 
 class Health(StrEnum):

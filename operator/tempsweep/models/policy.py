@@ -20,6 +20,7 @@ from pydantic import (
 
 from tempsweep.models.base import FiniteFloat, WireModel
 from tempsweep.models.exclude import ExcludePattern, check_exclude_list
+from tempsweep.models.foresight import AuditSpec, PredictionSpec
 from tempsweep.models.limits import LimitsSpec
 from tempsweep.models.naming_spec import NamingSpec
 from tempsweep.models.paths import check_volume_path
@@ -360,6 +361,15 @@ class CleanupPolicySpec(WireModel):
         "TEMP_STORAGE_CLEANUP_KEEP_TEMP_FILES_FOR_DEBUGGING (false).",
     )
     suspend: StrictBool = Field(default=False, description="Pause every timer of this policy.")
+    prediction: PredictionSpec | None = Field(
+        default=None,
+        description="Predictive cleanup (opt-in): clean orphans and failed jobs early when the emergency "
+        "threshold is predicted within a horizon. Left out, the prediction is only reported in status.",
+    )
+    audit: AuditSpec | None = Field(
+        default=None,
+        description="Write one JSON line per deleted (dry run: planned) file, to a file or the log stream.",
+    )
 
     @model_validator(mode="after")
     def _exclude_protects_something(self) -> CleanupPolicySpec:

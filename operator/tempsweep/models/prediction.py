@@ -15,6 +15,9 @@ from tempsweep.models.base import WireModel
 
 #: At most this many samples are kept in status (about 1 KiB of YAML).
 MAX_HISTORY_POINTS = 24
+#: ``fullIn`` when there is no full time to show, and why (the FULL IN column).
+NOT_FILLING = "not filling"
+TOO_FEW_SAMPLES = "too few samples"
 
 
 class PredictionHistory(WireModel):
@@ -32,8 +35,10 @@ class PredictionHistory(WireModel):
 class Prediction(WireModel):
     """A least-squares fit of used bytes over time, since the last cleanup's drop, over a bounded window."""
 
-    fill_rate_bytes_per_hour: float = Field(
-        description="Fitted growth of used bytes per hour (negative when the storage is emptying)."
+    fill_rate_bytes_per_hour: float | None = Field(
+        default=None,
+        description="Fitted growth of used bytes per hour (negative when the storage is emptying); left out "
+        "while there are too few samples since the last drop to fit a line.",
     )
     full_at: datetime | None = Field(
         default=None,
@@ -43,7 +48,8 @@ class Prediction(WireModel):
     full_in: str | None = Field(
         default=None,
         description="fullAt as a duration from computedAt, e.g. 5h20m (the FULL IN column; kubectl cannot "
-        "show a future time as an age).",
+        "show a future time as an age); 'not filling' when the storage is flat, shrinking or not rising "
+        "measurably, 'too few samples' before at least 4 samples over 10 minutes since the last drop.",
     )
     emergency_at: datetime | None = Field(
         default=None,

@@ -28,6 +28,11 @@ INLINE_KEY = "x-tempsweep-inline"
 INLINE: dict[str, Any] = {INLINE_KEY: True}
 
 
+#: Nested parts written whole, their None fields as null: a merge patch keeps every key it does not name,
+#: so a ``fullAt`` that is no longer predicted would otherwise stay in status.
+WHOLE_FIELDS = frozenset({"prediction"})
+
+
 def _is_inline(model: type[WireModel], name: str) -> bool:
     extra = model.model_fields[name].json_schema_extra
     return isinstance(extra, dict) and bool(extra.get(INLINE_KEY))
@@ -36,9 +41,10 @@ def _is_inline(model: type[WireModel], name: str) -> bool:
 def status_patch(status: WireModel) -> dict[str, Any]:
     """The merge patch of ``status``: the one place a status model becomes wire keys.
 
-    Fields left None are not part of the patch (they keep their value on the server). An inline part
-    is written whole, its None fields as null, so a statistic that disappeared (``jobSourceError``
-    after an outage) is cleared rather than left behind; on a name clash the inline part wins.
+    Fields left None are not part of the patch (they keep their value on the server). An inline part,
+    and a part named in ``WHOLE_FIELDS``, is written whole, its None fields as null, so a statistic that
+    disappeared (``jobSourceError`` after an outage, ``fullAt`` after a drop) is cleared rather than left
+    behind; on a name clash the inline part wins.
     """
     model = type(status)
     inline = [name for name in model.model_fields if _is_inline(model, name)]
@@ -47,6 +53,10 @@ def status_patch(status: WireModel) -> dict[str, Any]:
         part = getattr(status, name)
         if part is not None:
             patch.update(part.model_dump(mode="json", by_alias=True))
+    for name in WHOLE_FIELDS & set(model.model_fields):
+        part = getattr(status, name)
+        if part is not None:  # replaced whole: a time no longer predicted is cleared, not left behind
+            patch[model.model_fields[name].alias or name] = part.model_dump(mode="json", by_alias=True)
     return patch
 
 
@@ -90,6 +100,10 @@ class PolicyStatus(WireModel):
     last_cleanup_phase: RunPhase | None = Field(default=None, description="Its phase.")
     prediction: Prediction | None = Field(
         default=None, description="When the storage fills up at its recent rate (since the last cleanup)."
+    )
+    last_predictive_time: datetime | None = Field(
+        default=None,
+        description="When spec.prediction last started a Predictive cleanup (at most one per its cooldown).",
     )
 
     @classmethod

@@ -93,7 +93,8 @@ class RunStatus(WireModel):
     reason: RunReason | None = Field(
         default=None,
         description="Why the run failed, when the cause has a name: BlastRadiusExceeded (the plan was larger "
-        "than limits.maxDeletePercent of the files scanned; nothing was deleted).",
+        "than limits.maxDeletePercent of the files scanned; nothing was deleted), AuditUnavailable (spec.audit "
+        "asks for a record of every deletion and it could not be written: nothing, or nothing more, deleted).",
     )
     trigger: RunType = Field(description="The scenario that ran.")
     start_time: datetime = Field(description="When the run started (UTC).")

@@ -15,6 +15,8 @@ from typing import Any
 
 FIELDS = ("namespace", "policy", "run", "reason")
 DEFAULTS_ATTRIBUTE = "tempsweep_defaults"
+#: A record's own structured fields (the deletion audit's path, size, ...), merged in last, top level.
+FIELDS_ATTRIBUTE = "tempsweep_fields"
 _KIND_FIELD = {"CleanupPolicy": "policy", "CleanupRun": "run"}
 
 
@@ -35,6 +37,7 @@ class JsonFormatter(logging.Formatter):
             value = getattr(record, field, None)
             if value is not None:
                 line[field] = str(value)
+        line.update(getattr(record, FIELDS_ATTRIBUTE, None) or {})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, ensure_ascii=False, default=str)

@@ -2,7 +2,7 @@
 
 Names follow Prometheus conventions (base units, ``_total``, ``_bytes``, ``_seconds``, ``_ratio``). Labels
 are bounded: ``namespace`` and ``policy`` name a CleanupPolicy, and the others take a fixed set of values
-(``type``: the 5 run types, ``phase``: Succeeded/Failed/Cancelled, ``reason``: the 10 deletion reasons,
+(``type``: the 6 run types, ``phase``: Succeeded/Failed/Cancelled, ``reason``: the 10 deletion reasons,
 ``state``: the 4 health states, ``pass``: the 4 timer passes). No path, job id or run name ever becomes a label, so the
 series count grows with the number of policies only (README, Monitoring, states the bound).
 

@@ -68,9 +68,10 @@ def observe_run_duration(metrics: Metrics, status: RunStatus) -> None:
 def observe_prediction(
     metrics: Metrics, namespace: str, policy: str, prediction: Prediction | None, now: datetime
 ) -> None:
-    """The prediction gauges; the seconds-until series disappear when there is no full time to predict."""
+    """The prediction gauges; the seconds-until series disappear when there is no full time to predict, and
+    every series when there is no fitted line (too few samples)."""
     key = (namespace, policy)
-    if prediction is None:
+    if prediction is None or prediction.fill_rate_bytes_per_hour is None:
         for gauge in (metrics.fill_rate, metrics.prediction_confidence, metrics.full_seconds,
                       metrics.emergency_seconds):
             _remove(gauge, key)
