@@ -60,10 +60,12 @@ class DemoCluster:
         raise RuntimeError(f"{kind}/{name}: timed out waiting for {what}")
 
 
-#: The metrics the demo shows (at most two lines of each): the policy's usage and health, runs, bytes freed.
+#: The metrics the demo shows (at most two lines of each): the policy's usage, health and predicted time to
+#: full, runs, bytes freed.
 _SHOWN_METRICS = (
     "tempsweep_storage_usage_ratio{",
     "tempsweep_storage_health{",
+    "tempsweep_storage_predicted_full_seconds{",
     "tempsweep_cleanup_runs_total{",
     "tempsweep_cleanup_freed_bytes_total{",
 )
