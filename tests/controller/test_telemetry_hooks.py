@@ -188,3 +188,23 @@ def test_a_prediction_sets_the_time_until_gauges_and_none_removes_them() -> None
 
     telemetry.prediction(Policy(), None, NOW)
     assert ("tempsweep_storage_predicted_emergency_seconds", key) not in samples(telemetry)
+
+
+def test_every_statistics_pass_moves_its_timestamp_and_figures_follow_the_storage() -> None:
+    telemetry = OperatorTelemetry(port=1)
+    key = {"namespace": "team-a", "policy": "scratch"}
+    stamp = ("tempsweep_pass_last_success_timestamp_seconds", frozenset({**key, "pass": "Statistics"}.items()))
+    healthy = ("tempsweep_storage_health", frozenset({**key, "state": "Healthy"}.items()))
+    unknown = ("tempsweep_storage_health", frozenset({**key, "state": "Unknown"}.items()))
+
+    telemetry.stats(Policy(), stats(), NOW)
+    telemetry.stats(Policy(), stats(), NOW + timedelta(seconds=30))  # nothing changed but the time
+    assert samples(telemetry)[stamp] == (NOW + timedelta(seconds=30)).timestamp()
+
+    telemetry.storage_unknown(Policy())
+    assert samples(telemetry)[unknown] == 1
+    telemetry.stats(Policy(), stats(), NOW + timedelta(seconds=60))  # the same figures as before the outage
+    assert samples(telemetry)[healthy] == 1 and samples(telemetry)[unknown] == 0
+
+    telemetry.stats(Policy(), stats(Health.WARNING), NOW + timedelta(seconds=90))
+    assert samples(telemetry)[healthy] == 0

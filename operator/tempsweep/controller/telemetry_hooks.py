@@ -28,7 +28,6 @@ from tempsweep.models.effective import Schedule
 from tempsweep.models.prediction import Prediction
 from tempsweep.models.resources import PolicyStatus
 from tempsweep.telemetry import (
-    Metrics,
     Pass,
     observe_pass,
     observe_prediction,
@@ -107,6 +106,7 @@ class OperatorTelemetry:
         self.failure: str | None = None  # why the endpoint could not start (the operator exits with it)
         self._server: MetricsServer | None = None
         self._gone: set[str] = set()
+        self._seen: dict[tuple[str, str, str], object] = {}  # the last figures rendered, per policy and kind
         self._guard = threading.Lock()
 
     def start(self) -> None:
@@ -131,60 +131,75 @@ class OperatorTelemetry:
         return self._server.port if self._server is not None else None
 
     @contextmanager
-    def _live(self, policy: PolicyKey) -> Iterator[Metrics | None]:
-        """The policy's metrics, unless metrics are off or the policy was deleted; held against a
-        concurrent ``forget``. Its text is rendered again when the block ends."""
+    def _live(self, policy: PolicyKey) -> Iterator[Exposition | None]:
+        """The exposition, unless metrics are off or the policy was deleted; held against a concurrent
+        ``forget`` (and against another hook rendering the same policy)."""
         with self._guard:
-            if self.exposition is None or policy.uid in self._gone:
-                yield None
-                return
-            with self.exposition.updating(policy.namespace, policy.name) as metrics:
-                yield metrics
+            yield None if self.exposition is None or policy.uid in self._gone else self.exposition
+
+    def _changed(self, policy: PolicyKey, kind: str, value: object) -> bool:
+        """Whether ``value`` differs from the last one of this kind for the policy (and remember it): an
+        unchanged figure is not rendered again."""
+        key = (policy.namespace, policy.name, kind)
+        if self._seen.get(key, _NOTHING) == value:
+            return False
+        self._seen[key] = value
+        return True
 
     def stats(self, policy: PolicyKey, stats: StorageStats, at: datetime) -> None:
-        """A statistics pass: the per-policy gauges and the pass's time."""
-        with self._live(policy) as metrics:
-            if metrics is not None:
-                observe_stats(metrics, policy.namespace, policy.name, stats)
-                observe_pass(metrics, policy.namespace, policy.name, Pass.STATISTICS, at)
+        """A statistics pass: its time, and the per-policy gauges when a figure changed."""
+        with self._live(policy) as exposition:
+            if exposition is None:
+                return
+            observe_pass(exposition.operator, policy.namespace, policy.name, Pass.STATISTICS, at)
+            if self._changed(policy, "stats", stats):
+                with exposition.updating(policy.namespace, policy.name) as metrics:
+                    observe_stats(metrics, policy.namespace, policy.name, stats)
 
     def storage_unknown(self, policy: PolicyKey) -> None:
         """The storage could not be read: health is Unknown (the last figures stay as they were)."""
-        with self._live(policy) as metrics:
-            if metrics is not None:
+        with self._live(policy) as exposition:
+            if exposition is None:
+                return
+            self._seen.pop((policy.namespace, policy.name, "stats"), None)  # the next figures are news
+            with exposition.updating(policy.namespace, policy.name) as metrics:
                 for state in Health:
                     metrics.health.labels(policy.namespace, policy.name, state.value).set(state is Health.UNKNOWN)
 
     def prediction(self, policy: PolicyKey, prediction: Prediction | None, now: datetime) -> None:
-        """A new time-to-full prediction (None: nothing to predict): the fill-rate and time-until gauges."""
-        with self._live(policy) as metrics:
-            if metrics is not None:
+        """A new time-to-full prediction (None: nothing to predict): the fill-rate and time-until gauges.
+        Rendered again unless nothing changed and there is no time-until (those count down)."""
+        figures = None if prediction is None else (
+            prediction.fill_rate_bytes_per_hour, prediction.confidence, prediction.full_at, prediction.emergency_at
+        )
+        counting_down = prediction is not None and (prediction.full_at or prediction.emergency_at) is not None
+        with self._live(policy) as exposition:
+            if exposition is None or not (self._changed(policy, "prediction", figures) or counting_down):
+                return
+            with exposition.updating(policy.namespace, policy.name) as metrics:
                 observe_prediction(metrics, policy.namespace, policy.name, prediction, now)
 
     def run_finished(self, policy: PolicyKey, result: RunStatus) -> None:
         """A cleanup the operator reported (a CleanupRun, or a timer's cleanup that did something)."""
-        with self._live(policy) as metrics:
-            if metrics is not None:
+        with self._live(policy) as exposition:
+            if exposition is None:
+                return
+            with exposition.updating(policy.namespace, policy.name) as metrics:
                 observe_run(metrics, policy.namespace, policy.name, result)
-                assert self.exposition is not None
-                observe_run_duration(self.exposition.operator, result)
+            observe_run_duration(exposition.operator, result)
 
     def tick_finished(self, policy: PolicyKey, due: DuePasses, done: Iterable[Pass]) -> None:
         """A timer tick's work ended: each pass it completed gets its time and, when it had a due time, how
         late it started. (Statistics record their time with the figures, in ``stats``.)"""
         finished = datetime.now(UTC)
-        done = set(done)
-        if not done:
-            return
-        with self._live(policy) as metrics:
-            if metrics is None:
+        with self._live(policy) as exposition:
+            if exposition is None:
                 return
-            assert self.exposition is not None
             for pass_ in done:
                 if pass_ is not Pass.STATISTICS:
-                    observe_pass(metrics, policy.namespace, policy.name, pass_, finished)
+                    observe_pass(exposition.operator, policy.namespace, policy.name, pass_, finished)
                 if pass_ in due.due_at:
-                    observe_timer_lag(self.exposition.operator, pass_, due.due_at[pass_], due.started)
+                    observe_timer_lag(exposition.operator, pass_, due.due_at[pass_], due.started)
 
     def forget(self, policy: PolicyKey) -> None:
         """The policy was deleted: its series go, and stay gone."""
@@ -194,3 +209,8 @@ class OperatorTelemetry:
             if policy.uid:
                 self._gone.add(policy.uid)
             self.exposition.forget(policy.namespace, policy.name)
+            for key in [key for key in self._seen if key[:2] == (policy.namespace, policy.name)]:
+                del self._seen[key]
+
+
+_NOTHING = object()
