@@ -191,8 +191,12 @@ def report(
         f"| {len(full_times)} | **{statistics.median(full_times):.1f} ms** | {_p90(full_times):.1f} ms "
         f"| {max(full_times):.1f} ms |",
         "",
-        f"Target < 50 ms for 100 policies: {'meets' if _p90(full_times) < 50 else 'misses'} it (p90 of the full "
-        "registry).",
+        f"Target < 50 ms for 100 policies: the median {_verdict(statistics.median(live))} it for the live "
+        f"operator and {_verdict(statistics.median(full_times))} it for every series; the p90 "
+        f"{_verdict(_p90(live))} it for the live operator ({_p90(live):.0f} ms) and {_verdict(_p90(full_times))} it "
+        f"for every series ({_p90(full_times):.0f} ms). The live operator's scrapes share the interpreter (and "
+        "its lock) with the operator's own work, and the machine with everything else: its slow tail is "
+        "waiting, not rendering.",
         "",
         "A scrape only merges texts rendered beforehand: each policy's figures are rendered (prometheus-client's "
         "`generate_latest` on the policy's own registry) when the operator learns something new about that "
@@ -206,6 +210,10 @@ def report(
         "",
     ]
     return "\n".join(lines)
+
+
+def _verdict(milliseconds: float) -> str:
+    return "meets" if milliseconds < 50 else "misses"
 
 
 def _p90(values: list[float]) -> float:
