@@ -72,6 +72,25 @@ def test_an_audit_that_cannot_be_opened_is_bad_input_and_deletes_nothing(
     assert len(workspace.tree.files()) == 3
 
 
+def test_a_policy_name_that_would_leave_the_audit_directory_is_bad_input(
+    workspace: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    audit_dir = workspace.base / "audit"
+    (audit_dir / "team-a_x").mkdir(parents=True)  # so that "team-a_x/../../escaped" resolves
+    document = policy_document(workspace.tree.root, orphans={"maxAgeHours": 24}, audit={"directory": str(audit_dir)})
+    document["metadata"].update(namespace="team-a", name="x/../../escaped")
+    policy = workspace.write("policy.yaml", document)
+    run = workspace.write("run.yaml", run_document("Orphaned", policy="x/../../escaped"))
+
+    code = main(["run", "-f", str(run), "--policy", str(policy)])
+
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "policy.yaml" in err and "metadata" in err and "DNS names" in err
+    assert not (workspace.base / "escaped.audit.jsonl").exists()
+    assert len(workspace.tree.files()) == 3  # nothing deleted
+
+
 def test_without_a_directory_json_logs_carry_the_audit_fields(workspace: Workspace) -> None:
     policy = _policy(workspace, {})
     run = workspace.write("run.yaml", run_document("Orphaned", name="nightly"))

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
+import resource
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -140,20 +143,34 @@ def test_a_missing_directory_deletes_nothing(tree: Tree, tmp_path: Path, now: da
     assert tree.files() == {"stale.tmp"}
 
 
+@contextmanager
+def _no_room_to_grow() -> Iterator[None]:
+    """Files of this process cannot grow past 1 byte (the kernel's RLIMIT_FSIZE): the audit file opens
+    fine and every line fails, as on a full disk. (A symlink to /dev/full is refused as the audit file.)"""
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of the signal
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)
+
+
 def test_a_write_that_fails_mid_run_stops_the_deletions(tree: Tree, audit_dir: Path, now: datetime) -> None:
     for index in range(20):
         tree.file(f"stale-{index:02d}.tmp", age_hours=30)
-    os.symlink("/dev/full", audit_dir / "team-a_test-policy.audit.jsonl")  # opens fine, every write: ENOSPC
     policy = effective_policy(
         tree.root, orphans={"maxAgeHours": 24}, limits={"batchSize": 2, "parallelism": 1},
         audit={"directory": str(audit_dir)},
     )
 
-    status = _run(policy, tree, now)
+    with _no_room_to_grow():
+        status = _run(policy, tree, now)
 
     assert status.phase is RunPhase.FAILED
     assert status.reason is not None and status.reason.value == "AuditUnavailable"
-    assert "No space left on device" in status.message and "deletions stopped" in status.message
+    assert "File too large" in status.message and "deletions stopped" in status.message
     assert status.files_deleted == 2  # the batch under way when the first line failed, no further batch
     assert len(tree.files()) == 18
     assert sum("its audit line could not be written" in error for error in status.errors) == 2

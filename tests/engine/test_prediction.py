@@ -133,7 +133,7 @@ def test_the_window_keeps_six_hours_and_a_bounded_count() -> None:
     window = UsageWindow(PredictionSettings(max_samples=50))
     for sample in series(start_gb=0, gb_per_hour=1, hours=10, every_minutes=1):
         window.add(sample)
-    window.add(UsageSample(T0, 1))  # older than the newest: ignored
+    window.add(UsageSample(T0 + timedelta(hours=10), 1))  # at the newest one's time: ignored
 
     kept = window.samples()
     assert len(kept) == 50

@@ -73,7 +73,7 @@ def cases(draw: st.DrawFn) -> Case:
         status = draw(st.sampled_from(STATUSES))
         if status != "unknown":
             table[job_id] = (status, draw(st.sampled_from([None, *AGES])))
-    kind = draw(st.sampled_from(["Orphaned", "CrashRecovery", "Emergency", "Scheduled"]))
+    kind = draw(st.sampled_from(["Orphaned", "CrashRecovery", "Emergency", "Scheduled", "Predictive"]))
     run: dict[str, Any] = {"type": kind}
     if kind == "Orphaned" and draw(st.booleans()):
         run["maxAgeHours"] = draw(st.sampled_from([0.01, 1, 24]))

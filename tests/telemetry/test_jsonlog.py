@@ -38,3 +38,13 @@ def test_a_line_about_a_run_names_the_run_and_context_fields_fill_gaps() -> None
     assert parsed["policy"] == "scratch"
     assert parsed["message"] == "multi\nline"
     assert "other" not in parsed
+
+
+def test_a_file_name_that_is_not_utf8_or_holds_line_separators_stays_one_line() -> None:
+    name = "job\u2028forged\x85line-\udcff.tmp"  # \udcff: the byte 0xff of a name that is not UTF-8
+    record = _record("deleted", tempsweep_fields={"path": name})
+
+    line = JsonFormatter().format(record)
+
+    assert len(line.encode("utf-8").decode("utf-8").splitlines()) == 1
+    assert json.loads(line)["path"] == name

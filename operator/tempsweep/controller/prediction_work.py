@@ -8,9 +8,10 @@ it does not wait hours to predict again.
 Honest when unsure: no sample when the capacity cannot be measured (total 0) or the storage could not
 be read; "too few samples" before there is a line to fit; "not filling" for flat, shrinking or noisy
 usage. Only a prediction that puts the emergency threshold within the horizon, with the minimum
-confidence, starts the gentle Predictive cleanup -- at most once per cooldown, never while an
-emergency is already due (the emergency check handles that) and never in the same tick as another
-cleanup of the policy.
+confidence, starts the gentle Predictive cleanup -- judged on the samples this operator measured itself
+(a summary restored from status shows a prediction at once but never starts a cleanup on its own), at
+most once per cooldown, never while an emergency is already due (the emergency check handles that) and
+never in the same tick as another cleanup of the policy.
 """
 
 from __future__ import annotations
@@ -24,7 +25,15 @@ from pydantic import ValidationError
 from tempsweep.controller.cleanups import post_run_event, run_locked
 from tempsweep.controller.schedule import parse_time
 from tempsweep.engine import RunRequest
-from tempsweep.engine.prediction import UsageWindow, assess, capacity_of, predictive_reason, restore, sample_of
+from tempsweep.engine.prediction import (
+    UsageWindow,
+    assess,
+    capacity_of,
+    predict,
+    predictive_reason,
+    restore,
+    sample_of,
+)
 from tempsweep.models import RunPhase, RunStatus, RunType, StorageStats
 from tempsweep.models.enums import Health
 from tempsweep.models.prediction import Prediction, PredictionHistory
@@ -50,8 +59,8 @@ def sample(
         return None
     measured = f"{runtime.lock_key} of {capacity.total_bytes}"
     if memory.usage_of is None:  # a new memory: an operator restart, or the first statistics of the policy
-        for restored in restore(_stored_history(body)):
-            memory.usage.add(restored)
+        for restored in restore(_stored_history(body), capacity.total_bytes):
+            memory.usage.add(restored, restored=True)
     elif memory.usage_of != measured:  # another volume or capacity: the old samples say nothing about it
         memory.usage = UsageWindow(memory.usage.settings)
     memory.usage_of = measured
@@ -83,12 +92,14 @@ def predictive_cleanup(
 ) -> list[PolicyStatus]:
     """Run the Predictive cleanup when the prediction calls for it; the status parts it leaves."""
     predictive = runtime.policy.schedule.predictive
-    if predictive is None or prediction is None or stats.cleanup_needed:
+    capacity = capacity_of(stats)
+    if predictive is None or prediction is None or capacity is None or stats.cleanup_needed:
         return []
     now = prediction.computed_at
-    stored = parse_time((body.get("status") or {}).get("lastPredictiveTime"))
-    last = max((t for t in (stored, memory.last_predictive) if t is not None), default=None)
-    why = predictive_reason(prediction, predictive, last, now)
+    last = _last_predictive(body, memory, now)
+    # only what this operator measured acts: a summary restored from status may have been written by anyone
+    measured = predict(memory.usage.measured(), capacity, memory.usage.settings)
+    why = predictive_reason(measured, predictive, last, now)
     if why is None:
         return []
     result = run_locked(
@@ -103,6 +114,24 @@ def predictive_cleanup(
     if result.phase is not RunPhase.SUCCEEDED:
         post_run_event(body, result)
     return [PolicyStatus(last_predictive_time=now), PolicyStatus.last_cleanup(result)]
+
+
+def _last_predictive(body: Any, memory: PolicyMemory, now: datetime) -> datetime | None:
+    """The last Predictive cleanup (status or memory). A status time not understood (not RFC 3339, no zone)
+    or in the future (a clock that ran ahead, a hand-edited status) counts as one just now: the cooldown
+    starts afresh, neither skipped nor stretched until that future comes."""
+    value = (body.get("status") or {}).get("lastPredictiveTime")
+    try:
+        stored = parse_time(value)
+        if stored is not None and (stored.utcoffset() is None or stored > now):
+            raise ValueError(value)
+    except ValueError:
+        stored = None
+        if memory.last_predictive is None or memory.last_predictive > now:
+            memory.last_predictive = now
+    if memory.last_predictive is not None and memory.last_predictive > now:  # this clock went back
+        memory.last_predictive = now
+    return max((t for t in (stored, memory.last_predictive) if t is not None), default=None)
 
 
 def filling_up_message(why: str, result: RunStatus) -> str:

@@ -7,6 +7,14 @@ Why only since the last drop: a cleanup frees space in one step; a line fitted a
 would say the storage is emptying while it is in fact filling again. So the fit starts at the last
 sample after a fall of more than ``drop_fraction`` of the capacity (noise smaller than that is kept).
 
+Why restored samples never act on their own: the history comes back from ``status.prediction``, which
+anyone allowed to patch the status could have written; it may show a prediction at once after a
+restart, but a Predictive cleanup waits for a line through samples this operator measured itself
+(``UsageWindow.measured``). A history not fully understood (times without a zone, offsets not rising,
+negative or out-of-range figures) is dropped whole, and a sample older than the newest one means the
+clock went back: the window starts afresh rather than ignoring every new measurement until the clock
+catches up with the old ones.
+
 Why a significance test on the slope: a flat volume with a little noise would otherwise get a tiny
 positive rate and a "full in 40 years" that alerts would act on. A full time is predicted only when
 the rate is positive and at least ``min_t_value`` standard errors away from zero. A series that never
@@ -65,23 +73,36 @@ class Capacity:
 class UsageWindow:
     """The last samples of one policy: at most ``max_samples``, none older than ``window`` before the newest.
 
-    A sample older than the newest one is ignored (clocks do not run backwards for us).
+    A sample at the newest one's time is a duplicate (ignored); an older one means the clock went back
+    (or the restored history lay in the future): the old samples cannot be placed against the new ones,
+    so the window starts afresh with it.
     """
 
     def __init__(self, settings: PredictionSettings | None = None) -> None:
         self.settings = settings or PredictionSettings()
         self._samples: deque[UsageSample] = deque(maxlen=self.settings.max_samples)
+        self._restored_until: datetime | None = None  # the newest sample restored from status, not measured
 
-    def add(self, sample: UsageSample) -> None:
-        if self._samples and sample.at <= self._samples[-1].at:
+    def add(self, sample: UsageSample, *, restored: bool = False) -> None:
+        if self._samples and sample.at == self._samples[-1].at:
             return
+        if self._samples and sample.at < self._samples[-1].at:
+            self._samples.clear()
+            self._restored_until = None
         self._samples.append(sample)
+        if restored:
+            self._restored_until = sample.at
         oldest = sample.at - self.settings.window
         while self._samples and self._samples[0].at < oldest:
             self._samples.popleft()
 
     def samples(self) -> list[UsageSample]:
         return list(self._samples)
+
+    def measured(self) -> list[UsageSample]:
+        """The samples this operator measured itself (not restored from status): what a cleanup acts on."""
+        since = self._restored_until
+        return [s for s in self._samples if since is None or s.at > since]
 
     def __len__(self) -> int:
         return len(self._samples)
@@ -132,10 +153,11 @@ def predict(
     segment = since_last_drop(samples, capacity.total_bytes, settings.drop_fraction)
     if len(segment) < settings.min_samples or segment[-1].at - segment[0].at < settings.min_span:
         return None
-    origin = segment[0].at
+    origin, base = segment[0].at, segment[0].used_bytes
     xs = [(s.at - origin).total_seconds() for s in segment]
-    ys = [float(s.used_bytes) for s in segment]
-    line = _fit(xs, ys)
+    ys = [float(s.used_bytes - base) for s in segment]  # relative: no precision lost on petabytes
+    relative = _fit(xs, ys)
+    line = _Line(relative.intercept + base, relative.slope, relative.r_squared, relative.t_value)
     last = segment[-1].at
     history = summarize(segment)
     rate_per_hour = line.slope * SECONDS_PER_HOUR
@@ -218,8 +240,12 @@ def predictive_reason(
 def _reaches(line: _Line, origin: datetime, last: datetime, used_bytes: int) -> datetime:
     """When the (rising) fitted line reaches ``used_bytes``; never before the newest sample."""
     seconds = (used_bytes - line.intercept) / line.slope
-    at = origin + timedelta(seconds=min(seconds, 100 * 365 * 86400.0))
+    # far past (usage long beyond it) or far future: bounded, so that no datetime overflows
+    at = origin + timedelta(seconds=min(max(seconds, -_FAR_SECONDS), _FAR_SECONDS))
     return max(at.replace(microsecond=0), last)  # whole seconds: status shows no false precision
+
+
+_FAR_SECONDS = 100 * 365 * 86400.0
 
 
 def format_duration(delta: timedelta) -> str:
@@ -250,11 +276,29 @@ def summarize(samples: list[UsageSample], points: int = MAX_HISTORY_POINTS) -> P
     )
 
 
-def restore(history: PredictionHistory | None) -> list[UsageSample]:
-    """The samples a stored history holds, oldest first (empty for none or a mangled one)."""
+#: The largest figure a status integer holds (the API server's int64); no sample predates the epoch.
+_MAX_STORED = 2**63 - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def restore(history: PredictionHistory | None, capacity_bytes: int = _MAX_STORED) -> list[UsageSample]:
+    """The samples a stored history holds, oldest first; empty for none, or for one not fully understood
+    (lists of different lengths, a time without a zone, offsets not rising from 0 or up, figures out of
+    range, more used than ``capacity_bytes``): a mangled summary is no history, the window starts afresh."""
     if history is None or len(history.offsets_seconds) != len(history.used_bytes):
         return []
-    return [
-        UsageSample(history.since + timedelta(seconds=offset), used)
-        for offset, used in zip(history.offsets_seconds, history.used_bytes, strict=True)
-    ]
+    offsets, used = history.offsets_seconds, history.used_bytes
+    if history.since.utcoffset() is None or history.since < _EPOCH:  # (a naive time is checked first)
+        return []
+    rising = all(a < b for a, b in zip(offsets, offsets[1:], strict=False))
+    if not rising or any(not 0 <= value <= _MAX_STORED for value in offsets):
+        return []
+    if any(not 0 <= value <= min(capacity_bytes, _MAX_STORED) for value in used):
+        return []
+    try:
+        return [
+            UsageSample(history.since + timedelta(seconds=offset), value)
+            for offset, value in zip(offsets, used, strict=True)
+        ]
+    except OverflowError:  # past year 9999
+        return []

@@ -81,9 +81,9 @@ class AuditSpec(WireModel):
         default=None,
         description="Absolute directory (as mounted into the operator, or on the machine running the CLI) "
         "for the file NAMESPACE_POLICY.audit.jsonl, rotated by size. It must exist and lie outside the "
-        "cleaned volume (refused otherwise). Left out: the lines go to the log stream (logger "
-        "tempsweep.audit). When the record cannot be written, nothing (more) is deleted: the run fails with "
-        "reason AuditUnavailable.",
+        "cleaned volume, also through symlinks or another mount of it (refused otherwise). When the file "
+        "cannot be written, nothing (more) is deleted: the run fails with reason AuditUnavailable. Left out: "
+        "the lines go to the log stream (logger tempsweep.audit), best effort: a failed log write is not seen.",
     )
     max_bytes: AuditSize = Field(
         default=DEFAULT_AUDIT_MAX_BYTES, description="Rotate the file when it would grow past this size (10Mi)."

@@ -8,10 +8,11 @@ which policy and run it works on). Stdlib only: the format is small and ours to 
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
+
+from tempsweep.models.jsontext import one_line_json
 
 FIELDS = ("namespace", "policy", "run", "reason")
 DEFAULTS_ATTRIBUTE = "tempsweep_defaults"
@@ -40,7 +41,7 @@ class JsonFormatter(logging.Formatter):
         line.update(getattr(record, FIELDS_ATTRIBUTE, None) or {})
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return one_line_json(line, default=str)  # a file name in a message cannot forge or break a line
 
 
 def _object_fields(ref: object) -> dict[str, str]:
