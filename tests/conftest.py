@@ -7,4 +7,5 @@ pytest_plugins = [
     "support.controlplane",
     "support.operator_process",
     "support.prometheus_server",
+    "support.node_agents",
 ]

@@ -105,10 +105,17 @@ def can_i(
 
 
 def token_kubeconfig(
-    plane: ControlPlane, kubectl: Kubectl, path: Path, *, duration: str = "1h", namespace: str | None = None
+    plane: ControlPlane,
+    kubectl: Kubectl,
+    path: Path,
+    *,
+    duration: str = "1h",
+    namespace: str | None = None,
+    account: tuple[str, str] = (SYSTEM_NAMESPACE, SERVICE_ACCOUNT),
 ) -> Path:
-    """Write PATH: a kubeconfig for the operator's ServiceAccount token (TokenRequest API), mode 0600."""
-    token = kubectl("create", "token", SERVICE_ACCOUNT, f"--duration={duration}", namespace=SYSTEM_NAMESPACE)
+    """Write PATH: a kubeconfig for a ServiceAccount's token (TokenRequest API), mode 0600; by default the
+    operator's, or ACCOUNT = (namespace, name)."""
+    token = kubectl("create", "token", account[1], f"--duration={duration}", namespace=account[0])
     admin = yaml.safe_load(plane.kubeconfig.read_text())
     context = next(c["context"] for c in admin["contexts"] if c["name"] == admin["current-context"])
     cluster = next(c["cluster"] for c in admin["clusters"] if c["name"] == context["cluster"])

@@ -8,6 +8,7 @@ them, so ``tempsweep --help`` stays instant.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -67,7 +68,18 @@ def build_parser() -> argparse.ArgumentParser:
     operator.add_argument("--priority", type=int, default=None,
                           help="with --peering: the operator with the highest priority works, the others "
                           "pause; equal priorities pause all (default: 0)")
-    for command in (scan, run, operator):  # also after the command (the image's entrypoint is `tempsweep operator`)
+    agent = commands.add_parser("agent", help="run the node agent (one per node: cleans node-scoped policies there)")
+    agent.add_argument("--node-name", default=os.environ.get("NODE_NAME"), metavar="NAME",
+                       help="this node's name (default: $NODE_NAME, set from the downward API)")
+    agent.add_argument("--namespace", "-n", action="append", default=[], help="watch this namespace "
+                       "(repeatable); default: all namespaces")
+    agent.add_argument("--liveness", default="http://0.0.0.0:8080/healthz",
+                       help="liveness endpoint (default: %(default)s)")
+    agent.add_argument("--host-root", default="/", metavar="DIR",
+                       help="where the node's filesystem is mounted in the agent (default: %(default)s: policy "
+                       "paths are used as they are)")
+    # also after the command (the image's entrypoint is `tempsweep operator`)
+    for command in (scan, run, operator, agent):
         command.add_argument("--log-format", choices=LOG_FORMATS, default=argparse.SUPPRESS, help="as above")
     return parser
 
@@ -81,9 +93,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": commands.run,
         "crds": commands.crds,
         "operator": commands.operator,
+        "agent": _agent,
     }[args.command]
     code: int = handler(args)
     return code
+
+
+def _agent(args: argparse.Namespace) -> int:
+    if not args.node_name:
+        print("tempsweep: error: --node-name (or NODE_NAME) is required: the agent cleans one node", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    from tempsweep.models.node_scope import check_node_name
+
+    try:
+        check_node_name(args.node_name)
+    except ValueError as exc:
+        print(f"tempsweep: error: --node-name: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if not args.host_root.startswith("/"):
+        print(f"tempsweep: error: --host-root: {args.host_root!r} is relative: it must be absolute", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    from tempsweep.agent.main import run_agent
+
+    return run_agent(
+        node=args.node_name,
+        namespaces=args.namespace,
+        liveness=args.liveness,
+        host_root=args.host_root,
+        log_format=args.log_format,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

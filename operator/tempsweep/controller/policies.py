@@ -15,7 +15,7 @@ from typing import Any
 
 import kopf
 
-from tempsweep.controller import policy_work
+from tempsweep.controller import node_policies, policy_work
 from tempsweep.controller.kube import WORKER_THREADS
 from tempsweep.controller.policy_status import now_utc, observe
 from tempsweep.controller.probes import TimerStale
@@ -66,6 +66,9 @@ def stop_metrics(memo: kopf.Memo, **_: Any) -> None:
 def policy_changed(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
     """Validate against the cluster and compute statistics at once."""
     state = operator_state(memo)
+    if node_policies.node_scoped(body):  # cleaned by the node agents: the operator validates and aggregates
+        node_policies.on_change(body, memo, state, now_utc())
+        return
     status = policy_work.validate(body, state, policy_memory(memo), now_utc())
     StatusWriter(state.kube, ObjectRef.of(POLICIES, meta)).write(status)
 
@@ -81,6 +84,9 @@ async def policy_tick(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, **kwarg
     if state.stops.deleted(ref.uid):
         return  # Kopf keeps ticking a timer whose object left without a finalizer (see _no_finalizer)
     state.timers.record(ref.key, "tick", now)
+    if node_policies.node_scoped(body):
+        await _node_tick(body, memo, state, ref, kwargs.get("settings"))
+        return
     schedule, observed = _resolved(body, state, memory), observe(body, memory)
     due = due_work(schedule, observed, now)
     if not due.anything:
@@ -100,6 +106,16 @@ async def policy_tick(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, **kwarg
         await _in_thread(work, kwargs.get("settings"))
     except Exception as exc:  # never let Kopf see a failure: it would back off (60 s) or stop the timer (#642)
         log.warning("[%s] tick failed, tried again at the next tick: %s: %s", ref.key, type(exc).__name__, exc)
+        state.timers.record(ref.key, "lastError", now_utc())
+
+
+async def _node_tick(body: kopf.Body, memo: kopf.Memo, state: OperatorState, ref: ObjectRef, settings: Any) -> None:
+    """A node-scoped policy's tick: aggregate the agents' entries (the operator cleans nothing of it)."""
+    try:
+        await _in_thread(lambda: node_policies.on_tick(body, memo, state, now_utc()), settings)
+        state.timers.record(ref.key, "lastSuccess", now_utc())
+    except Exception as exc:  # as policy_tick: never let Kopf see a failure
+        log.warning("[%s] node aggregate failed, tried at the next tick: %s: %s", ref.key, type(exc).__name__, exc)
         state.timers.record(ref.key, "lastError", now_utc())
 
 

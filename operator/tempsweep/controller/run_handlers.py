@@ -17,6 +17,7 @@ from tempsweep.controller.claims import LEASE_SECONDS, Claim, RunLease, claim_st
 from tempsweep.controller.cleanups import post_run_event, run_locked
 from tempsweep.controller.expiry import FINAL_PHASES, sweep_forever
 from tempsweep.controller.kube import NotFound, Written
+from tempsweep.controller.node_runs import coordinate
 from tempsweep.controller.policy_status import now_utc
 from tempsweep.controller.run_status import RunReporter
 from tempsweep.controller.runtime import PolicyNotReady, PolicyRuntime, build_runtime
@@ -58,6 +59,8 @@ def execute_run(body: kopf.Body, ref: ObjectRef, state: OperatorState) -> None:
     current = state.kube.get_run(ref.namespace, ref.name)
     latest = current.get("status") or {}
     if latest.get("phase") in FINAL_PHASES or (current.get("metadata") or {}).get("uid") != ref.uid:
+        return
+    if coordinate(body, current, ref, state):  # a node-scoped policy's run: its nodes' agents execute it
         return
     with state.claims.claim(ref.uid) as owned:
         if not owned:

@@ -117,7 +117,8 @@ class OperatorState:
     finished: FinishedRuns = field(default_factory=FinishedRuns)
     identity: str = field(default_factory=operator_identity)  # this instance's name in run claims
     background: list[Any] = field(default_factory=list)  # the operator's own asyncio tasks (the sweeper)
-    telemetry: OperatorTelemetry = field(default_factory=OperatorTelemetry)  # metrics and /metrics
+    # metrics and /metrics: none unless asked for (`tempsweep operator --metrics-port`; the node agent has none)
+    telemetry: OperatorTelemetry = field(default_factory=lambda: OperatorTelemetry(port=0))
 
 
 @dataclass
@@ -148,8 +149,9 @@ def ensure_state(memo: Any) -> OperatorState:
     """The operator's state, created from the environment when Kopf was started without it (``kopf run``)."""
     if "state" not in memo:
         from tempsweep.models import load_settings
+        from tempsweep.telemetry.serve import DEFAULT_PORT
 
-        memo["state"] = OperatorState(load_settings())
+        memo["state"] = OperatorState(load_settings(), telemetry=OperatorTelemetry(DEFAULT_PORT))
     return operator_state(memo)
 
 

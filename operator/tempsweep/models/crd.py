@@ -9,6 +9,7 @@ field descriptions kept so ``kubectl explain`` is useful, and cross-field rules 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,10 @@ CEL_RULES: dict[str, list[dict[str, str]]] = {
         {
             "rule": "!has(self.path) || (self.path.startsWith('/') && !self.path.matches('(^|/)[.][.](/|$)'))",
             "message": "path must be absolute and must not contain '..'",
+        },
+        {
+            "rule": "!has(self.nodeSelector) || (has(self.scope) && self.scope == 'Node')",
+            "message": "nodeSelector only applies to scope Node",
         },
     ],
     "AzureBlobStorage": [
@@ -150,13 +155,18 @@ def _annotations(node: dict[str, Any]) -> dict[str, Any]:
     kept: dict[str, Any] = {
         key: node[key] for key in ("description", "default") if key in node and node[key] is not None
     }
+    # list markers such as x-kubernetes-list-type: map (server-side apply merges such lists by key)
+    kept.update({key: value for key, value in node.items() if key.startswith("x-kubernetes-")})
     return kept
 
 
 def structural_schema(model: type[BaseModel]) -> dict[str, Any]:
     """The model's schema as a Kubernetes structural schema."""
     schema = model.model_json_schema(by_alias=True, mode="validation")
-    return _convert(schema, schema.get("$defs", {}), model.__name__)
+    converted = _convert(schema, schema.get("$defs", {}), model.__name__)
+    # a copy that shares no list or dict between two places (YAML would write anchors for shared ones)
+    copied: dict[str, Any] = json.loads(json.dumps(converted))
+    return copied
 
 
 @dataclass(frozen=True)

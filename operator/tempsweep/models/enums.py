@@ -30,6 +30,7 @@ class RunReason(StrEnum):
     """Why a run ended Failed, where the cause has a name of its own (status, condition and event reason)."""
 
     BLAST_RADIUS_EXCEEDED = "BlastRadiusExceeded"
+    NODES_NOT_REACHED = "NodesNotReached"  # node scope: a target node's agent never reported (none there?)
     AUDIT_UNAVAILABLE = "AuditUnavailable"  # spec.audit asks for a record that cannot be written
 
 

@@ -23,6 +23,7 @@ from tempsweep.models.exclude import ExcludePattern, check_exclude_list
 from tempsweep.models.foresight import AuditSpec, PredictionSpec
 from tempsweep.models.limits import LimitsSpec
 from tempsweep.models.naming_spec import NamingSpec
+from tempsweep.models.node_scope import NodeSelector, VolumeScope
 from tempsweep.models.paths import check_volume_path
 from tempsweep.models.quantities import parse_duration, parse_quantity
 from tempsweep.models.statuses import check_status_lists
@@ -108,6 +109,24 @@ class VolumeStorage(WireModel):
         "under the "
         "path / capacity; otherwise the filesystem's own usage is used.",
     )
+    scope: VolumeScope = Field(
+        default=VolumeScope.SHARED,
+        description="Shared: one volume mounted into the operator, cleaned by the operator. Node: the path is "
+        "node-local storage (hostPath, local PersistentVolume), the same path on every node nodeSelector "
+        "selects, cleaned on each node by that node's tempsweep agent (the node-agent DaemonSet); the "
+        "policy's status shows per-node figures (status.nodes) and their aggregate (status.nodeSummary).",
+    )
+    node_selector: NodeSelector | None = Field(
+        default=None,
+        description="scope Node only: node labels that must all match (as a Pod's nodeSelector); left out, "
+        "every node with an agent. A node not selected is never cleaned by this policy.",
+    )
+
+    @model_validator(mode="after")
+    def _selector_needs_node_scope(self) -> VolumeStorage:
+        if self.node_selector is not None and self.scope is not VolumeScope.NODE:
+            raise ValueError("nodeSelector only applies to scope Node")
+        return self
 
 
 class AzureBlobStorage(WireModel):

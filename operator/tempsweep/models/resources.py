@@ -20,6 +20,7 @@ from pydantic import Field
 
 from tempsweep.models.base import WireModel
 from tempsweep.models.enums import Health, RunPhase
+from tempsweep.models.node_scope import MAX_NODES, NODE_MAP_LIST, NodeRunStatus, NodeSummary, PolicyNodeStatus
 from tempsweep.models.prediction import Prediction
 from tempsweep.models.status import RunStatus, StorageStats
 
@@ -101,6 +102,17 @@ class PolicyStatus(WireModel):
     prediction: Prediction | None = Field(
         default=None, description="When the storage fills up at its recent rate (since the last cleanup)."
     )
+    node_summary: NodeSummary | None = Field(
+        default=None, description="scope Node: the aggregate of status.nodes, written by the operator."
+    )
+    nodes: list[PolicyNodeStatus] | None = Field(
+        default=None,
+        max_length=MAX_NODES,
+        description=f"scope Node: one entry per selected node (at most {MAX_NODES}), each written only by that "
+        "node's agent (server-side apply, field manager tempsweep-agent/NODE); the operator only removes the "
+        "entries of nodes no longer selected whose agent stopped writing.",
+        json_schema_extra=NODE_MAP_LIST,
+    )
     last_predictive_time: datetime | None = Field(
         default=None,
         description="When spec.prediction last started a Predictive cleanup (at most one per its cooldown).",
@@ -148,4 +160,16 @@ class CleanupRunStatus(WireModel):
     )
     result: RunStatus | None = Field(
         default=None, description="What the cleanup did, written flat into status.", json_schema_extra=INLINE
+    )
+    target_nodes: list[str] | None = Field(
+        default=None,
+        max_length=MAX_NODES,
+        description="Policies of scope Node: the nodes this run must run on (the policy's selected nodes when "
+        "it started, or spec.nodeName); the run is complete when each has reported.",
+    )
+    nodes: list[NodeRunStatus] | None = Field(
+        default=None,
+        max_length=MAX_NODES,
+        description="Policies of scope Node: each target node's result, written only by that node's agent.",
+        json_schema_extra=NODE_MAP_LIST,
     )

@@ -17,6 +17,7 @@ from tempsweep.models.base import FiniteFloat, WireModel
 from tempsweep.models.enums import RunType
 from tempsweep.models.idchars import universe_problem
 from tempsweep.models.naming import is_plain_name
+from tempsweep.models.node_scope import NodeName
 
 
 def _check_id(value: str) -> str:
@@ -77,6 +78,12 @@ class CleanupRunSpec(WireModel):
         default=None,
         description="Accept a plan larger than the policy's limits.maxDeletePercent (or "
         "emergencyMaxDeletePercent) for this run only: a person has checked the plan (a dry run shows it).",
+    )
+    node_name: NodeName | None = Field(
+        default=None,
+        max_length=253,
+        description="Policies of scope Node: run on this node only (it must be one the policy selects); left "
+        "out, on every selected node. Refused for a policy of scope Shared.",
     )
     ttl_seconds_after_finished: StrictInt | None = Field(
         default=None, ge=0,
