@@ -302,8 +302,23 @@ def test_a_missing_argument_is_a_usage_error_with_exit_2(capsys: pytest.CaptureF
         (["--peering", "tempsweep", "--priority", "high"], "argument --priority: invalid int value: 'high'"),
         (["--metrics-port", "70000"], "argument --metrics-port: '70000' is not between 0 and 65535"),
         (["--metrics-port", "http"], "argument --metrics-port: 'http' is not a port number"),
+        (["--shards", "0"], "--shards: 0 must be between 1 and 1024"),
+        (["--shards", "three"], "argument --shards: invalid int value: 'three'"),
+        (["--shard-lease-seconds", "15"], "--shard-lease-seconds only means something with --shards N"),
+        (["--shards", "4", "--shard-lease-seconds", "1"], "--shard-lease-seconds: 1 must be between 3 and 300"),
+        (["--shards", "4", "--peering", "tempsweep"], "--shards and --peering exclude each other"),
     ],
-    ids=["priority-without-peering", "priority-not-a-number", "metrics-port-too-high", "metrics-port-not-a-number"],
+    ids=[
+        "priority-without-peering",
+        "priority-not-a-number",
+        "no-shards",
+        "shards-not-a-number",
+        "lease-without-shards",
+        "lease-too-short",
+        "shards-and-peering",
+        "metrics-port-too-high",
+        "metrics-port-not-a-number",
+    ],
 )
 def test_a_bad_operator_option_exits_2_before_connecting(
     capsys: pytest.CaptureFixture[str], arguments: list[str], expected: str
@@ -315,6 +330,17 @@ def test_a_bad_operator_option_exits_2_before_connecting(
 
     assert code == 2
     assert expected in capsys.readouterr().err
+
+
+def test_shards_without_a_namespace_for_their_leases_exit_2_before_connecting(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("POD_NAMESPACE", raising=False)
+
+    code = main(["operator", "--shards", "3"])  # all namespaces, and no POD_NAMESPACE: where would Leases go?
+
+    assert code == 2
+    assert "--shards needs a namespace for its Leases: set POD_NAMESPACE" in capsys.readouterr().err
 
 
 def test_the_installed_console_script_reports_bad_input_the_same_way(workspace: Workspace) -> None:

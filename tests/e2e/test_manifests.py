@@ -101,8 +101,10 @@ def test_the_default_overlay_points_the_volume_at_your_pvc(kubectl: Kubectl) -> 
 def pod(base: list[dict[str, Any]]) -> dict[str, Any]:
     deployment = one(base, "Deployment", "tempsweep-operator")
     assert deployment["metadata"]["namespace"] == SYSTEM_NAMESPACE
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    # two replicas sharing the policies through shard Leases (README, Scaling out)
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert "--shards" in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     spec: dict[str, Any] = deployment["spec"]["template"]["spec"]
     return spec
 

@@ -113,6 +113,14 @@ def test_the_operator_cannot_touch_the_cluster(kubectl: Kubectl, installed: None
     assert not can_i(kubectl, OPERATOR_USER, verb, resource)
 
 
+@pytest.mark.parametrize("verb", ["list", "create", "update", "delete"])
+def test_shard_leases_only_in_the_operator_namespace(kubectl: Kubectl, installed: None, verb: str) -> None:
+    assert can_i(kubectl, OPERATOR_USER, verb, "leases.coordination.k8s.io", namespace="tempsweep-system")
+    assert not can_i(kubectl, OPERATOR_USER, verb, "leases.coordination.k8s.io", namespace="team-x")
+    assert not can_i(kubectl, OPERATOR_USER, verb, "leases.coordination.k8s.io", namespace="kube-system")
+    assert not can_i(kubectl, OPERATOR_USER, "patch", "leases.coordination.k8s.io", namespace="tempsweep-system")
+
+
 def test_what_kopf_needs_cluster_wide_is_read_only(kubectl: Kubectl, installed: None) -> None:
     for resource in ("customresourcedefinitions.apiextensions.k8s.io", "namespaces"):
         assert can_i(kubectl, OPERATOR_USER, "list", resource)

@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     operator.add_argument("--priority", type=int, default=None,
                           help="with --peering: the operator with the highest priority works, the others "
                           "pause; equal priorities pause all (default: 0)")
+    operator.add_argument("--shards", type=int, default=None, metavar="N",
+                          help="split the policies into N shards, one Lease each; every replica works the "
+                          "shards it holds (default: no sharding, this replica works every policy)")
+    operator.add_argument("--shard-lease-seconds", type=int, default=None, metavar="S",
+                          help="with --shards: how long a shard Lease lives without renewal (default: 15)")
     agent = commands.add_parser("agent", help="run the node agent (one per node: cleans node-scoped policies there)")
     agent.add_argument("--node-name", default=os.environ.get("NODE_NAME"), metavar="NAME",
                        help="this node's name (default: $NODE_NAME, set from the downward API)")

@@ -262,6 +262,9 @@ def operator(args: argparse.Namespace) -> int:
         return _fail(f"the operator is not available in this build: {exc}")
     if args.priority is not None and args.peering is None:
         return _fail("--priority only means something with --peering NAME (a standalone operator has no peers)")
+    problem = _sharding_problem(args)
+    if problem:
+        return _fail(problem)
     return run_operator(
         namespaces=args.namespace,
         liveness=args.liveness,
@@ -269,4 +272,20 @@ def operator(args: argparse.Namespace) -> int:
         priority=args.priority or 0,
         log_format=args.log_format,
         metrics_port=args.metrics_port,
+        sharding=(args.shards, args.shard_lease_seconds or 15) if args.shards is not None else None,
     )
+
+
+def _sharding_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the sharding flags, in one line; None when nothing is."""
+    if args.shards is None:
+        return "--shard-lease-seconds only means something with --shards N" if args.shard_lease_seconds else None
+    if not 1 <= args.shards <= 1024:
+        return f"--shards: {args.shards} must be between 1 and 1024"
+    if args.shard_lease_seconds is not None and not 3 <= args.shard_lease_seconds <= 300:
+        return f"--shard-lease-seconds: {args.shard_lease_seconds} must be between 3 and 300"
+    if args.peering is not None:
+        return "--shards and --peering exclude each other: shards spread the work, peering keeps one replica active"
+    if not os.environ.get("POD_NAMESPACE") and not args.namespace:  # controller.shard_handlers.NAMESPACE_VARIABLE
+        return "--shards needs a namespace for its Leases: set POD_NAMESPACE (the Deployment does) or --namespace"
+    return None

@@ -6,6 +6,9 @@ what a tick has to do, ``policy_status`` and ``run_status`` build the typed stat
 it (the only status writer), ``runtime`` turns a CleanupPolicy object into storage, job source and
 history recorder, ``cleanups`` runs the engine under the per-storage lock, ``state`` is the
 operator's state in Kopf's memo (nothing module-level), ``kube`` the few API calls of our own.
+With ``--shards``, ``shards`` (pure: which shard, whose share), ``leases`` (the Lease API calls),
+``shard_keeper`` (the Leases this replica holds, renewed in a loop) and ``shard_handlers`` (Kopf's side)
+decide which replica works which policy; the handlers only ask ``state.shards.owns(key)``.
 
 The walk of one CleanupRun, and the form its data has at each hop:
 

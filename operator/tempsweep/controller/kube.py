@@ -64,12 +64,18 @@ class Kube:
                 except kubernetes.config.ConfigException:
                     kubernetes.config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
                 # The default pool is cpu_count * 5 (10 on two cores): fewer than Kopf's worker threads.
-                configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize, WORKER_THREADS)
+                # Besides Kopf's workers: the shard Lease loop and shard catch-up reads (asyncio.to_thread).
+                configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize, WORKER_THREADS + 8)
                 client = kubernetes.client.ApiClient(configuration)
                 self._clients["client"] = client
                 self._clients["custom"] = kubernetes.client.CustomObjectsApi(client)
                 self._clients["core"] = kubernetes.client.CoreV1Api(client)
+                self._clients["coordination"] = kubernetes.client.CoordinationV1Api(client)
             return self._clients[kind]
+
+    def coordination(self) -> Any:
+        """The coordination.k8s.io/v1 API (shard Leases: ``leases``)."""
+        return self._api("coordination")
 
     def read_secret_value(self, namespace: str, name: str, key: str) -> str:
         """The decoded value of one key; NotFound names the secret and key, never the value."""

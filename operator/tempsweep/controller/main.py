@@ -55,12 +55,15 @@ def run_operator(
     priority: int = 0,
     log_format: str = "text",
     metrics_port: int = DEFAULT_METRICS_PORT,
+    sharding: tuple[int, int] | None = None,
 ) -> int:
     """Run until stopped. Standalone unless a peering object is named (for more than one replica).
 
     With peering, Kopf pauses this operator while a live peer of higher priority is in the peering
-    object, and pauses every operator while two of the same priority are. ``/metrics`` is served on
-    ``metrics_port`` (0: no metrics at all); a port that cannot be listened on stops the operator (exit 2).
+    object, and pauses every operator while two of the same priority are. With ``sharding`` (shard
+    count, Lease seconds) every replica works only the policies of the shards whose Leases it holds.
+    ``/metrics`` is served on ``metrics_port`` (0: no metrics at all); a port that cannot be listened on
+    stops the operator (exit 2).
     """
     try:
         settings = load_settings()
@@ -71,15 +74,21 @@ def run_operator(
         return 2
     import kopf
 
-    from tempsweep.controller import policies, run_handlers
+    from tempsweep.controller import policies, run_handlers, shard_handlers
     from tempsweep.controller.state import OperatorState
     from tempsweep.controller.telemetry_hooks import OperatorTelemetry
 
-    assert policies and run_handlers  # imported for their Kopf registrations
+    assert policies and run_handlers and shard_handlers  # imported for their Kopf registrations
     telemetry = OperatorTelemetry(metrics_port)
+    state = OperatorState(settings, telemetry=telemetry)
+    if sharding is not None:
+        problem = shard_handlers.use_shards(state, namespaces, *sharding)
+        if problem:
+            print(f"tempsweep: error: {problem}", file=sys.stderr)
+            return 2
     try:
         kopf.run(
-            memo=kopf.Memo(state=OperatorState(settings, telemetry=telemetry)),
+            memo=kopf.Memo(state=state),
             standalone=peering is None,
             peering_name=peering,
             priority=priority,

@@ -19,8 +19,10 @@ from tempsweep.controller import node_policies, policy_work
 from tempsweep.controller.kube import WORKER_THREADS
 from tempsweep.controller.policy_status import now_utc, observe
 from tempsweep.controller.probes import TimerStale
+from tempsweep.controller.recheck import still_due
 from tempsweep.controller.runtime import PolicyNotReady, resolve
-from tempsweep.controller.schedule import due_work
+from tempsweep.controller.schedule import DueWork, due_work
+from tempsweep.controller.shard_handlers import caught_up
 from tempsweep.controller.state import OperatorState, PolicyMemory, ensure_state, operator_state, policy_memory
 from tempsweep.controller.telemetry_hooks import DuePasses, completed_passes, due_times
 from tempsweep.controller.timing import load_timing
@@ -66,6 +68,8 @@ def stop_metrics(memo: kopf.Memo, **_: Any) -> None:
 def policy_changed(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, **_: Any) -> None:
     """Validate against the cluster and compute statistics at once."""
     state = operator_state(memo)
+    if not state.shards.owns(ObjectRef.of(POLICIES, meta).key):
+        return  # another replica holds this policy's shard (--shards); its new holder validates it
     if node_policies.node_scoped(body):  # cleaned by the node agents: the operator validates and aggregates
         node_policies.on_change(body, memo, state, now_utc())
         return
@@ -84,6 +88,12 @@ async def policy_tick(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, **kwarg
     if state.stops.deleted(ref.uid):
         return  # Kopf keeps ticking a timer whose object left without a finalizer (see _no_finalizer)
     state.timers.record(ref.key, "tick", now)
+    if not state.shards.owns(ref.key):  # another replica holds this policy's shard (--shards)
+        state.timers.record(ref.key, "elsewhere", now)
+        return
+    body = await caught_up(body, ref, state, memory)  # the object afresh after a shard takeover
+    if body is None:
+        return
     if node_policies.node_scoped(body):
         await _node_tick(body, memo, state, ref, kwargs.get("settings"))
         return
@@ -93,14 +103,22 @@ async def policy_tick(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, **kwarg
         state.timers.record(ref.key, "lastSuccess", now)
         return
 
+    def decide(current: Any) -> DueWork:
+        return due_work(_resolved(current, state, memory), observe(current, memory), now)
+
     def work() -> None:
         passes = DuePasses(due_times(schedule, observed, due))
-        with state.timers.busy(ref.key):
-            written = policy_work.tick(body, due, state, memory, now)
-            StatusWriter(state.kube, ref).write(written)
+        with state.shards.working(ref.key), state.timers.busy(ref.key):
+            if state.shards.lost(ref.key):
+                return  # the shard was handed over meanwhile
+            checked = still_due(body, due, ref, state, decide)  # a cleanup acts on a fresh read, not the cache
+            written = policy_work.tick(*checked, state, memory, now) if checked is not None else None
+            if written is not None:
+                StatusWriter(state.kube, ref).write(written)
         state.timers.record(ref.key, "lastSuccess", now_utc())
-        stats_done = due.stats and memory.stats_computed == now
-        state.telemetry.tick_finished(ref, passes, completed_passes(written, stats_done))
+        if written is not None:
+            stats_done = due.stats and memory.stats_computed == now
+            state.telemetry.tick_finished(ref, passes, completed_passes(written, stats_done))
 
     try:
         await _in_thread(work, kwargs.get("settings"))

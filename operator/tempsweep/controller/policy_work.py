@@ -141,7 +141,7 @@ def _due_cleanups(
     parts = []
 
     def stop() -> str | None:
-        return state.stops.check(runtime.uid)
+        return state.stops.check(runtime.uid) or state.shards.lost(_key(runtime))
 
     if due.emergency:
         result = run_locked(runtime, RunRequest(RunType.EMERGENCY), state.locks, wait=False, should_stop=stop)

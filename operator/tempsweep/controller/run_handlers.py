@@ -60,6 +60,11 @@ def execute_run(body: kopf.Body, ref: ObjectRef, state: OperatorState) -> None:
     latest = current.get("status") or {}
     if latest.get("phase") in FINAL_PHASES or (current.get("metadata") or {}).get("uid") != ref.uid:
         return
+    policy_name = ((body.get("spec") or {}).get("policyRef") or {}).get("name")
+    if not state.shards.owns(f"{ref.namespace}/{policy_name}"):  # --shards: the policy's holder runs it
+        raise kopf.TemporaryError(
+            "the policy's shard is held by another replica; looking again later", delay=LEASE_SECONDS
+        )
     if coordinate(body, current, ref, state):  # a node-scoped policy's run: its nodes' agents execute it
         return
     with state.claims.claim(ref.uid) as owned:
@@ -86,6 +91,13 @@ def _claim_or_wait(writer: StatusWriter, current: dict[str, Any], me: str) -> Ru
         raise kopf.TemporaryError(f"executed by operator {holder}; checking again later", delay=LEASE_SECONDS)
     lease = RunLease(writer, me)
     outcome = lease.acquire(str((current.get("metadata") or {}).get("resourceVersion") or ""))
+    for _ in range(2):  # a conflict may be any write (another replica's Kopf annotations), not a claim
+        if outcome is not Written.CONFLICT:
+            break
+        current = writer.kube.get_run(writer.ref.namespace, writer.ref.name)
+        if claim_state(current.get("status") or {}, me, now_utc())[0] is Claim.HELD:
+            break
+        outcome = lease.acquire(str((current.get("metadata") or {}).get("resourceVersion") or ""))
     if outcome is Written.CONFLICT:
         raise kopf.TemporaryError("another operator claimed the run first; checking again later", delay=LEASE_SECONDS)
     if outcome is not Written.DONE:

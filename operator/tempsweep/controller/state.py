@@ -23,6 +23,7 @@ from tempsweep.controller.claims import operator_identity
 from tempsweep.controller.expiry import FinishedRuns
 from tempsweep.controller.kube import Kube
 from tempsweep.controller.probes import TimerFreshness
+from tempsweep.controller.shard_keeper import AllShards
 from tempsweep.controller.telemetry_hooks import OperatorTelemetry
 from tempsweep.controller.timing import prediction_settings
 from tempsweep.engine.ports import JobSource
@@ -119,6 +120,7 @@ class OperatorState:
     background: list[Any] = field(default_factory=list)  # the operator's own asyncio tasks (the sweeper)
     # metrics and /metrics: none unless asked for (`tempsweep operator --metrics-port`; the node agent has none)
     telemetry: OperatorTelemetry = field(default_factory=lambda: OperatorTelemetry(port=0))
+    shards: AllShards = field(default_factory=AllShards)  # which policies are this replica's (--shards)
 
 
 @dataclass
