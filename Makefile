@@ -1,6 +1,6 @@
 # tempsweep: the same targets locally and in CI.
 #   make demo   set up and run the main job on its embedded defaults
-#   make test   set up everything (virtualenv, control plane, Prometheus/promtool, Azurite, PostgreSQL) and run
+#   make test   set up everything (virtualenv, control plane, Prometheus/promtool, Helm, Azurite, PostgreSQL) and run
 #               the whole suite
 #   make bench  benchmarks (not tests)
 
@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 LOCAL := .local
 
-.PHONY: venv test unit lint demo bench crds cluster cluster-down controlplane prometheus azurite postgres clean
+.PHONY: venv test unit lint demo bench crds chart cluster cluster-down controlplane prometheus helm azurite postgres clean
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ controlplane:
 prometheus:
 	bash tests/prometheus/build.sh
 
+helm:
+	bash tests/helm/build.sh
+
 azurite:
 	bash tests/azurite/install.sh
 
@@ -38,7 +41,7 @@ lint: venv
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy operator/tempsweep
 
-test: venv controlplane prometheus azurite postgres lint
+test: venv controlplane prometheus helm azurite postgres lint
 	$(PY) -m pytest
 
 unit: venv
@@ -55,6 +58,13 @@ bench: venv controlplane azurite postgres
 
 crds: venv
 	$(VENV)/bin/tempsweep crds --output crds
+	@$(MAKE) --no-print-directory chart
+
+# The Helm chart's copies of the CRDs and the monitoring rules and dashboard (tests/chart fails when they differ).
+chart:
+	cp crds/tempsweep.io_cleanuppolicies.yaml crds/tempsweep.io_cleanupruns.yaml manifests/base/kopf-peering-crds.yaml \
+		charts/tempsweep/files/crds/
+	cp manifests/monitoring/prometheusrule.yaml manifests/monitoring/dashboard.json charts/tempsweep/files/monitoring/
 
 cluster: venv controlplane
 	$(PY) tests/controlplane/cluster.py up

@@ -2,9 +2,9 @@
 # Build the test control plane (etcd, kube-apiserver, kube-controller-manager, kubectl) from the upstream Go modules
 # pinned in tests/controlplane/go.mod, into .local/bin/ of this checkout.
 #
-# Idempotent: nothing is rebuilt while the binaries exist and the stamp file matches the
-# sha256 of go.mod + go.sum (+ this recipe's version). Finished builds are also kept in a
-# per-user cache outside the checkout, keyed by the same hash, so a fresh clone on the same
+# Idempotent (tests/gobuild.sh): nothing is rebuilt while the binaries exist and the stamp file
+# matches the sha256 of go.mod + go.sum (+ this recipe's version). Finished builds are also kept
+# in a per-user cache outside the checkout, keyed by the same hash, so a fresh clone on the same
 # machine (CI) copies them instead of compiling for half an hour.
 #
 # Environment:
@@ -14,29 +14,14 @@
 #   FORCE=1                 rebuild even if the stamp matches (ignores the binary cache too)
 set -euo pipefail
 
+NAME=controlplane
 # Bump when the way we build changes (flags, stamps), so old binaries and caches are not reused.
 RECIPE_VERSION=2
 BINARIES=(etcd kube-apiserver kube-controller-manager kubectl)
-
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
-bin_dir="${TEMPSWEEP_BIN_DIR:-$repo/.local/bin}"
-cache_root="${TEMPSWEEP_BUILD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tempsweep/controlplane}"
-stamp="$bin_dir/.controlplane.stamp"
-
-log() { printf 'controlplane: %s\n' "$*" >&2; }
-die() { printf 'controlplane: ERROR: %s\n' "$*" >&2; exit 1; }
-trap 'rc=$?; [ $rc -eq 0 ] || log "build FAILED (exit $rc)"' EXIT
-
-if [ -n "${GO:-}" ]; then go_bin="$GO"
-elif command -v go >/dev/null 2>&1; then go_bin="$(command -v go)"
-elif [ -x /usr/local/go/bin/go ]; then go_bin=/usr/local/go/bin/go
-else die "Go is not installed (need Go >= 1.24; set GO=/path/to/go)"
-fi
-
-[ -f "$here/go.mod" ] && [ -f "$here/go.sum" ] || die "missing $here/go.mod or go.sum"
-hash="$( { printf 'recipe %s\n' "$RECIPE_VERSION"; cat "$here/go.mod" "$here/go.sum"; } | sha256sum | cut -c1-64)"
-cache_dir="$cache_root/$hash"
+# shellcheck source=../gobuild.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../gobuild.sh"
+gobuild_init
+gobuild_hash go.mod go.sum
 
 have_all() {  # have_all DIR: all binaries present and executable in DIR
     local b
@@ -48,14 +33,7 @@ if [ "${FORCE:-0}" != 1 ] && have_all "$bin_dir" && [ "$(cat "$stamp" 2>/dev/nul
     exit 0
 fi
 
-mkdir -p "$bin_dir" "$cache_root"
-# One build per hash at a time on this machine (a checkout and a CI clone may race); the
-# loser then finds the cache filled.
-exec 9>"$cache_root/.lock"
-if ! flock -n 9; then
-    log "another build holds $cache_root/.lock; waiting for it"
-    flock 9
-fi
+gobuild_lock
 
 install_from() {  # install_from DIR: copy binaries atomically into bin_dir
     local b
@@ -150,8 +128,4 @@ printf '%s\n' "$hash" > "$stamp"
 log "installed ${BINARIES[*]} into $bin_dir; cached in $cache_dir"
 
 # Keep the three most recent builds in the cache (about 190 MB each without kube-controller-manager).
-find "$cache_root" -mindepth 1 -maxdepth 1 -type d -name '[0-9a-f]*' -printf '%T@ %p\n' \
-    | sort -rn | tail -n +4 | cut -d' ' -f2- | while read -r old; do
-        log "pruning old cached build $old"
-        rm -rf "$old"
-    done
+gobuild_prune 3

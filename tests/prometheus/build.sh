@@ -4,7 +4,7 @@
 # PrometheusRule CRDs from the prometheus-operator API types. Binaries go to .local/bin/,
 # the CRDs to .local/share/monitoring-crds/ of this checkout.
 #
-# Idempotent like tests/controlplane/build.sh: nothing is rebuilt while the outputs exist and
+# Idempotent like tests/controlplane/build.sh (tests/gobuild.sh): nothing is rebuilt while the outputs exist and
 # the stamp matches the sha256 of both go.mod/go.sum pairs (+ this recipe's version). Finished
 # builds are kept in a per-user cache keyed by that hash, so a fresh clone copies them.
 #
@@ -16,35 +16,16 @@
 #   FORCE=1                 rebuild even if the stamp matches (ignores the binary cache too)
 set -euo pipefail
 
+NAME=prometheus
 # Bump when the way we build changes (flags, stamps, generator options).
 RECIPE_VERSION=1
 BINARIES=(prometheus promtool)
 CRDS=(monitoring.coreos.com_servicemonitors.yaml monitoring.coreos.com_prometheusrules.yaml)
-
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
-bin_dir="${TEMPSWEEP_BIN_DIR:-$repo/.local/bin}"
+# shellcheck source=../gobuild.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../gobuild.sh"
+gobuild_init
 crd_dir="${TEMPSWEEP_CRD_DIR:-$repo/.local/share/monitoring-crds}"
-cache_root="${TEMPSWEEP_BUILD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tempsweep/prometheus}"
-stamp="$bin_dir/.prometheus.stamp"
-
-log() { printf 'prometheus: %s\n' "$*" >&2; }
-die() { printf 'prometheus: ERROR: %s\n' "$*" >&2; exit 1; }
-trap 'rc=$?; [ $rc -eq 0 ] || log "build FAILED (exit $rc)"' EXIT
-
-if [ -n "${GO:-}" ]; then go_bin="$GO"
-elif command -v go >/dev/null 2>&1; then go_bin="$(command -v go)"
-elif [ -x /usr/local/go/bin/go ]; then go_bin=/usr/local/go/bin/go
-else die "Go is not installed (need Go >= 1.26.7; set GO=/path/to/go)"
-fi
-
-for f in go.mod go.sum crdgen/go.mod crdgen/go.sum; do
-    [ -f "$here/$f" ] || die "missing $here/$f"
-done
-hash="$( { printf 'recipe %s\n' "$RECIPE_VERSION"
-           cat "$here/go.mod" "$here/go.sum" "$here/crdgen/go.mod" "$here/crdgen/go.sum"; } \
-         | sha256sum | cut -c1-64)"
-cache_dir="$cache_root/$hash"
+gobuild_hash go.mod go.sum crdgen/go.mod crdgen/go.sum
 
 have_all() {  # have_all BINDIR CRDDIR: every output present
     local f
@@ -57,12 +38,8 @@ if [ "${FORCE:-0}" != 1 ] && have_all "$bin_dir" "$crd_dir" && [ "$(cat "$stamp"
     exit 0
 fi
 
-mkdir -p "$bin_dir" "$crd_dir" "$cache_root"
-exec 9>"$cache_root/.lock"
-if ! flock -n 9; then
-    log "another build holds $cache_root/.lock; waiting for it"
-    flock 9
-fi
+mkdir -p "$crd_dir"
+gobuild_lock
 
 install_from() {  # install_from DIR: copy outputs atomically into place
     local f
@@ -137,8 +114,4 @@ mv "$tmp_out" "$cache_dir"
 install_from "$cache_dir"
 log "installed ${BINARIES[*]} into $bin_dir and CRDs into $crd_dir; cached in $cache_dir"
 
-find "$cache_root" -mindepth 1 -maxdepth 1 -type d -name '[0-9a-f]*' -printf '%T@ %p\n' \
-    | sort -rn | tail -n +3 | cut -d' ' -f2- | while read -r old; do
-        log "pruning old cached build $old"
-        rm -rf "$old"
-    done
+gobuild_prune 2

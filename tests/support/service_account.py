@@ -130,7 +130,7 @@ def token_kubeconfig(
                 "context": {
                     "cluster": "tempsweep-test",
                     "user": SERVICE_ACCOUNT,
-                    "namespace": namespace or SYSTEM_NAMESPACE,
+                    "namespace": namespace or account[0],
                 },
             }
         ],

@@ -109,6 +109,39 @@ class Agent:
     def selects_me(self, policy: Any) -> bool:
         return node_scoped(policy) and selector_matches(node_selector(policy), self.labels or {})
 
+    def read_labels_now(self) -> None:
+        """Read the Node's labels again, now (NotFound when the Node is gone; an API error propagates)."""
+        self.labels = node_labels(self.kube, self.node)
+        self.labels_read = time.monotonic()
+
+    def confirmed(self, policy: Any) -> dict[str, Any] | None:
+        """The policy as the API server has it now, if it may still be cleaned on this node; None if not.
+
+        Read just before a cleanup deletes anything: the copy (a lagging or failed watch) and the labels
+        (read every ``labels_seconds``) may be stale. None when the policy is gone or is another object of
+        the same name, is being deleted, suspended, no longer node-scoped, or its spec changed since the
+        copy (the copy's due work no longer applies: the next tick decides afresh), or when the Node, read
+        again here, is gone or no longer selected. Any other API error propagates: nothing is done.
+        """
+        from tempsweep.controller.kube import NotFound
+
+        meta = policy.get("metadata") or {}
+        try:
+            fresh = self.kube.get_policy(str(meta.get("namespace")), str(meta.get("name")))
+            self.read_labels_now()
+        except NotFound as exc:
+            log.info("%s: not cleaned on this node: %s", _key(policy), exc)
+            return None
+        now = fresh.get("metadata") or {}
+        same = now.get("uid") == meta.get("uid") and now.get("generation") == meta.get("generation")
+        if not same or now.get("deletionTimestamp") or (fresh.get("spec") or {}).get("suspend") is True:
+            log.info("%s: changed or deleted since this agent's copy: not cleaned this tick", _key(policy))
+            return None
+        if not self.selects_me(fresh):
+            log.info("%s: no longer selects node %s: not cleaned", _key(policy), self.node)
+            return None
+        return fresh
+
     def _policy(self, body: Any) -> None:
         if not node_scoped(body):
             return

@@ -10,6 +10,7 @@ changed, or at least every ``HEARTBEAT_SECONDS`` so the operator can tell a sile
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +95,8 @@ def _work(agent: Agent, body: Any, entry: PolicyNodeStatus, now: datetime) -> Po
     except PolicyNotReady as exc:
         return _not_ready(entry, exc, generation)
     due = due_work(schedule, _observed(body, entry, memory, now), now)
+    if (due.emergency or due.scheduled or due.orphaned) and agent.confirmed(body) is None:
+        due = replace(due, emergency=False, scheduled=None, orphaned=None)  # stays due: decided afresh
     if not due.anything:
         return entry
     try:

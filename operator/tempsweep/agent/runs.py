@@ -126,6 +126,10 @@ def _prepare(agent: Agent, body: Any, ref: ObjectRef) -> tuple[RunRequest, Polic
         raise RunRefused("InvalidSpec", str(exc)) from None
     except NotFound as exc:
         raise RunRefused("PolicyNotFound", str(exc)) from None
+    try:
+        agent.read_labels_now()  # the copy may be up to labels_seconds old
+    except NotFound as exc:
+        raise RunRefused("NodeNotFound", f"{exc}: nothing was done here") from None
     if not agent.selects_me(policy):
         raise RunRefused("NodeNotSelected", f"the policy no longer selects node {agent.node}: nothing was done here")
     try:

@@ -79,7 +79,7 @@ def coordinate(body: Any, current: dict[str, Any], ref: ObjectRef, state: Operat
         _refuse(body, writer, generation, "InvalidSpec", "spec.nodeName only applies to policies of scope Node")
         return True
     status = current.get("status") or {}
-    targets = status.get("targetNodes")
+    targets = list(dict.fromkeys(status.get("targetNodes") or []))  # a node named twice counts once
     if not targets:
         version = str((current.get("metadata") or {}).get("resourceVersion") or "")
         problem = _start(policy, run.spec, state, writer, (generation, version))
