@@ -15,6 +15,6 @@ COPY --from=build /wheels /wheels
 RUN pip install --no-cache-dir --no-compile /wheels/*.whl \
     && rm -rf /wheels
 USER 65532:65532
-EXPOSE 8080
+EXPOSE 8080 8081
 ENTRYPOINT ["tempsweep", "operator"]
 CMD ["--liveness", "http://0.0.0.0:8080/healthz"]

@@ -57,6 +57,7 @@ class Bench:
         self.env = {**os.environ, "TEMPSWEEP_CLUSTER_DIR": str(self.cluster_dir)}
         self.kubeconfig = self.cluster_dir / "kubeconfig"
         self.operator: subprocess.Popen[bytes] | None = None
+        self.metrics_port = 0
 
     # -- the control plane and kubectl -----------------------------------------------------------------
     def cluster(self, command: str) -> None:
@@ -84,15 +85,16 @@ class Bench:
             time.sleep(0.2)
 
     # -- the operator ------------------------------------------------------------------------------------
-    def start_operator(self, namespace: str) -> int:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
+    def start_operator(self, namespace: str, *, metrics: bool = True) -> int:
+        """Start ``tempsweep operator`` for NAMESPACE (metrics on a free port, or off: ``--metrics-port 0``)."""
+        port = free_port()
+        self.metrics_port = free_port() if metrics else 0
         env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMP_STORAGE_CLEANUP_", "TEMPSWEEP_"))}
         env.update(KUBECONFIG=str(self.kubeconfig), TEMP_STORAGE_CLEANUP_ALLOWED_ROOTS=str(self.root))
         log_file = open(self.work / f"operator-{namespace}.log", "wb")  # noqa: SIM115 - closed with the process
         url = f"http://127.0.0.1:{port}/healthz"
-        command = [sys.executable, "-m", "tempsweep.cli", "operator", "--namespace", namespace, "--liveness", url]
+        command = [sys.executable, "-m", "tempsweep.cli", "operator", "--namespace", namespace, "--liveness", url,
+                   "--metrics-port", str(self.metrics_port)]  # fmt: skip
         self.operator = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env, cwd=REPO)
         deadline = time.monotonic() + 60
         while True:
@@ -233,6 +235,12 @@ class Bench:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"only {len(ready)} of {count} policies were validated")
             time.sleep(0.5)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def policy(name: str, path: Path, stats_interval: str = "30s", **spec: Any) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """``make bench``: every benchmark in turn, each printing its figures as ratios against a baseline
 measured in the same run. Not tests: nothing here passes or fails on timing.
 
-    python benchmarks/run.py [engine|jobs|azure|operator|deep|burst|shards ...] [-- extra args for a single benchmark]
+    python benchmarks/run.py [engine|jobs|azure|operator|deep|burst|shards|metrics ...]
+                              [-- extra args for a single benchmark]
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ BENCHMARKS = {
     "operator": "bench_operator.py",  # issue 4: apply-to-Succeeded latency, idle CPU/RSS with 100 policies
     "deep": "bench_deep.py",  # issue 12: a chain 3 000 directories deep vs 1 000 deep (linear: ~3x)
     "burst": "bench_burst.py",  # issue 14: 300 runs on one volume: runs/s, /healthz p50/p99 during the burst
+    "metrics": "bench_metrics.py",  # issue 15: idle CPU with metrics on vs --metrics-port 0; scrape time
     "shards": "bench_shards.py",  # issue 16: 300 policies, stats every 10 s, on 1 and 3 replicas: lag p99, CPU
 }
 

@@ -60,6 +60,28 @@ class DemoCluster:
         raise RuntimeError(f"{kind}/{name}: timed out waiting for {what}")
 
 
+#: The metrics the demo shows (at most two lines of each): the policy's usage, health and predicted time to
+#: full, runs, bytes freed.
+_SHOWN_METRICS = (
+    "tempsweep_storage_usage_ratio{",
+    "tempsweep_storage_health{",
+    "tempsweep_storage_predicted_full_seconds{",
+    "tempsweep_cleanup_runs_total{",
+    "tempsweep_cleanup_freed_bytes_total{",
+)
+
+
+def _metrics_excerpt(port: int, policy: str) -> str:
+    """A few lines of the operator's /metrics: the policy's non-zero figures of the metrics above."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        lines = response.read().decode().splitlines()
+    shown = []
+    for prefix in _SHOWN_METRICS:
+        mine = [line for line in lines if line.startswith(prefix) and f'policy="{policy}"' in line]
+        shown += [line for line in mine if not line.endswith(" 0.0")][:2]
+    return "\n".join(shown) + f"\n... ({len(lines)} lines in all)\n"
+
+
 def show_prediction(cluster: DemoCluster, volume: Path, name: str) -> None:
     """A running job writes 8 MiB at a time; the operator samples usage with each statistics pass and
     status.prediction says when the volume fills up at that rate."""
@@ -142,7 +164,7 @@ def run_cluster_demo(repo: Path, work: Path, volume: Path, database: Path, examp
         )
         cluster.kubectl("apply", "-f", "-", stdin=secret)
 
-        port = _free_port()
+        port, metrics_port = _free_port(), _free_port()
         log = work / "operator.log"
         env = {
             **cluster.env,
@@ -160,6 +182,8 @@ def run_cluster_demo(repo: Path, work: Path, volume: Path, database: Path, examp
                     NAMESPACE,
                     "--liveness",
                     f"http://127.0.0.1:{port}/healthz",
+                    "--metrics-port",
+                    str(metrics_port),
                 ],
                 stdout=sink,
                 stderr=subprocess.STDOUT,
@@ -189,6 +213,8 @@ def run_cluster_demo(repo: Path, work: Path, volume: Path, database: Path, examp
         show_prediction(cluster, volume, policy["metadata"]["name"])
         print("\n$ kubectl get tempsweep")
         print(cluster.kubectl("-n", NAMESPACE, "get", "tempsweep"))
+        print(f"$ curl -s localhost:{metrics_port}/metrics | grep ...   # what Prometheus scrapes (a few lines)")
+        print(_metrics_excerpt(metrics_port, policy["metadata"]["name"]))
         print("$ kubectl get events")
         print(
             cluster.kubectl(

@@ -6,5 +6,6 @@ pytest_plugins = [
     "support.azurite_server",
     "support.controlplane",
     "support.operator_process",
+    "support.prometheus_server",
     "support.node_agents",
 ]

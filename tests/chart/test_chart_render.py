@@ -78,7 +78,9 @@ def test_the_defaults_ship_in_dry_run_with_two_sharded_replicas_and_no_monitorin
         "Deployment",
     }
     assert one(documents, "Role")["metadata"]["namespace"] == NAMESPACE
-    assert {p["name"] for p in container(documents)["ports"]} == {"health"}
+    # the operator always serves /metrics on its own port (manifests/base does too); monitoring adds the rest
+    assert {p["name"]: p["containerPort"] for p in container(documents)["ports"]} == {"health": 8080, "metrics": 8081}
+    assert args[args.index("--metrics-port") + 1] == "8081"
     assert all(d["metadata"].get("namespace", NAMESPACE) == NAMESPACE for d in documents)
 
 

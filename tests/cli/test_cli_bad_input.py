@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -299,6 +300,8 @@ def test_a_missing_argument_is_a_usage_error_with_exit_2(capsys: pytest.CaptureF
     [
         (["--priority", "5"], "--priority only means something with --peering NAME"),
         (["--peering", "tempsweep", "--priority", "high"], "argument --priority: invalid int value: 'high'"),
+        (["--metrics-port", "70000"], "argument --metrics-port: '70000' is not between 0 and 65535"),
+        (["--metrics-port", "http"], "argument --metrics-port: 'http' is not a port number"),
         (["--shards", "0"], "--shards: 0 must be between 1 and 1024"),
         (["--shards", "three"], "argument --shards: invalid int value: 'three'"),
         (["--shard-lease-seconds", "15"], "--shard-lease-seconds only means something with --shards N"),
@@ -313,6 +316,8 @@ def test_a_missing_argument_is_a_usage_error_with_exit_2(capsys: pytest.CaptureF
         "lease-without-shards",
         "lease-too-short",
         "shards-and-peering",
+        "metrics-port-too-high",
+        "metrics-port-not-a-number",
     ],
 )
 def test_a_bad_operator_option_exits_2_before_connecting(
@@ -382,6 +387,24 @@ def test_an_unreadable_job_database_is_an_outage_files_of_jobs_are_kept_and_the_
     assert named in status["message"]
     assert "job_1_a.tmp" in workspace.tree.files(), "a file of a job is never deleted without job status"
     assert "Traceback" not in captured.err
+
+
+def test_a_metrics_port_already_taken_stops_the_operator_with_one_line_and_exit_2() -> None:
+    script = Path(sys.executable).with_name("tempsweep")
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        finished = subprocess.run(
+            [str(script), "operator", "--namespace", "nowhere", "--metrics-port", str(port),
+             "--liveness", "http://127.0.0.1:0/healthz"],
+            capture_output=True, text=True, timeout=120, check=False, env={**os.environ, "KUBECONFIG": "/nonexistent"},
+        )
+
+    assert finished.returncode == 2
+    assert f"tempsweep: error: --metrics-port {port}: cannot listen on 0.0.0.0: " in finished.stderr
+    assert "Traceback" not in finished.stderr
 
 
 @pytest.mark.parametrize(

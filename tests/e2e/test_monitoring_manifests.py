@@ -90,8 +90,12 @@ def test_the_service_monitor_selects_the_metrics_service_and_its_port(rendered: 
     assert {p["name"] for p in service["spec"]["ports"]} >= {e["port"] for e in monitor["spec"]["endpoints"]}
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= pod_labels.items()
-    ports = {p["name"]: p["containerPort"] for p in deployment["spec"]["template"]["spec"]["containers"][0]["ports"]}
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports["metrics"] == service["spec"]["ports"][0]["port"]
+    args = container["args"]
+    assert args[args.index("--metrics-port") + 1] == str(ports["metrics"]), "the operator listens where scraped"
+    assert ports["metrics"] != ports["health"]
 
 
 def test_the_dashboard_config_map_carries_the_sidecar_label(rendered: list[dict[str, Any]]) -> None:

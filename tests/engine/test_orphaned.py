@@ -95,6 +95,31 @@ def test_a_mixed_tree_loses_exactly_its_orphans(tree: Tree, jobs: MemoryJobSourc
     assert sum(status.deleted_by_reason.values()) == status.files_deleted
 
 
+def test_bytes_freed_are_split_by_the_reason_each_file_went_for(
+    tree: Tree, jobs: MemoryJobSource, now: datetime
+) -> None:
+    tree.file("a.tmp", age_hours=OLD, size=10)
+    tree.file("b.tmp", age_hours=OLD, size=20)
+    tree.file("job_999_x.tmp", age_hours=OLD, size=300)
+    tree.file("job_300_x.tmp", age_hours=OLD, size=4000)
+    tree.file("job_100_x.tmp", age_hours=OLD, size=50_000)  # running: kept, counted nowhere
+
+    status = _orphaned(tree, jobs, now)
+
+    assert status.freed_bytes_by_reason == {"OrphanNoJobId": 30, "OrphanUnknownJob": 300, "OrphanFinishedJob": 4000}
+    assert status.deleted_by_reason == {"OrphanNoJobId": 2, "OrphanUnknownJob": 1, "OrphanFinishedJob": 1}
+    assert sum(status.freed_bytes_by_reason.values()) == status.bytes_freed
+
+
+def test_a_dry_run_frees_nothing_by_any_reason(tree: Tree, jobs: MemoryJobSource, now: datetime) -> None:
+    tree.file("a.tmp", age_hours=OLD, size=10)
+
+    status = _orphaned(tree, jobs, now, dryRun=True)
+
+    assert status.freed_bytes_by_reason == {}
+    assert status.would_delete_by_reason == {"OrphanNoJobId": 1}
+
+
 def test_the_run_max_age_overrides_the_policy(tree: Tree, jobs: MemoryJobSource, now: datetime) -> None:
     tree.file("six-hours.tmp", age_hours=6)
     tree.file("two-hours.tmp", age_hours=2)

@@ -181,6 +181,8 @@ def test_no_active_job_file_nothing_outside_the_root_and_every_deletion_has_a_re
         assert status.files_deleted == len(deleted)
         assert sum(status.deleted_by_reason.values()) == status.files_deleted
         assert set(status.deleted_by_reason) <= {reason.value for reason in DeletionReason}
+        assert sum(status.freed_bytes_by_reason.values()) == status.bytes_freed
+        assert set(status.freed_bytes_by_reason) == set(status.deleted_by_reason)
         assert status.files_deleted <= policy.rules.max_files_per_run
         assert not any(path.endswith(".lock") for path in deleted) or not policy.rules.exclude
         if status.dry_run:

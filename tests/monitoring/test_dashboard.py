@@ -1,24 +1,23 @@
 """The Grafana dashboard: loads as a dashboard of a current schema, asks for its data source as a variable,
 and queries only metrics tempsweep exposes, in PromQL the real promtool parses.
 
-Grafana is not run here (AGPL; we ship data, not Grafana). That every query returns data is for the
-e2e test with a real Prometheus scraping the operator (after the operator serves /metrics).
+Grafana is not run here (AGPL; we ship data, not Grafana). That every query returns data is shown by the
+e2e test where a real Prometheus scrapes the operator (tests/e2e/test_operator_prometheus.py).
 """
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from support.components import missing_component
+from support.dashboard import dashboard, panels, queries
 from tempsweep.models import DeletionReason, Health, RunPhase, RunStatus, RunType, StorageStats
 from tempsweep.models.prediction import Prediction
 from tempsweep.telemetry import (
@@ -27,36 +26,15 @@ from tempsweep.telemetry import (
     observe_pass,
     observe_prediction,
     observe_run,
+    observe_run_duration,
     observe_stats,
     observe_timer_lag,
 )
 
 REPO = Path(__file__).resolve().parents[2]
-DASHBOARD = REPO / "manifests" / "monitoring" / "dashboard.json"
 PROMTOOL = REPO / ".local" / "bin" / "promtool"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-#: What Grafana substitutes before a query reaches Prometheus.
-GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$namespace": ".*", "$policy": ".*"}
-
-
-def _dashboard() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(DASHBOARD.read_text())
-    return loaded
-
-
-def _panels() -> list[dict[str, Any]]:
-    return [p for p in _dashboard()["panels"] if p["type"] != "row"]
-
-
-def _queries() -> list[str]:
-    queries = []
-    for panel in _panels():
-        for target in panel["targets"]:
-            query = target["expr"]
-            for variable, value in GRAFANA_VARIABLES.items():
-                query = query.replace(variable, value)
-            queries.append(query)
-    return queries
+_dashboard, _panels, _queries = dashboard, panels, queries
 
 
 def _exposed_names() -> set[str]:
@@ -74,10 +52,13 @@ def _exposed_names() -> set[str]:
     ), NOW)
     observe_pass(metrics, "ns", "p", Pass.STATISTICS, NOW)
     observe_timer_lag(metrics, Pass.STATISTICS, NOW, NOW)
-    observe_run(metrics, "ns", "p", RunStatus(
+    finished = RunStatus(
         phase=RunPhase.SUCCEEDED, message="", trigger=RunType.ORPHANED, start_time=NOW, end_time=NOW,
         duration_seconds=1, deleted_by_reason={DeletionReason.EXPIRED.value: 1},
-    ))
+        freed_bytes_by_reason={DeletionReason.EXPIRED.value: 10},
+    )
+    observe_run(metrics, "ns", "p", finished)
+    observe_run_duration(metrics, finished)
     text = generate_latest(metrics.registry).decode()
     return {s.name for family in text_string_to_metric_families(text) for s in family.samples}
 

@@ -12,6 +12,9 @@ Fixtures:
                      OPTIONS are more command-line arguments (e.g. --peering NAME --priority N); every
                      process it started is stopped at the end of the test.
     operator         (function) one operator watching the test's `namespace`, started and ready.
+
+Every operator serves its metrics on a free port of its own (``metrics_port``, ``metrics_url``) unless
+OPTIONS name ``--metrics-port``.
     kube             (function) a Kube: kubectl bound to the test's `namespace`, with status polling.
 
 Environment given to the operator: KUBECONFIG of the control plane, TEMP_STORAGE_CLEANUP_ALLOWED_ROOTS,
@@ -66,12 +69,18 @@ class OperatorProcess:
         self.log_path = log_path
         self.cwd = cwd
         self.port = free_port()
+        # a port of its own: operators of parallel test sessions must not fight over the default 8081
+        self.metrics_port = 0 if "--metrics-port" in self.options else free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
     @property
     def liveness_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/healthz"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     @property
     def pid(self) -> int:
@@ -83,7 +92,8 @@ class OperatorProcess:
         command = [sys.executable, "-m", "tempsweep.cli", "operator"]
         for namespace in self.namespaces:
             command += ["--namespace", namespace]
-        return command + ["--liveness", self.liveness_url, *self.options]
+        metrics = ["--metrics-port", str(self.metrics_port)] if self.metrics_port else []
+        return command + ["--liveness", self.liveness_url, *metrics, *self.options]
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

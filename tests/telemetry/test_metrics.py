@@ -18,10 +18,11 @@ from tempsweep.telemetry import (
     observe_pass,
     observe_prediction,
     observe_run,
+    observe_run_duration,
     observe_stats,
     observe_timer_lag,
 )
-from tempsweep.telemetry.metrics import FINAL_PHASES, MAX_SERIES_PER_POLICY
+from tempsweep.telemetry.metrics import FINAL_PHASES, MAX_SERIES_PER_POLICY, OPERATOR_SERIES, TIMER_LAG_BUCKETS
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=UTC)
 GB = 1_000_000_000
@@ -102,14 +103,21 @@ def test_health_moves_and_job_source_down_and_archive_counts() -> None:
 
 def test_runs_count_by_type_and_phase_and_deletions_by_reason() -> None:
     metrics = Metrics()
-    observe_run(metrics, "ns", "p", run_status(
-        RunType.ORPHANED, files_deleted=5, bytes_freed=500, files_skipped=1, job_queries=3,
-        deleted_by_reason={"OrphanUnknownJob": 3, "Expired": 2},
-    ))
-    observe_run(metrics, "ns", "p", run_status(
-        RunType.ORPHANED, RunPhase.FAILED, duration_seconds=400.0, error_count=4,
-        deleted_by_reason={"Expired": 1, "/some/path": 9}, bytes_freed=10,
-    ))
+    runs = [
+        run_status(
+            RunType.ORPHANED, files_deleted=5, bytes_freed=500, files_skipped=1, job_queries=3,
+            deleted_by_reason={"OrphanUnknownJob": 3, "Expired": 2},
+            freed_bytes_by_reason={"OrphanUnknownJob": 300, "Expired": 200},
+        ),
+        run_status(
+            RunType.ORPHANED, RunPhase.FAILED, duration_seconds=400.0, error_count=4,
+            deleted_by_reason={"Expired": 1, "/some/path": 9}, bytes_freed=10,
+            freed_bytes_by_reason={"Expired": 1, "/some/path": 9},
+        ),
+    ]
+    for status in runs:
+        observe_run(metrics, "ns", "p", status)
+        observe_run_duration(metrics, status)
 
     s = scrape(metrics)
     key = {"namespace": "ns", "policy": "p"}
@@ -118,13 +126,17 @@ def test_runs_count_by_type_and_phase_and_deletions_by_reason() -> None:
     assert value(s, "tempsweep_cleanup_files_deleted_total", reason="Expired", **key) == 3
     assert value(s, "tempsweep_cleanup_files_deleted_total", reason="OrphanUnknownJob", **key) == 3
     assert value(s, "tempsweep_cleanup_files_deleted_total", reason="/some/path", **key) is None
-    assert value(s, "tempsweep_cleanup_freed_bytes_total", type="Orphaned", **key) == 510
+    assert value(s, "tempsweep_cleanup_freed_bytes_total", reason="Expired", **key) == 201
+    assert value(s, "tempsweep_cleanup_freed_bytes_total", reason="OrphanUnknownJob", **key) == 300
+    assert value(s, "tempsweep_cleanup_freed_bytes_total", reason="/some/path", **key) is None
     assert value(s, "tempsweep_cleanup_files_skipped_total", type="Orphaned", **key) == 1
     assert value(s, "tempsweep_cleanup_errors_total", type="Orphaned", **key) == 4
     assert value(s, "tempsweep_job_source_queries_total", **key) == 3
-    assert value(s, "tempsweep_cleanup_duration_seconds_count", type="Orphaned", **key) == 2
-    assert value(s, "tempsweep_cleanup_duration_seconds_bucket", type="Orphaned", le="30.0", **key) == 1
-    assert value(s, "tempsweep_cleanup_duration_seconds_sum", type="Orphaned", **key) == 412
+    assert value(s, "tempsweep_cleanup_seconds_total", type="Orphaned", **key) == 412
+    # the duration histogram is the operator's, by type only: no policy label, so 15 series per type in all
+    assert value(s, "tempsweep_cleanup_duration_seconds_count", type="Orphaned") == 2
+    assert value(s, "tempsweep_cleanup_duration_seconds_bucket", type="Orphaned", le="30.0") == 1
+    assert value(s, "tempsweep_cleanup_duration_seconds_sum", type="Orphaned") == 412
 
 
 def test_prediction_gauges_appear_and_disappear() -> None:
@@ -171,9 +183,12 @@ def _everything(metrics: Metrics, namespace: str, policy: str) -> None:
     for pass_ in Pass:
         observe_pass(metrics, namespace, policy, pass_, NOW)
     for trigger, phase in itertools.product(RunType, FINAL_PHASES):
-        observe_run(metrics, namespace, policy, run_status(
-            trigger, phase, deleted_by_reason={r.value: 1 for r in DeletionReason}, job_queries=1,
-        ))
+        status = run_status(
+            trigger, phase, deleted_by_reason={r.value: 1 for r in DeletionReason},
+            freed_bytes_by_reason={r.value: 10 for r in DeletionReason}, job_queries=1,
+        )
+        observe_run(metrics, namespace, policy, status)
+        observe_run_duration(metrics, status)
 
 
 def _series_of(samples: Samples, policy: str) -> int:
@@ -187,6 +202,8 @@ def test_series_per_policy_stay_within_the_documented_bound_and_go_with_the_poli
 
     s = scrape(metrics)
     assert _series_of(s, "busy") == MAX_SERIES_PER_POLICY  # the bound is tight: every label value used
+    unlabelled = [name for name, labels in s if not any(key == "policy" for key, _ in labels)]
+    assert len(unlabelled) == OPERATOR_SERIES - len(Pass) * (len(TIMER_LAG_BUCKETS) + 3)  # no timer lag yet
     assert not any(":" in v or "/" in v for _, labels in s for _, v in labels if _ != "le")
 
     forget_policy(metrics, "ns", "busy")

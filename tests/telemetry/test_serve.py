@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import urllib.request
 
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tempsweep.models import Health, StorageStats
@@ -18,7 +19,7 @@ def test_a_scrape_returns_the_current_figures_and_a_second_server_can_take_the_p
         temp_files_count=3, temp_files_size_bytes=30, active_jobs_count=0, failed_jobs_count=0,
         orphaned_files_count=0, orphaned_files_size_bytes=0, cleanup_needed=False, health=Health.HEALTHY,
     ))
-    server = MetricsServer(metrics, host="127.0.0.1", port=0)
+    server = MetricsServer(lambda: generate_latest(metrics.registry), host="127.0.0.1", port=0)
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=10) as response:
             content_type = response.headers["Content-Type"]
@@ -32,5 +33,5 @@ def test_a_scrape_returns_the_current_figures_and_a_second_server_can_take_the_p
     assert samples["tempsweep_storage_used_bytes"].labels == {"namespace": "ns", "policy": "p"}
     assert "process_cpu_seconds_total" in samples
 
-    again = MetricsServer(metrics, host="127.0.0.1", port=server.port)
+    again = MetricsServer(lambda: b"", host="127.0.0.1", port=server.port)
     again.stop()

@@ -18,6 +18,17 @@ EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 LOG_FORMATS = ("text", "json")
 
 
+def _port(text: str) -> int:
+    """A TCP port number, 0..65535 (argparse names the option and exits 2 on anything else)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not between 0 and 65535")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tempsweep",
@@ -50,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "(repeatable); default: all namespaces")
     operator.add_argument("--liveness", default="http://0.0.0.0:8080/healthz",
                           help="liveness endpoint (default: %(default)s)")
+    operator.add_argument("--metrics-port", type=_port, default=8081, metavar="PORT",
+                          help="serve Prometheus metrics on http://0.0.0.0:PORT/metrics, a port of their own "
+                          "(not the liveness endpoint's); 0 turns metrics off (default: %(default)s)")
     operator.add_argument("--peering", default=None, help="peering object name (default: standalone)")
     operator.add_argument("--priority", type=int, default=None,
                           help="with --peering: the operator with the highest priority works, the others "

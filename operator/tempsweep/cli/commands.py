@@ -271,6 +271,7 @@ def operator(args: argparse.Namespace) -> int:
         peering=args.peering,
         priority=args.priority or 0,
         log_format=args.log_format,
+        metrics_port=args.metrics_port,
         sharding=(args.shards, args.shard_lease_seconds or 15) if args.shards is not None else None,
     )
 

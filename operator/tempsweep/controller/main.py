@@ -8,6 +8,7 @@ import sys
 
 from tempsweep.controller.timing import load_timing
 from tempsweep.models import SettingsError, load_settings
+from tempsweep.telemetry.serve import DEFAULT_PORT as DEFAULT_METRICS_PORT
 
 #: DEBUG, INFO (default) or WARNING; DEBUG also shows every timer tick and every probe request.
 LOG_LEVEL_VARIABLE = "TEMPSWEEP_LOG_LEVEL"
@@ -53,6 +54,7 @@ def run_operator(
     peering: str | None,
     priority: int = 0,
     log_format: str = "text",
+    metrics_port: int = DEFAULT_METRICS_PORT,
     sharding: tuple[int, int] | None = None,
 ) -> int:
     """Run until stopped. Standalone unless a peering object is named (for more than one replica).
@@ -60,6 +62,8 @@ def run_operator(
     With peering, Kopf pauses this operator while a live peer of higher priority is in the peering
     object, and pauses every operator while two of the same priority are. With ``sharding`` (shard
     count, Lease seconds) every replica works only the policies of the shards whose Leases it holds.
+    ``/metrics`` is served on ``metrics_port`` (0: no metrics at all); a port that cannot be listened on
+    stops the operator (exit 2).
     """
     try:
         settings = load_settings()
@@ -72,21 +76,29 @@ def run_operator(
 
     from tempsweep.controller import policies, run_handlers, shard_handlers
     from tempsweep.controller.state import OperatorState
+    from tempsweep.controller.telemetry_hooks import OperatorTelemetry
 
     assert policies and run_handlers and shard_handlers  # imported for their Kopf registrations
-    state = OperatorState(settings)
+    telemetry = OperatorTelemetry(metrics_port)
+    state = OperatorState(settings, telemetry=telemetry)
     if sharding is not None:
         problem = shard_handlers.use_shards(state, namespaces, *sharding)
         if problem:
             print(f"tempsweep: error: {problem}", file=sys.stderr)
             return 2
-    kopf.run(
-        memo=kopf.Memo(state=state),
-        standalone=peering is None,
-        peering_name=peering,
-        priority=priority,
-        clusterwide=not namespaces,
-        namespaces=namespaces,
-        liveness_endpoint=liveness or None,
-    )
+    try:
+        kopf.run(
+            memo=kopf.Memo(state=state),
+            standalone=peering is None,
+            peering_name=peering,
+            priority=priority,
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            liveness_endpoint=liveness or None,
+        )
+    except Exception:
+        if telemetry.failure is None:
+            raise
+        print(f"tempsweep: error: {telemetry.failure}", file=sys.stderr)  # Kopf logged the startup failure
+        return 2
     return 0

@@ -24,6 +24,7 @@ from tempsweep.controller.runtime import PolicyNotReady, resolve
 from tempsweep.controller.schedule import DueWork, due_work
 from tempsweep.controller.shard_handlers import caught_up
 from tempsweep.controller.state import OperatorState, PolicyMemory, ensure_state, operator_state, policy_memory
+from tempsweep.controller.telemetry_hooks import DuePasses, completed_passes, due_times
 from tempsweep.controller.timing import load_timing
 from tempsweep.controller.writer import POLICIES, ObjectRef, StatusWriter
 from tempsweep.models import GROUP, VERSION
@@ -49,7 +50,16 @@ def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # default of 60 s left expired runs and deleted policies hanging for a minute.
     settings.background.instant_exit_timeout = 1.0
     settings.background.cancellation_polling = 1.0
-    ensure_state(memo)  # started by `kopf run` rather than `tempsweep operator`
+    telemetry = ensure_state(memo).telemetry  # ensure: started by `kopf run` rather than `tempsweep operator`
+    try:
+        telemetry.start()
+    except OSError:
+        raise kopf.PermanentError(telemetry.failure) from None
+
+
+@kopf.on.cleanup()
+def stop_metrics(memo: kopf.Memo, **_: Any) -> None:
+    operator_state(memo).telemetry.stop()
 
 
 @kopf.on.resume(GROUP, VERSION, POLICIES)
@@ -89,7 +99,8 @@ async def policy_tick(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, **kwarg
     if node_policies.node_scoped(body):
         await _node_tick(body, memo, state, ref, kwargs.get("settings"))
         return
-    due = due_work(_resolved(body, state, memory), observe(body, memory), now)
+    schedule, observed = _resolved(body, state, memory), observe(body, memory)
+    due = due_work(schedule, observed, now)
     if not due.anything:
         state.timers.record(ref.key, "lastSuccess", now)
         return
@@ -98,13 +109,18 @@ async def policy_tick(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, **kwarg
         return due_work(_resolved(current, state, memory), observe(current, memory), now)
 
     def work() -> None:
+        passes = DuePasses(due_times(schedule, observed, due))
         with state.shards.working(ref.key), state.timers.busy(ref.key):
             if state.shards.lost(ref.key):
                 return  # the shard was handed over meanwhile
             checked = still_due(body, due, ref, state, decide)  # a cleanup acts on a fresh read, not the cache
-            if checked is not None:
-                StatusWriter(state.kube, ref).write(policy_work.tick(*checked, state, memory, now))
+            written = policy_work.tick(*checked, state, memory, now) if checked is not None else None
+            if written is not None:
+                StatusWriter(state.kube, ref).write(written)
         state.timers.record(ref.key, "lastSuccess", now_utc())
+        if written is not None:
+            stats_done = due.stats and memory.stats_computed == now
+            state.telemetry.tick_finished(ref, passes, completed_passes(written, stats_done))
 
     try:
         await _in_thread(work, kwargs.get("settings"))
@@ -155,6 +171,7 @@ async def policy_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) ->
     if type == "DELETED":
         state.stops.stop(uid, "the policy was deleted", deleted=True)
         state.timers.forget(ObjectRef.of(POLICIES, meta).key)
+        state.telemetry.forget(ObjectRef.of(POLICIES, meta))
     elif meta.get("deletionTimestamp"):
         state.stops.stop(uid, "the policy was deleted")
     elif (body.get("spec") or {}).get("suspend") is True:

@@ -19,8 +19,9 @@ from tempsweep.controller.conditions import find_condition, read_conditions
 from tempsweep.controller.runtime import PolicyNotReady, PolicyRuntime, build_runtime
 from tempsweep.controller.schedule import DueWork, interval_due, parse_time
 from tempsweep.controller.state import OperatorState, PolicyMemory
+from tempsweep.controller.writer import POLICIES, ObjectRef
 from tempsweep.engine import RunRequest, StorageError
-from tempsweep.models import RunPhase, RunType, StorageStats
+from tempsweep.models import Health, RunPhase, RunType, StorageStats
 from tempsweep.models.resources import PolicyStatus
 
 #: Statistics are recomputed every statsInterval but written to status only when a figure changed, or at
@@ -67,10 +68,11 @@ def validate(body: Any, state: OperatorState, memory: PolicyMemory, now: datetim
         runtime = _runtime(body, state, None, now)
         stats = _stats(body, runtime, now) if runtime.policy.schedule.monitor_storage else None
     except _Unusable as unusable:
-        return unusable.status
+        return _unusable(body, state, unusable)
     status = body.get("status") or {}
     if stats is not None:
         memory.stats_computed = now  # the first tick need not compute them again from a stale status
+        state.telemetry.stats(runtime, stats, now)
     parts = [ps.stats_part(body, status, memory, stats, now)] if stats is not None else []
     if stats is not None:
         prediction = prediction_work.sample(body, runtime, state, memory, stats, now)
@@ -89,8 +91,10 @@ def tick(body: Any, due: DueWork, state: OperatorState, memory: PolicyMemory, no
         runtime = _runtime(body, state, memory, now)
         stats = _due_stats(body, runtime, memory, due, now)
     except _Unusable as unusable:
-        return unusable.status
+        return _unusable(body, state, unusable)
     status = body.get("status") or {}
+    if stats is not None:
+        state.telemetry.stats(runtime, stats, now)
     parts = []
     prediction = prediction_work.sample(body, runtime, state, memory, stats, now) if stats is not None else None
     if stats is not None and _rewrite_stats(status, stats, now):
@@ -105,6 +109,13 @@ def tick(body: Any, due: DueWork, state: OperatorState, memory: PolicyMemory, no
         parts.append(PolicyStatus(conditions=conditions))
         ps.job_source_events(body, memory, before, conditions)
     return ps.combine(*parts)
+
+
+def _unusable(body: Any, state: OperatorState, unusable: _Unusable) -> PolicyStatus:
+    """The not-ready status to write; a storage that cannot be read also shows as health Unknown in metrics."""
+    if unusable.status.health is Health.UNKNOWN:
+        state.telemetry.storage_unknown(ObjectRef.of(POLICIES, body.get("metadata") or {}))
+    return unusable.status
 
 
 def _due_stats(
@@ -138,6 +149,7 @@ def _due_cleanups(
             parts.append(PolicyStatus(last_emergency_check_time=now))
             if result.files_deleted or result.would_delete_count or result.phase is RunPhase.FAILED:
                 post_run_event(body, result)
+                state.telemetry.run_finished(runtime, result)
                 parts.append(PolicyStatus.last_cleanup(result))
     for kind, slot, time_field in (
         (RunType.SCHEDULED, due.scheduled, "last_scheduled_time"),
@@ -147,6 +159,7 @@ def _due_cleanups(
             result = run_locked(runtime, RunRequest(kind), state.locks, wait=False, should_stop=stop)
             if result is not None:
                 post_run_event(body, result)
+                state.telemetry.run_finished(runtime, result)
                 parts += [PolicyStatus.model_validate({time_field: slot}), PolicyStatus.last_cleanup(result)]
     return parts
 

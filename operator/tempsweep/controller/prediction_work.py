@@ -82,13 +82,8 @@ def _stored_history(body: Any) -> PredictionHistory | None:
 
 
 def _observe(state: OperatorState, runtime: PolicyRuntime, prediction: Prediction | None, now: datetime) -> None:
-    """The prediction gauges, when the operator serves metrics (the adapter is ``state.metrics``)."""
-    metrics = getattr(state, "metrics", None)
-    if metrics is None:
-        return
-    from tempsweep.telemetry.observe import observe_prediction
-
-    observe_prediction(metrics, runtime.namespace, runtime.name, prediction, now)
+    """The prediction gauges (through the operator's one metrics adapter, ``telemetry_hooks``)."""
+    state.telemetry.prediction(runtime, prediction, now)
 
 
 def predictive_cleanup(
@@ -115,6 +110,7 @@ def predictive_cleanup(
         return []  # the storage is busy with another cleanup: asked again at the next statistics
     memory.last_predictive = now
     kopf.event(body, type="Warning", reason=FILLING_UP, message=filling_up_message(why, result))
+    state.telemetry.run_finished(runtime, result)
     if result.phase is not RunPhase.SUCCEEDED:
         post_run_event(body, result)
     return [PolicyStatus(last_predictive_time=now), PolicyStatus.last_cleanup(result)]

@@ -210,6 +210,7 @@ class QueuedRun:
             if result is not None and runtime is not None:
                 reporter.finished(result)
                 post_run_event(current, result)
+                self._state.telemetry.run_finished(runtime, result)
                 self._tell_policy(current, result, history=False, policy_uid=runtime.uid)
         finally:
             lease.stop()

@@ -26,6 +26,7 @@ from tempsweep.controller.kube import Kube
 from tempsweep.controller.probes import TimerFreshness
 from tempsweep.controller.run_queue import RunQueues
 from tempsweep.controller.shard_keeper import AllShards
+from tempsweep.controller.telemetry_hooks import OperatorTelemetry
 from tempsweep.controller.timing import load_timing, prediction_settings
 from tempsweep.controller.unfinished_runs import UnfinishedRuns
 from tempsweep.engine.ports import JobSource
@@ -169,6 +170,8 @@ class OperatorState:
     unfinished: UnfinishedRuns = field(default_factory=UnfinishedRuns)  # taken up when their claim is free
     identity: str = field(default_factory=operator_identity)  # this instance's name in run claims
     background: list[Any] = field(default_factory=list)  # the operator's own asyncio tasks (the sweeper)
+    # metrics and /metrics: none unless asked for (`tempsweep operator --metrics-port`; the node agent has none)
+    telemetry: OperatorTelemetry = field(default_factory=lambda: OperatorTelemetry(port=0))
     shards: AllShards = field(default_factory=AllShards)  # which policies are this replica's (--shards)
 
     def __post_init__(self) -> None:
@@ -203,8 +206,9 @@ def ensure_state(memo: Any) -> OperatorState:
     """The operator's state, created from the environment when Kopf was started without it (``kopf run``)."""
     if "state" not in memo:
         from tempsweep.models import load_settings
+        from tempsweep.telemetry.serve import DEFAULT_PORT
 
-        memo["state"] = OperatorState(load_settings())
+        memo["state"] = OperatorState(load_settings(), telemetry=OperatorTelemetry(DEFAULT_PORT))
     return operator_state(memo)
 
 

@@ -58,6 +58,7 @@ class Tally:
     error_count: int = 0
     vanished: int = 0  # gone before we got to them: reported, but not a failure of the run
     by_reason: Counter[str] = field(default_factory=Counter)
+    freed_by_reason: Counter[str] = field(default_factory=Counter)  # bytes, keyed like by_reason
     would_delete: list[str] = field(default_factory=list)
     would_count: int = 0
     would_bytes: int = 0
@@ -286,7 +287,9 @@ class Applier:
                 if result.outcome is Outcome.DELETED:
                     tally.deleted += 1
                     tally.bytes_freed += result.entry.size
-                    tally.by_reason[reason.value if reason else "Unplanned"] += 1
+                    key = reason.value if reason else "Unplanned"
+                    tally.by_reason[key] += 1
+                    tally.freed_by_reason[key] += result.entry.size
                     tally.emptying[result.entry.path.rpartition("/")[0]] += 1
                     self._audited(result.entry, reason, planned=False)
                 else:

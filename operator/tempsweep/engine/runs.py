@@ -119,6 +119,7 @@ def run_cleanup(ctx: CleanupContext, spec: RunRequest) -> RunStatus:
         errors=list(tally.errors),
         error_count=tally.error_count,
         deleted_by_reason=dict(tally.by_reason),
+        freed_bytes_by_reason=dict(tally.freed_by_reason),
         would_delete=list(tally.would_delete),
         would_delete_count=tally.would_count,
         would_free_bytes=tally.would_bytes,

@@ -125,6 +125,9 @@ class RunStatus(WireModel):
     errors: list[str] = Field(default_factory=list, description=f"The first {MAX_ERRORS} errors.")
     error_count: int = Field(default=0, description="All errors, including those not listed.")
     deleted_by_reason: dict[str, int] = Field(default_factory=dict, description="Deleted files per reason.")
+    freed_bytes_by_reason: dict[str, int] = Field(
+        default_factory=dict, description="Bytes freed per reason (the same reasons as deletedByReason)."
+    )
     would_delete: list[str] = Field(
         default_factory=list,
         description=f"Dry runs: the first {MAX_WOULD_DELETE} paths that would be deleted.",

@@ -10,6 +10,7 @@ from tempsweep.telemetry.observe import (
     observe_pass,
     observe_prediction,
     observe_run,
+    observe_run_duration,
     observe_stats,
     observe_timer_lag,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "observe_pass",
     "observe_prediction",
     "observe_run",
+    "observe_run_duration",
     "observe_stats",
     "observe_timer_lag",
 ]

@@ -2,8 +2,8 @@
 
 Names follow Prometheus conventions (base units, ``_total``, ``_bytes``, ``_seconds``, ``_ratio``). Labels
 are bounded: ``namespace`` and ``policy`` name a CleanupPolicy, and the others take a fixed set of values
-(``type``: the 5 run types, ``phase``: Succeeded/Failed, ``reason``: the 10 deletion reasons, ``state``: the
-a health state set, ``pass``: the 4 timer passes). No path, job id or run name ever becomes a label, so the
+(``type``: the 6 run types, ``phase``: Succeeded/Failed/Cancelled, ``reason``: the 10 deletion reasons,
+``state``: the 4 health states, ``pass``: the 4 timer passes). No path, job id or run name ever becomes a label, so the
 series count grows with the number of policies only (README, Monitoring, states the bound).
 
 A ``Metrics`` owns its registry: the operator uses one with the process and Python collectors, the CLI
@@ -48,13 +48,16 @@ class Pass(StrEnum):
 #: The phases a finished run is counted under (the ``phase`` label); all exist from a type's first run on.
 FINAL_PHASES = (RunPhase.SUCCEEDED, RunPhase.FAILED, RunPhase.CANCELLED)
 #: The most series one policy can have, derived from the label sets so a new enum value moves it: 19 plain
-#: gauges, a health state set, one timestamp per pass, type x final phase run counters, one counter per
-#: deletion reason, 3 per-type counters, 1 job-query counter, and a per-type histogram of 12 buckets
-#: (+Inf, sum and count: 15 series each). README, Monitoring, quotes it.
+#: gauges, a health state set, one timestamp per pass, type x final phase run counters, two counters per
+#: deletion reason (files, bytes), 3 per-type counters (skipped, errors, seconds) and 1 job-query counter.
+#: README, Monitoring, quotes it.
 MAX_SERIES_PER_POLICY = (
-    19 + len(Health) + len(Pass) + len(RunType) * len(FINAL_PHASES) + len(DeletionReason)
-    + 3 * len(RunType) + 1 + len(RunType) * 15
+    19 + len(Health) + len(Pass) + len(RunType) * len(FINAL_PHASES) + 2 * len(DeletionReason)
+    + 3 * len(RunType) + 1
 )
+#: The operator's own series besides the process/Python collectors: the run-duration histogram by type
+#: and the timer-lag histogram by pass (their buckets, +Inf, sum and count).
+OPERATOR_SERIES = len(RunType) * (len(RUN_DURATION_BUCKETS) + 3) + len(Pass) * (len(TIMER_LAG_BUCKETS) + 3)
 
 
 class Metrics:
@@ -127,7 +130,7 @@ class Metrics:
             "tempsweep_cleanup_files_deleted", "Files deleted, by reason.", POLICY + ("reason",), registry=r
         )
         self.bytes_freed = Counter(
-            "tempsweep_cleanup_freed_bytes", "Bytes freed by deletions, by run type.", POLICY + ("type",),
+            "tempsweep_cleanup_freed_bytes", "Bytes freed by deletions, by reason.", POLICY + ("reason",),
             registry=r,
         )
         self.files_skipped = Counter(
@@ -137,15 +140,20 @@ class Metrics:
         self.errors = Counter(
             "tempsweep_cleanup_errors", "Errors during cleanups.", POLICY + ("type",), registry=r
         )
-        self.duration = Histogram(
-            "tempsweep_cleanup_duration_seconds", "Wall time of a cleanup.", POLICY + ("type",),
-            buckets=RUN_DURATION_BUCKETS, registry=r,
+        self.seconds = Counter(
+            "tempsweep_cleanup_seconds", "Wall time spent in cleanups (divided by runs: the mean duration).",
+            POLICY + ("type",), registry=r,
         )
         self.job_queries = Counter(
             "tempsweep_job_source_queries", "Queries sent to the job source by cleanups.", POLICY, registry=r
         )
 
-        # The operator itself.
+        # The operator itself. Run durations are a histogram by type only: per policy it would be 15 series
+        # per type, half of a policy's series and most of a scrape's time (per policy: ``seconds`` above).
+        self.duration = Histogram(
+            "tempsweep_cleanup_duration_seconds", "Wall time of a cleanup, over every policy.", ("type",),
+            buckets=RUN_DURATION_BUCKETS, registry=r,
+        )
         self.timer_lag = Histogram(
             "tempsweep_timer_lag_seconds", "How late a due periodic pass started.", ("pass",),
             buckets=TIMER_LAG_BUCKETS, registry=r,
@@ -153,5 +161,5 @@ class Metrics:
 
     def per_policy(self) -> list[Gauge | Counter | Histogram]:
         """Every metric labelled by namespace and policy (first two labels)."""
-        return [m for m in vars(self).values() if isinstance(m, Gauge | Counter | Histogram) and m is not
-                self.timer_lag]
+        return [m for m in vars(self).values() if isinstance(m, Gauge | Counter | Histogram) and m not in
+                (self.timer_lag, self.duration)]

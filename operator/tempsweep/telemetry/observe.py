@@ -41,21 +41,28 @@ def observe_stats(metrics: Metrics, namespace: str, policy: str, stats: StorageS
 
 
 def observe_run(metrics: Metrics, namespace: str, policy: str, status: RunStatus) -> None:
-    """The per-cleanup counters and the duration histogram from one finished run (dry runs delete nothing)."""
+    """The per-cleanup counters from one finished run (dry runs delete nothing); the duration histogram is
+    the operator's, in ``observe_run_duration``."""
     key = (namespace, policy)
     run_type = status.trigger.value
     for phase in FINAL_PHASES:
         # both outcomes exist from the first run on, so increase() sees the first failure too
         metrics.runs.labels(*key, run_type, phase.value)
     metrics.runs.labels(*key, run_type, status.phase.value).inc()
-    for reason, count in status.deleted_by_reason.items():
-        if count > 0 and reason in _REASONS:  # only the known reasons: the label set stays bounded
-            metrics.files_deleted.labels(*key, reason).inc(count)
-    metrics.bytes_freed.labels(*key, run_type).inc(status.bytes_freed)
+    for counter, by_reason in ((metrics.files_deleted, status.deleted_by_reason),
+                               (metrics.bytes_freed, status.freed_bytes_by_reason)):
+        for reason, amount in by_reason.items():
+            if amount > 0 and reason in _REASONS:  # only the known reasons: the label set stays bounded
+                counter.labels(*key, reason).inc(amount)
     metrics.files_skipped.labels(*key, run_type).inc(status.files_skipped)
     metrics.errors.labels(*key, run_type).inc(status.error_count)
-    metrics.duration.labels(*key, run_type).observe(max(status.duration_seconds, 0.0))
+    metrics.seconds.labels(*key, run_type).inc(max(status.duration_seconds, 0.0))
     metrics.job_queries.labels(*key).inc(status.job_queries)
+
+
+def observe_run_duration(metrics: Metrics, status: RunStatus) -> None:
+    """The operator-wide run-duration histogram (by type; no policy label), from one finished run."""
+    metrics.duration.labels(status.trigger.value).observe(max(status.duration_seconds, 0.0))
 
 
 def observe_prediction(
@@ -92,15 +99,16 @@ def forget_policy(metrics: Metrics, namespace: str, policy: str) -> None:
     """Drop every series of a deleted policy, so the series count follows the live policies."""
     key = (namespace, policy)
     types: list[tuple[str, ...]] = [(t.value,) for t in RunType]
+    reasons: list[tuple[str, ...]] = [(r.value,) for r in DeletionReason]
     extras: dict[int, list[tuple[str, ...]]] = {
         id(metrics.health): [(s.value,) for s in Health],
         id(metrics.last_success): [(p.value,) for p in Pass],
         id(metrics.runs): [(t.value, p.value) for t, p in itertools.product(RunType, FINAL_PHASES)],
-        id(metrics.files_deleted): [(r.value,) for r in DeletionReason],
-        id(metrics.bytes_freed): types,
+        id(metrics.files_deleted): reasons,
+        id(metrics.bytes_freed): reasons,
         id(metrics.files_skipped): types,
         id(metrics.errors): types,
-        id(metrics.duration): types,
+        id(metrics.seconds): types,
     }
     for metric in metrics.per_policy():
         for extra in extras.get(id(metric), [()]):
