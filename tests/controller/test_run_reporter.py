@@ -7,7 +7,7 @@ from typing import Any
 
 from tempsweep.controller import run_status
 from tempsweep.controller.kube import Written
-from tempsweep.controller.run_handlers import carried_progress
+from tempsweep.controller.run_execution import carried_progress
 from tempsweep.controller.run_status import RunReporter
 from tempsweep.controller.writer import RUNS, ObjectRef, StatusWriter
 from tempsweep.engine import Progress
@@ -61,6 +61,30 @@ def test_a_resumed_run_continues_the_figures_it_had_reported() -> None:
     assert api.patches[-1]["progress"]["filesDeleted"] == 64
     assert (whole.files_deleted, whole.bytes_freed) == (100, 1000)
     assert whole.message.startswith("Orphaned: deleted 40 files; including 60 files")
+
+
+def test_a_resumed_run_adds_up_its_deletions_per_reason_and_keeps_its_first_start() -> None:
+    status = {
+        "phase": "Pending",  # a resumed run waits in the queue before it runs again
+        "startTime": "2025-12-31T23:00:00Z",
+        "progress": {"filesDeleted": 60, "bytesFreed": 600, "deletedByReason": {"Expired": 50, "ChunkDone": 10}},
+    }
+    api = FlakyApi()
+    first = datetime(2025, 12, 31, 23, 0, tzinfo=UTC)
+    report = RunReporter(StatusWriter(api, ObjectRef(RUNS, "ns", "r", "uid")), 1, carried_progress(status), first)  # type: ignore[arg-type]
+
+    report.started()
+    report.progress(Progress(5, 4, 40, {"Expired": 4}))
+    this_pass = result(40, 400).model_copy(update={"deleted_by_reason": {"Expired": 30, "OrphanNoJob": 10}})
+    whole = report.complete(this_pass)
+    report.finished(whole)
+
+    assert api.patches[0]["startTime"] == "2025-12-31T23:00:00Z"
+    assert api.patches[1]["progress"]["deletedByReason"] == {"Expired": 54, "ChunkDone": 10}
+    assert whole.deleted_by_reason == {"Expired": 80, "ChunkDone": 10, "OrphanNoJob": 10}
+    assert whole.start_time == first
+    assert api.patches[-1]["deletedByReason"] == api.patches[-1]["progress"]["deletedByReason"]
+    assert api.patches[-1]["startTime"] == "2025-12-31T23:00:00Z"
 
 
 def test_a_new_or_finished_run_carries_nothing() -> None:

@@ -1,28 +1,20 @@
-"""The operator's state object: one claim per run, one lock per storage, per-object memory from Kopf's memo."""
+"""The operator's state object: one lock per storage, per-object memory from Kopf's memo."""
 
 from __future__ import annotations
 
 import copy
+import threading
 
 import kopf
 
 from tempsweep.controller.state import (
     OperatorState,
     PolicyMemory,
-    RunClaims,
     StorageLocks,
     operator_state,
     policy_memory,
 )
 from tempsweep.models import load_settings
-
-
-def test_a_run_is_claimed_once_until_its_owner_is_done() -> None:
-    claims = RunClaims()
-    with claims.claim("uid-1") as first, claims.claim("uid-1") as second, claims.claim("uid-2") as other:
-        assert (first, second, other) == (True, False, True)
-    with claims.claim("uid-1") as again:
-        assert again, "released when the owner finished"
 
 
 def test_cleanups_of_the_same_storage_share_one_lock() -> None:
@@ -41,3 +33,32 @@ def test_each_object_gets_its_own_memory_and_the_shared_state() -> None:
     assert policy_memory(one) is policy_memory(one)
     assert policy_memory(one) is not policy_memory(two)
     assert "policy" not in base
+
+
+def test_a_timer_that_found_the_storage_busy_gets_the_next_turn_before_the_queue() -> None:
+    locks = StorageLocks(patience=60)
+    key = "volume:/v/a"
+    locks.take(key)  # a queued run is running
+    assert not locks.try_take(key), "a timer never waits: busy now"
+    assert locks.timer_waiting(key)
+    order: list[str] = []
+    next_run = threading.Thread(target=lambda: (locks.take(key), order.append("queued run")))
+    next_run.start()
+    locks.of(key).release()  # the run ends; the queue's next run must leave the turn to the timer
+
+    assert locks.try_take(key), "the turn was kept for the timer"
+    order.append("timer")
+    locks.of(key).release()
+    next_run.join(timeout=10)
+    assert order == ["timer", "queued run"]
+    assert not locks.timer_waiting(key)
+
+
+def test_a_turn_the_timer_does_not_come_back_for_lapses() -> None:
+    locks = StorageLocks(patience=0.05)
+    key = "volume:/v/a"
+    locks.take(key)
+    assert not locks.try_take(key)
+    locks.of(key).release()
+    locks.take(key)  # returns once the kept turn has lapsed
+    assert not locks.timer_waiting(key)

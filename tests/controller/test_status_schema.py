@@ -14,7 +14,7 @@ import yaml
 
 from tempsweep.controller.conditions import condition
 from tempsweep.controller.kube import Written
-from tempsweep.controller.run_status import RunReporter
+from tempsweep.controller.run_status import RunReporter, pending, queue_full
 from tempsweep.controller.writer import RUNS, ObjectRef, StatusWriter
 from tempsweep.engine import CleanupContext, Progress, RunRequest, compute_stats, run_cleanup
 from tempsweep.models import RunType, load_settings, parse_policy, resolve_policy
@@ -81,9 +81,13 @@ def test_every_key_of_a_runs_status_is_in_the_crd() -> None:
     reporter.progress(Progress(files_planned=3, files_deleted=1, bytes_freed=10))
     reporter.refused("InvalidSpec", "spec.type: bad")
     reporter.finished(result)
+    writer = StatusWriter(api, ObjectRef(RUNS, "ns", "r", "uid"))  # type: ignore[arg-type]
+    writer.write(pending("volume:/v", 3, 12))
+    writer.write(queue_full("volume:/v", 1000, 30))
 
-    assert len(api.patches) == 5
-    assert {"filesDeleted", "wouldDeleteByReason", "progress", "completionTime"} <= set(api.patches[-1])
+    assert len(api.patches) == 7
+    assert api.patches[-2]["queuePosition"] == 3 and api.patches[-2]["phase"] == "Pending"
+    assert {"filesDeleted", "wouldDeleteByReason", "progress", "completionTime"} <= set(api.patches[4])
     schema = status_schema("cleanupruns")
     assert [bad for patch in api.patches for bad in undeclared(patch, schema)] == []
 

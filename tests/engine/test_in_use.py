@@ -7,6 +7,7 @@ emergency threshold); an unlocked twin shows each run did delete what it could.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from tempsweep.engine.context import CleanupContext
 from tempsweep.jobs import MemoryJobSource
 from tempsweep.models import RunPhase
 from tempsweep.storage import VolumeStorage
+from tempsweep.storage.locking import PROCESS_LOCKS
 
 OLD = 48.0
 LOCKED_FILE = "job_7_chunk_1_locked.tmp"
@@ -131,3 +133,28 @@ def test_statistics_count_locked_directories(locked_tree: Tree, now: datetime) -
 
     assert stats.files_skipped_in_use == 1
     assert stats.temp_files_count == 2, "the locked directory's file is not counted"
+
+
+def test_a_directory_this_process_holds_is_not_another_processs_lock(locked_tree: Tree, now: datetime) -> None:
+    """The operator scans a policy's statistics while its cleanup of the same volume holds a directory's
+    lock, each with a storage object of its own: the scan must not take the cleanup's lock for a user's
+    (nor the cleanup the scan's check), or files go uncounted and undeleted. A real other process's lock
+    still keeps the directory out (the control)."""
+    cleanup = os.open(locked_tree.root / LOCKED_DIR, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        held = PROCESS_LOCKS.acquire(cleanup)  # what the cleanup's path cursor holds while it deletes there
+        try:
+            stats = compute_stats(
+                CleanupContext(policy=_policy(locked_tree), storage=VolumeStorage(str(locked_tree.root)))
+            )
+            status = _run(locked_tree, now, "Orphaned", {"dryRun": True})
+        finally:
+            PROCESS_LOCKS.release(held)
+    finally:
+        os.close(cleanup)
+    assert stats.temp_files_count == 3
+    assert status.files_skipped_in_use == 0 and INSIDE in status.would_delete
+
+    with HeldLock(locked_tree.root / LOCKED_DIR):
+        stats = compute_stats(CleanupContext(policy=_policy(locked_tree), storage=VolumeStorage(str(locked_tree.root))))
+    assert stats.temp_files_count == 2

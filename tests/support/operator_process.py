@@ -174,7 +174,7 @@ class StartOperator(Protocol):
 class Kube:
     """kubectl bound to one namespace, with the few reads the operator tests repeat."""
 
-    FINAL = ("Succeeded", "Failed")
+    FINAL = ("Succeeded", "Failed", "Cancelled")
 
     def __init__(self, kubectl: Kubectl, namespace: str) -> None:
         self.kubectl = kubectl
@@ -216,7 +216,7 @@ class Kube:
         return dict(found)
 
     def wait_run(self, name: str, timeout: float = 30) -> dict[str, Any]:
-        """A CleanupRun's status once it reaches Succeeded or Failed."""
+        """A CleanupRun's status once it reaches a final phase: Succeeded, Failed or Cancelled."""
         return self.wait_status("cleanuprun", name, lambda s: s.get("phase") in self.FINAL, "a final phase", timeout)
 
     def condition(self, kind: str, name: str, type_: str) -> dict[str, Any] | None:

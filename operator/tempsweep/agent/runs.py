@@ -31,7 +31,7 @@ from tempsweep.controller.claims import LEASE_SECONDS
 from tempsweep.controller.cleanups import run_locked
 from tempsweep.controller.expiry import FINAL_PHASES
 from tempsweep.controller.kube import NotFound, Written
-from tempsweep.controller.run_handlers import RunRefused
+from tempsweep.controller.run_execution import RunRefused
 from tempsweep.controller.runtime import PolicyNotReady, PolicyRuntime, build_runtime
 from tempsweep.controller.writer import RUNS, ObjectRef
 from tempsweep.engine import Progress, RunRequest

@@ -4,8 +4,10 @@ Modules, one job each: ``policies`` and ``run_handlers`` register the Kopf handl
 else; ``policy_work`` is what a policy's handlers do (validate, tick), ``schedule.due_work`` decides
 what a tick has to do, ``policy_status`` and ``run_status`` build the typed status, ``writer`` writes
 it (the only status writer), ``runtime`` turns a CleanupPolicy object into storage, job source and
-history recorder, ``cleanups`` runs the engine under the per-storage lock, ``state`` is the
-operator's state in Kopf's memo (nothing module-level), ``kube`` the few API calls of our own.
+history recorder, ``cleanups`` runs the engine under the per-storage lock, ``run_queue`` holds each
+storage's queue of CleanupRuns and its thread, ``run_execution`` claims and executes one queued run,
+``state`` is the operator's state in Kopf's memo (nothing module-level), ``kube`` the few API calls of
+our own.
 With ``--shards``, ``shards`` (pure: which shard, whose share), ``leases`` (the Lease API calls),
 ``shard_keeper`` (the Leases this replica holds, renewed in a loop) and ``shard_handlers`` (Kopf's side)
 decide which replica works which policy; the handlers only ask ``state.shards.owns(key)``.
@@ -13,9 +15,10 @@ decide which replica works which policy; the handlers only ask ``state.shards.ow
 The walk of one CleanupRun, and the form its data has at each hop:
 
 1. ``run_handlers.run_created`` gets Kopf's body and ``meta``; ``ObjectRef`` names the run, and the
-   ``OperatorState`` comes from the memo.
-2. ``execute_run`` claims the run's uid (``state.claims``) and makes its ``RunReporter``, which
-   writes ``CleanupRunStatus(phase=Running)`` through the run's ``StatusWriter``.
+   ``OperatorState`` comes from the memo. ``admit_run`` checks it (``run_execution.check_run``) and
+   submits a ``QueuedRun`` to ``state.queues``; the handler returns, and the run waits as Pending.
+2. In its storage's thread, ``QueuedRun.execute`` claims the run (``claims``) and makes its
+   ``RunReporter``, which writes ``CleanupRunStatus(phase=Running)`` through the run's ``StatusWriter``.
 3. ``prepare_run`` parses the body into ``CleanupRun`` (models), reads the policy object and
    ``runtime.build_runtime`` resolves it into an ``EffectivePolicy`` (rules, schedule, backend) and
    opens a ``StorageProvider``, a ``JobSource`` (or an ``UnavailableJobSource``) and a

@@ -67,9 +67,13 @@ class RunLease:
         now = datetime.now(UTC).replace(microsecond=0)
         return CleanupRunStatus(claim=RunClaim(holder=self._me, renew_time=now, lease_seconds=LEASE_SECONDS))
 
-    def acquire(self, resource_version: str) -> Written:
-        """Claim the run as it was at ``resource_version``: DONE, or CONFLICT when someone wrote first."""
-        return self._writer.write(self._claim(), resource_version=resource_version)
+    def acquire(self, resource_version: str, *, also: CleanupRunStatus | None = None) -> Written:
+        """Claim the run as it was at ``resource_version``: DONE, or CONFLICT when someone wrote first.
+        ``also``: more status written in the same patch (the Running status: one write, not two)."""
+        claim = self._claim()
+        if also is not None:
+            claim = also.model_copy(update={"claim": claim.claim})
+        return self._writer.write(claim, resource_version=resource_version)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._renew, name=f"lease-{self._writer.ref.name}", daemon=True)

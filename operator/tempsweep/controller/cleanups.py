@@ -54,17 +54,27 @@ def run_locked(
     """Run one cleanup while holding the storage's lock, and record it in the policy's history.
 
     With ``wait=False`` (the timers) a busy storage is not waited for: None means "another cleanup of
-    this storage is running, try again at the next tick". A timer that waited would stop ticking --
-    no statistics, and a liveness probe that takes the silence for a dead timer. ``should_stop`` is
+    this storage is running, try again at the next tick" (logged), and the storage keeps the next turn for
+    the timer (``StorageLocks``). A timer that waited would stop ticking -- no statistics, and a liveness
+    probe that takes the silence for a dead timer. With ``wait=True`` (a queued CleanupRun, in its
+    storage's own thread) it waits, after a timer that asked for the turn. ``should_stop`` is
     asked between batches (a deleted run or policy, a suspended policy): the run ends ``Cancelled``.
     """
-    lock = locks.of(runtime.lock_key)
-    if not lock.acquire(blocking=False):
-        if not wait:
+    key = runtime.lock_key
+    lock = locks.of(key)
+    if not wait:
+        if not locks.try_take(key):
+            log.info(
+                "%s/%s: %s not started, another cleanup of the same storage is running; tried again at the next tick",
+                runtime.namespace,
+                runtime.name,
+                request.type.value,
+            )
             return None
+    elif locks.timer_waiting(key) or not lock.acquire(blocking=False):
         if observer is not None:
             observer.waiting()
-        lock.acquire()
+        locks.take(key)
     run_name = observer.name if observer else f"timer-{request.type.value}"
     try:
         progress = observer.progress if observer else None

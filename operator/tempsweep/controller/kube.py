@@ -23,9 +23,13 @@ log = logging.getLogger(__name__)
 #: cancellation waits for it.
 REQUEST_TIMEOUT = (5.0, 30.0)
 
-#: Kopf's worker threads for sync handlers; the Kubernetes client's connection pool is at least this large,
-#: so a thread never waits for a connection another one holds (nor is a connection thrown away after use).
+#: Kopf's worker threads for sync handlers.
 WORKER_THREADS = 16
+#: The Kubernetes client's connection pool: Kopf's workers plus the operator's own threads that call the API
+#: (each storage's queue thread and finisher, the queue's position refresher and cancellation recorder, a
+#: lease renewer per executing run, the shard Lease loop and shard catch-up reads), so a connection is not
+#: thrown away after use ("Connection pool is full") in a burst.
+CLIENT_CONNECTIONS = 2 * WORKER_THREADS
 
 
 class NotFound(LookupError):
@@ -63,9 +67,8 @@ class Kube:
                     kubernetes.config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
                 except kubernetes.config.ConfigException:
                     kubernetes.config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-                # The default pool is cpu_count * 5 (10 on two cores): fewer than Kopf's worker threads.
-                # Besides Kopf's workers: the shard Lease loop and shard catch-up reads (asyncio.to_thread).
-                configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize, WORKER_THREADS + 8)
+                # The default pool is cpu_count * 5 (10 on two cores): fewer than the threads that use it.
+                configuration.connection_pool_maxsize = max(configuration.connection_pool_maxsize, CLIENT_CONNECTIONS)
                 client = kubernetes.client.ApiClient(configuration)
                 self._clients["client"] = client
                 self._clients["custom"] = kubernetes.client.CustomObjectsApi(client)
@@ -114,28 +117,77 @@ class Kube:
     def patch_status(
         self, plural: str, namespace: str, name: str, status: WireModel, *, uid: str = "", resource_version: str = ""
     ) -> Written:
-        """Merge-patch the status subresource with ``status_patch(status)`` (nothing when it is empty).
+        """Patch the status subresource with ``status_patch(status)`` (nothing when it is empty).
 
-        ``uid`` binds the write to one object: the API server refuses it (409) when the name now belongs
-        to another one, so a deleted run's last words never land on its successor. ``resource_version``
-        makes it conditional on nobody having written since (a claim). Never raises: a failure is logged
-        and returned, and the caller decides whether it is worth another try.
+        ``resource_version`` makes it conditional on nobody having written since (a claim): a merge patch
+        carrying it, which the API server refuses (409) for any other version, hence any other object.
+        ``uid`` binds the write to one object, so a deleted run's last words never land on its successor.
+        A ``metadata.uid`` in a merge patch does not do that on a status subresource (the API server
+        replaces the patch's metadata with the stored object's before checking it: measured, the write of
+        a deleted run landed on the new run of that name), so a uid-bound write is a JSON patch whose
+        first operation tests ``/metadata/uid`` and whose others set each top-level status key (``add``
+        replaces a key or adds it; a null is pruned by the structural schema, as in a merge patch). Never
+        raises: a failure is logged and returned, and the caller decides whether it is worth another try.
         """
         patch = status_patch(status)
         if not patch:
             return Written.DONE
-        metadata = {key: value for key, value in (("uid", uid), ("resourceVersion", resource_version)) if value}
-        body: dict[str, Any] = {"status": patch, **({"metadata": metadata} if metadata else {})}
+        if uid and not resource_version:
+            return self._patch_bound(plural, namespace, name, patch, uid)
+        body: dict[str, Any] = {"status": patch}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        return self._patch(plural, namespace, name, body)
+
+    def _patch(self, plural: str, namespace: str, name: str, body: Any, content_type: str | None = None) -> Written:
         try:
             self._api("custom").patch_namespaced_custom_object_status(
-                GROUP, VERSION, namespace, plural, name, body, _request_timeout=REQUEST_TIMEOUT
+                GROUP,
+                VERSION,
+                namespace,
+                plural,
+                name,
+                body,
+                _request_timeout=REQUEST_TIMEOUT,
+                _content_type=content_type,
             )
         except Exception as exc:  # an ApiException, or a connection error of urllib3 during an outage
             outcome = _write_failure(exc)
-            if outcome in (Written.FAILED, Written.REFUSED):
+            if outcome in (Written.FAILED, Written.REFUSED) and not (content_type and outcome is Written.REFUSED):
                 log.warning("status patch of %s %s/%s failed: %s", plural, namespace, name, _describe(exc))
             return outcome
         return Written.DONE
+
+    def _patch_bound(self, plural: str, namespace: str, name: str, patch: dict[str, Any], uid: str) -> Written:
+        """The status keys of ``patch``, written only if the object called ``name`` is still ``uid``."""
+        operations = [{"op": "test", "path": "/metadata/uid", "value": uid}]
+        operations += [
+            {"op": "add", "path": f"/status/{_pointer(key)}", "value": value} for key, value in patch.items()
+        ]
+        for _ in range(3):
+            outcome = self._patch(plural, namespace, name, operations, "application/json-patch+json")
+            if outcome is not Written.REFUSED:
+                return outcome
+            # 422 says only that an operation failed: another uid, no status yet, or a value the schema refuses
+            try:
+                current = self._get_custom(plural, plural, namespace, name)
+            except NotFound:
+                return Written.GONE
+            except Exception:
+                return Written.FAILED
+            meta = current.get("metadata") or {}
+            if meta.get("uid") != uid:
+                return Written.GONE
+            if "status" in current:  # the value itself was refused: the same write would be refused again
+                log.warning("status patch of %s %s/%s refused: %s", plural, namespace, name, sorted(patch))
+                return Written.REFUSED
+            # the object's first status: a merge patch conditional on the version just read (this very object);
+            # a conflict means someone wrote first (another first status): then the JSON patch applies
+            version = meta.get("resourceVersion")
+            first = self._patch(plural, namespace, name, {"metadata": {"resourceVersion": version}, "status": patch})
+            if first is not Written.CONFLICT:
+                return first
+        return Written.FAILED
 
     def delete_run(self, namespace: str, name: str, *, uid: str = "") -> None:
         """Delete a CleanupRun; with ``uid``, only that object (a new run of the same name is left alone)."""
@@ -150,6 +202,11 @@ class Kube:
         except ApiException as exc:
             if exc.status not in (404, 409):  # gone, or the name belongs to another run now
                 raise
+
+
+def _pointer(key: str) -> str:
+    """A JSON pointer segment (RFC 6901)."""
+    return key.replace("~", "~0").replace("/", "~1")
 
 
 def _write_failure(exc: Exception) -> Written:

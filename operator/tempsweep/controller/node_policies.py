@@ -24,7 +24,7 @@ import kopf
 from pydantic import ValidationError
 
 from tempsweep.controller import policy_status as ps
-from tempsweep.controller.conditions import condition, read_conditions, set_condition
+from tempsweep.controller.conditions import condition, read_conditions
 from tempsweep.controller.node_api import remove_entries, selected_nodes
 from tempsweep.controller.runtime import PolicyNotReady, resolve
 from tempsweep.controller.state import OperatorState
@@ -138,10 +138,7 @@ def _conditions(current: list[Condition], summary: NodeSummary, now: datetime, g
     healthy = condition(
         "StorageHealthy", summary.health is not Health.CRITICAL, summary.health.value, summary.message, now
     )
-    conditions = current
-    for item in (ready, healthy):
-        conditions = set_condition(conditions, item.model_copy(update={"observed_generation": gen}))
-    return conditions
+    return ps.decided(current, [item.model_copy(update={"observed_generation": gen}) for item in (ready, healthy)])
 
 
 def on_change(body: Any, memo: Any, state: OperatorState, now: datetime) -> None:

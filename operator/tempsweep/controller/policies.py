@@ -76,7 +76,9 @@ async def policy_tick(body: kopf.Body, meta: kopf.Meta, memo: kopf.Memo, **kwarg
     """
     state, memory, ref, now = operator_state(memo), policy_memory(memo), ObjectRef.of(POLICIES, meta), now_utc()
     if state.stops.deleted(ref.uid):
-        return  # Kopf keeps ticking a timer whose object left without a finalizer (see _no_finalizer)
+        # Kopf keeps a timer whose object left without a finalizer (see _no_finalizer) until the operator
+        # stops: end its task here. Kopf takes a cancellation as "stop this timer for good" (it logs that).
+        raise asyncio.CancelledError(f"the policy {ref.key} was deleted")
     state.timers.record(ref.key, "tick", now)
     if not state.shards.owns(ref.key):  # another replica holds this policy's shard (--shards)
         state.timers.record(ref.key, "elsewhere", now)
@@ -149,6 +151,7 @@ async def policy_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) ->
     """
     state, meta = operator_state(memo), body.get("metadata") or {}
     uid = str(meta.get("uid") or "")
+    state.policies.observe(type, body)  # what a CleanupRun's handler checks the run against
     if type == "DELETED":
         state.stops.stop(uid, "the policy was deleted", deleted=True)
         state.timers.forget(ObjectRef.of(POLICIES, meta).key)
@@ -168,7 +171,7 @@ def _no_finalizer(timer: Callable[..., Any]) -> None:
     deletion through a finalizer (``policy_event`` sees DELETED from the watch), so the timer's handler is
     re-registered with ``requires_finalizer=False``; Kopf then also removes the finalizer from objects
     that still carry it. Kopf has no public switch for this, hence the registry's handler list. Without
-    the finalizer Kopf does not stop the timer of a deleted object: its tick returns at once (``stops``).
+    the finalizer Kopf does not stop the timer of a deleted object: its next tick ends it (``stops``).
     """
     spawning = kopf.get_default_registry()._spawning
     spawning._handlers = [

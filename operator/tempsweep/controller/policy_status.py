@@ -56,11 +56,13 @@ def observe(body: Any, memory: PolicyMemory) -> Observed:
 
 
 def not_ready(current: list[Condition], exc: PolicyNotReady, now: datetime, gen: int) -> PolicyStatus:
-    """Ready=False (and the condition the problem belongs to) for ``exc``; health Unknown when the storage
-    itself cannot be read (the last figures' Healthy would say the opposite of the conditions)."""
-    conditions = set_condition(current, _at(condition("Ready", False, exc.reason, str(exc), now), gen))
+    """Ready=False (and the condition the problem belongs to) for ``exc``, the only conditions it carries;
+    health Unknown when the storage itself cannot be read (the last figures' Healthy would say the opposite
+    of the conditions)."""
+    learned = [_at(condition("Ready", False, exc.reason, str(exc), now), gen)]
     if exc.condition != "Ready":
-        conditions = set_condition(conditions, _at(condition(exc.condition, False, exc.reason, str(exc), now), gen))
+        learned.append(_at(condition(exc.condition, False, exc.reason, str(exc), now), gen))
+    conditions = decided(current, learned)
     health = Health.UNKNOWN if exc.condition == "StorageHealthy" else None
     return PolicyStatus(conditions=conditions, observed_generation=gen, health=health)
 
@@ -69,7 +71,7 @@ def ready(
     current: list[Condition], runtime: PolicyRuntime, stats: StorageStats | None, now: datetime
 ) -> list[Condition]:
     """Ready=True, and the conditions of what was learned: JobSourceReachable, MinFreeSpaceApplied and
-    StorageHealthy (the last two only with statistics)."""
+    StorageHealthy (the last two only with statistics); only these (``decided``)."""
     learned = [condition("Ready", True, "Validated", f"cleaning {runtime.storage.description}", now)]
     if runtime.policy.rules.has_job_source:
         learned.append(_job_source(runtime, stats, now))
@@ -82,10 +84,21 @@ def ready(
         learned.append(
             condition("StorageHealthy", healthy, stats.health.value, f"usage {stats.usage_percent:.1f}%", now)
         )
+    return decided(current, [_at(item, runtime.generation) for item in learned])
+
+
+def decided(current: list[Condition], learned: list[Condition]) -> list[Condition]:
+    """Only the conditions this handler decided, as set on ``current`` (the status it judged from).
+
+    The others are not repeated: ``StatusWriter`` sets these per type on the latest object, and a copy
+    of a condition from a status read before another handler's write would undo that write (the create
+    handler's StorageHealthy, or a Ready=False, lost to a timer tick that started earlier).
+    """
     conditions = current
     for item in learned:
-        conditions = set_condition(conditions, _at(item, runtime.generation))
-    return conditions
+        conditions = set_condition(conditions, item)
+    types = {item.type for item in learned}
+    return [item for item in conditions if item.type in types]
 
 
 def _job_source(runtime: PolicyRuntime, stats: StorageStats | None, now: datetime) -> Condition:

@@ -101,7 +101,7 @@ def tick(body: Any, due: DueWork, state: OperatorState, memory: PolicyMemory, no
         parts += prediction_work.predictive_cleanup(body, runtime, state, memory, prediction, stats)
     before = read_conditions(status.get("conditions"))
     conditions = ps.ready(before, runtime, stats, now)
-    if conditions != before:  # an unchanged list would cost a PATCH every tick
+    if any(find_condition(before, item.type) != item for item in conditions):  # else a PATCH every tick
         parts.append(PolicyStatus(conditions=conditions))
         ps.job_source_events(body, memory, before, conditions)
     return ps.combine(*parts)

@@ -1,20 +1,21 @@
 """The operator's state, in one object carried by Kopf's ``memo``; nothing module-level.
 
-``OperatorState`` is the operator's own (settings, the API client, the per-storage locks, the runs
-being executed, timer freshness): ``run_operator`` puts it into the memo Kopf copies for every
+``OperatorState`` is the operator's own (settings, the API client, the per-storage locks, the
+per-storage queues of CleanupRuns, timer freshness): ``run_operator`` puts it into the memo Kopf copies for every
 object, so each handler reaches the same one. ``PolicyMemory`` is one policy's (its resolved spec,
 when statistics were computed, the job source it reuses, the outage it announced): it lives in that
 policy's own memo, which Kopf drops with the object, so a deleted policy leaves nothing to clear.
 
-Issue 14 plugs in here: a per-volume queue replaces ``StorageLocks``, and ``RunClaims`` becomes the
-exactly-once claim.
+``StorageLocks`` serialises the cleanups of one storage: the queue's thread of that storage (CleanupRuns,
+``run_queue``) and the policy timers' own passes, which never wait for it (they try again at the next
+tick). Exactly-once execution across operators is the run's claim (``claims``).
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,48 +24,61 @@ from tempsweep.controller.claims import operator_identity
 from tempsweep.controller.expiry import FinishedRuns
 from tempsweep.controller.kube import Kube
 from tempsweep.controller.probes import TimerFreshness
+from tempsweep.controller.run_queue import RunQueues
 from tempsweep.controller.shard_keeper import AllShards
-from tempsweep.controller.timing import prediction_settings
+from tempsweep.controller.timing import load_timing, prediction_settings
 from tempsweep.engine.ports import JobSource
 from tempsweep.engine.prediction import UsageWindow
 from tempsweep.models import EffectivePolicy, OperatorSettings
 
 
 class StorageLocks:
-    """One lock per storage key: cleanups of the same storage are serialised, others run in parallel."""
+    """One lock per storage key: cleanups of the same storage are serialised, others run in parallel.
 
-    def __init__(self) -> None:
+    Two kinds of takers: a storage's queue thread (CleanupRuns, ``take``: it waits) and the policy timers
+    (``try_take``: a timer never waits, it tries again at its next tick). A queue that runs its runs back
+    to back would leave a timer no gap, so a timer that finds the storage busy asks for the next turn: the
+    queue thread lets it go first, waiting at most ``patience`` seconds (two ticks) for it to come back.
+    So a due emergency check or scheduled pass waits for the run in progress, never for the whole queue.
+    """
+
+    def __init__(self, patience: float = 25.0) -> None:
         self._locks: dict[str, threading.Lock] = {}
-        self._guard = threading.Lock()
+        self._wanted: dict[str, float] = {}  # storage key -> until when a timer's turn is kept for it
+        self._patience = patience
+        self._guard = threading.Condition()
 
     def of(self, key: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(key, threading.Lock())
 
-
-class RunClaims:
-    """The CleanupRuns being executed in this process, so a resume racing a create runs it once."""
-
-    def __init__(self) -> None:
-        self._claimed: set[str] = set()
-        self._guard = threading.Lock()
-
-    def holds(self, uid: str) -> bool:
+    def try_take(self, key: str) -> bool:
+        """A timer: the lock if it is free now; else False, and the next turn is kept for the timer."""
+        lock = self.of(key)
+        taken = lock.acquire(blocking=False)
         with self._guard:
-            return uid in self._claimed
+            if taken:
+                self._wanted.pop(key, None)
+                self._guard.notify_all()
+            else:
+                self._wanted.setdefault(key, time.monotonic() + self._patience)
+        return taken
 
-    @contextmanager
-    def claim(self, uid: str) -> Iterator[bool]:
-        """Yields True when this caller owns the run until the block ends, False when another does."""
+    def take(self, key: str) -> None:
+        """A queued run: wait for a timer that asked for the next turn (at most ``patience``), then the lock."""
+        lock = self.of(key)
         with self._guard:
-            owned = uid not in self._claimed
-            self._claimed.add(uid)
-        try:
-            yield owned
-        finally:
-            if owned:
-                with self._guard:
-                    self._claimed.discard(uid)
+            while (until := self._wanted.get(key)) is not None:
+                left = until - time.monotonic()
+                if left <= 0:
+                    self._wanted.pop(key, None)  # the timer did not come back: its work was no longer due
+                    break
+                self._guard.wait(left)
+        lock.acquire()
+
+    def timer_waiting(self, key: str) -> bool:
+        with self._guard:
+            return self._wanted.get(key, 0.0) > time.monotonic()
 
 
 class StopSignals:
@@ -80,6 +94,12 @@ class StopSignals:
         self._reasons: dict[str, str] = {}
         self._deleted: set[str] = set()
         self._guard = threading.Lock()
+        self._listeners: list[Callable[[str, str], object]] = []
+
+    def listen(self, listener: Callable[[str, str], object]) -> None:
+        """Call ``listener(uid, reason)`` on every stop (the run queues drop a stopped policy's waiting runs).
+        It is called on the event loop: it must not block."""
+        self._listeners.append(listener)
 
     def stop(self, uid: str, reason: str, *, deleted: bool = False) -> None:
         with self._guard:
@@ -88,6 +108,9 @@ class StopSignals:
                 self._reasons[uid] = reason
             else:
                 self._reasons.setdefault(uid, reason)
+            reason = self._reasons[uid]
+        for listener in self._listeners:
+            listener(uid, reason)
 
     def deleted(self, uid: str) -> bool:
         """The object is gone for good (a timer Kopf left running for it has nothing to do)."""
@@ -104,20 +127,50 @@ class StopSignals:
             return next((self._reasons[uid] for uid in uids if uid in self._reasons), None)
 
 
+class PolicyBodies:
+    """The latest version of each policy the watch has shown, by ``namespace/name``.
+
+    A CleanupRun's handler checks the run against its policy; reading the policy through the API each
+    time made a burst of 300 runs 300 GETs of the same object, in Kopf's workers. The check reads it
+    here (and asks the API server when it is missing, or before refusing a run on what it read here).
+    """
+
+    def __init__(self) -> None:
+        self._bodies: dict[str, dict[str, Any]] = {}
+        self._guard = threading.Lock()
+
+    def observe(self, event_type: str | None, body: Any) -> None:
+        meta = body.get("metadata") or {}
+        key = f"{meta.get('namespace') or 'default'}/{meta.get('name')}"
+        with self._guard:
+            if event_type == "DELETED":
+                self._bodies.pop(key, None)
+            else:
+                self._bodies[key] = dict(body)
+
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        with self._guard:
+            return self._bodies.get(f"{namespace}/{name}")
+
+
 @dataclass
 class OperatorState:
     """Everything the operator shares between objects."""
 
     settings: OperatorSettings
     kube: Kube = field(default_factory=Kube)
-    locks: StorageLocks = field(default_factory=StorageLocks)
-    claims: RunClaims = field(default_factory=RunClaims)
+    locks: StorageLocks = field(default_factory=lambda: StorageLocks(2 * load_timing().tick_seconds + 5))
+    policies: PolicyBodies = field(default_factory=PolicyBodies)  # the watch's latest policy objects
+    queues: RunQueues = field(default_factory=lambda: RunQueues(load_timing().run_queue_limit))
     timers: TimerFreshness = field(default_factory=TimerFreshness)
     stops: StopSignals = field(default_factory=StopSignals)
     finished: FinishedRuns = field(default_factory=FinishedRuns)
     identity: str = field(default_factory=operator_identity)  # this instance's name in run claims
     background: list[Any] = field(default_factory=list)  # the operator's own asyncio tasks (the sweeper)
     shards: AllShards = field(default_factory=AllShards)  # which policies are this replica's (--shards)
+
+    def __post_init__(self) -> None:
+        self.stops.listen(self.queues.cancel_policy)  # a deleted or suspended policy's waiting runs leave
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from tempsweep.engine.exclusion import exclusion_matcher
@@ -20,6 +20,7 @@ class Progress:
     files_planned: int  # files the applier has taken on so far (deleted, skipped or failed)
     files_deleted: int
     bytes_freed: int
+    deleted_by_reason: Mapping[str, int] = field(default_factory=dict)  # deleted files per reason so far
 
 
 #: Asked between batches: a reason to stop the cleanup now (the run or its policy was deleted, the policy

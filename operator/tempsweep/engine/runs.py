@@ -150,7 +150,7 @@ def _progress_adapter(ctx: CleanupContext) -> Callable[[Tally], None] | None:
     report = ctx.progress
     if report is None:
         return None
-    return lambda tally: report(Progress(tally.attempted, tally.deleted, tally.bytes_freed))
+    return lambda tally: report(Progress(tally.attempted, tally.deleted, tally.bytes_freed, dict(tally.by_reason)))
 
 
 def _summary(kind: RunType, tally: Tally, outcome: PhaseOutcome, dry_run: bool) -> str:

@@ -273,6 +273,7 @@ def custom_resource_definitions() -> dict[str, dict[str, Any]]:
                     _column("Freed", ".status.bytesFreed", "integer"),
                     age,
                     _column("Reason", ".status.reason", priority=1),  # -o wide: e.g. BlastRadiusExceeded
+                    _column("Queue", ".status.queuePosition", "integer", priority=1),  # -o wide: place while Pending
                 ],
             )
         ),

@@ -134,6 +134,9 @@ class RunProgress(WireModel):
     files_planned: int = Field(default=0, description="Files planned for deletion so far.")
     files_deleted: int = Field(default=0, description="Files deleted so far.")
     bytes_freed: int = Field(default=0, description="Bytes freed so far.")
+    deleted_by_reason: dict[str, int] | None = Field(
+        default=None, description="Deleted files per reason so far (a resumed run carries them on)."
+    )
     updated_time: datetime | None = Field(default=None, description="When this progress was reported.")
 
 
@@ -152,7 +155,15 @@ class CleanupRunStatus(WireModel):
     conditions: list[Condition] | None = Field(default=None, description="Standard conditions (Complete).")
     phase: RunPhase | None = Field(default=None, description="Pending, Running, Succeeded, Failed or Cancelled.")
     message: str | None = Field(default=None, description="One line saying what happened.")
-    start_time: datetime | None = Field(default=None, description="When the cleanup started.")
+    queue_position: int | None = Field(
+        default=None,
+        ge=0,
+        description="While Pending: the run's place in its storage's queue (1 = next to run). Rewritten when it "
+        "has at least halved, so it is an upper bound; 0 once the run has left the queue.",
+    )
+    start_time: datetime | None = Field(
+        default=None, description="When the cleanup first started (kept when a restarted operator resumes it)."
+    )
     completion_time: datetime | None = Field(default=None, description="When the run reached a final phase.")
     progress: RunProgress | None = Field(default=None, description="Progress while Running.")
     claim: RunClaim | None = Field(

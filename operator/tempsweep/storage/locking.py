@@ -22,7 +22,12 @@ What this sees and what it does not:
 
 Several of tempsweep's own threads may need the same directory locked at once (batches of one
 directory are deleted in parallel); since two ``flock`` calls on separately opened descriptors
-conflict even within one process, the ``LockTable`` shares one lock per directory between them.
+conflict even within one process, the ``LockTable`` shares one lock per directory between them. The
+table is the process's (``PROCESS_LOCKS``), not one storage object's: the operator computes a policy's
+statistics (a scan, which checks each directory's lock) while a cleanup of the same volume deletes with
+a storage object of its own, and with a table each, each took the other's check for "another process":
+the cleanup left whole directories alone as "locked by another process, not entered", and a run
+resumed after a restart counted fewer files than it had left.
 """
 
 from __future__ import annotations
@@ -95,3 +100,7 @@ class LockTable:
                 return False
             fcntl.flock(fd, fcntl.LOCK_UN)
             return True
+
+
+#: The locks this process holds, shared by every storage object of it (see the module docstring).
+PROCESS_LOCKS = LockTable()

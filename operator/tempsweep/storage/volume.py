@@ -38,7 +38,7 @@ from tempsweep.engine.ports import (
     Usage,
 )
 from tempsweep.storage.dirfds import PathCursor, RootIds, open_without_symlinks
-from tempsweep.storage.locking import InUse, LockTable
+from tempsweep.storage.locking import PROCESS_LOCKS, InUse
 from tempsweep.storage.walker import Walk
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ class VolumeStorage:
         self.description = f"volume {self.root}"
         self._errors: list[str] = []
         self._root_identity: tuple[int, int] | None = None
-        self._locks = LockTable()
+        self._locks = PROCESS_LOCKS  # one table per process: our own scans never look like another process
         self._directories: list[DirectoryEntry] = []
         self._in_use: list[str] = []
 
