@@ -11,7 +11,10 @@ carried on from the last report, as the operator does for a run it resumes.
 Fail closed: the agent re-reads the policy and checks, before touching anything, that it is node-scoped,
 still selects this node and is ready here; otherwise this node's part fails with the reason, deleting
 nothing. An agent that is stopping (SIGTERM) stops at the next batch and writes no result: the run stays
-claimed until the lease lapses and the next agent finishes it.
+claimed until the lease lapses and the next agent finishes it. The same holds for an agent that has had
+no renewal confirmed by the API server for two thirds of the lease, or that has seen another agent holding
+its claim (``agent.deadline``): it stops at the next batch and writes nothing more to the run, so a late
+write of a cut-off agent never overwrites the claim of the agent that took the node's part over.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from tempsweep.agent.deadline import ClaimDeadline
 from tempsweep.agent.entries import find_entry, write_run_entry
 from tempsweep.controller.claims import LEASE_SECONDS
 from tempsweep.controller.cleanups import run_locked
@@ -60,7 +64,10 @@ def execute_node_run(agent: Agent, body: Any) -> None:
         result = _execute(agent, body, reporter)
     finally:
         reporter.stop_renewing()
-    if result is not None and not agent.stopping.is_set():
+    problem = reporter.deadline.problem()
+    if problem is not None:
+        log.warning("%s: stopped, writing nothing more to the run: %s", reporter.name, problem)
+    elif result is not None and not agent.stopping.is_set():
         reporter.finished(result)
 
 
@@ -108,8 +115,9 @@ def _execute(agent: Agent, body: Any, reporter: NodeRunReporter) -> RunStatus | 
     def stop() -> str | None:
         if agent.stopping.is_set():
             return "the agent is stopping"
-        if reporter.lost_to is not None:
-            return f"agent {reporter.lost_to} took this node's part over"
+        problem = reporter.deadline.problem()
+        if problem is not None:
+            return problem
         return agent.state.stops.check(ref.uid, runtime.uid)
 
     log.info("%s: running %s on node %s", ref.key, request.type.value, agent.node)
@@ -162,7 +170,7 @@ class NodeRunReporter:
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_report = 0.0
-        self.lost_to: str | None = None
+        self.deadline = ClaimDeadline(LEASE_SECONDS)
 
     def _carried_figures(self, planned: int, deleted: int, freed: int) -> dict[str, int]:
         carried = self._carried
@@ -173,10 +181,17 @@ class NodeRunReporter:
         }
 
     def _write(self, update: dict[str, Any], *, resource_version: str = "") -> Written:
+        """Every write renews the claim; none once the claim is not surely ours (FAILED, nothing sent)."""
+        if self.deadline.problem() is not None:
+            return Written.FAILED
+        sent = self.deadline.now()
         with self._guard:
             self._entry = self._entry.model_copy(update={**update, "renew_time": _now()})
             entry = self._entry
-        return write_run_entry(self._agent.kube, self._meta, entry, resource_version=resource_version)
+        outcome = write_run_entry(self._agent.kube, self._meta, entry, resource_version=resource_version)
+        if outcome is Written.DONE:
+            self.deadline.renewed(sent)
+        return outcome
 
     def claim(self, resource_version: str) -> Written:
         return self._write({}, resource_version=resource_version)
@@ -191,18 +206,25 @@ class NodeRunReporter:
             self._thread.join(timeout=5)
 
     def _renew(self) -> None:
-        while not self._done.wait(LEASE_SECONDS / 3):
+        """Renew every third of the lease; after a failed attempt try again sooner, until the deadline."""
+        wait = LEASE_SECONDS / 3
+        while not self._done.wait(wait) and self.deadline.problem() is None:
+            wait = LEASE_SECONDS / 12  # unless this attempt is confirmed
             try:
                 current = self._agent.kube.get_run(str(self._meta["namespace"]), str(self._meta["name"]))
             except NotFound:
-                return  # the run is gone: the stop check notices from the listing
-            except Exception:  # an outage: keep working; the claim may lapse, the next read tells
+                self.deadline.lost("the run is gone")
+                return
+            except Exception:  # an outage: the deadline stops the cleanup if it lasts
+                log.warning("%s: claim not renewed (API unreachable), %.0fs left", self.name,
+                            self.deadline.seconds_left())
                 continue
             holder = find_entry(current, self._agent.node, NodeRunStatus)
             if holder is not None and holder.agent not in ("", self._agent.identity):
-                self.lost_to = holder.agent
+                self.deadline.lost(f"agent {holder.agent} took this node's part over")
                 return
-            self._write({})
+            if self._write({}) is Written.DONE:
+                wait = LEASE_SECONDS / 3
 
     # -- RunObserver ---------------------------------------------------------------------------------
 
@@ -262,5 +284,9 @@ class NodeRunReporter:
     def _final(self, update: dict[str, Any]) -> None:
         """Write until the API server takes it, the run is gone, or the agent is stopping."""
         delay = 1.0
-        while self._write(update) is Written.FAILED and not self._agent.stopping.wait(delay):
+        while (
+            self._write(update) is Written.FAILED
+            and self.deadline.problem() is None
+            and not self._agent.stopping.wait(min(delay, self.deadline.seconds_left()))
+        ):
             delay = min(2 * delay, FINAL_RETRY_MAX_SECONDS)
