@@ -208,7 +208,8 @@ def test_a_killed_replicas_shards_are_taken_over_and_come_back_when_it_rejoins(
 
 
 def shipped_options() -> list[str]:
-    """The shipped Deployment's arguments, without the liveness address (the test process picks a port)."""
+    """The shipped Deployment's arguments, without the liveness and metrics ports (the test process picks
+    free ones: two replicas on one machine cannot both listen on 8081)."""
     args: list[str] = []
     documents = [
         doc for doc in yaml.safe_load_all((REPO / "manifests" / "base" / "deployment.yaml").read_text()) if doc
@@ -218,7 +219,7 @@ def shipped_options() -> list[str]:
     for arg in shipped:
         if skip:
             skip = False
-        elif arg == "--liveness":
+        elif arg in ("--liveness", "--metrics-port"):
             skip = True
         else:
             args.append(arg)

@@ -10,6 +10,7 @@ Registered on import; ``main.run_operator`` imports this module with ``policies`
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from typing import Any
 
 import kopf
@@ -104,6 +105,8 @@ async def run_event(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> No
     state, uid = operator_state(memo), str(body.get("metadata", {}).get("uid") or "")
     state.finished.observe(type, body)
     state.unfinished.observe(type, body)
+    if state.unfinished.context is None:
+        state.unfinished.context = contextvars.copy_context()
     if type == "DELETED" or body.get("metadata", {}).get("deletionTimestamp"):
         if not state.queues.cancel(uid, "the CleanupRun was deleted", body) and state.queues.executing(uid):
             state.stops.stop(uid, "the CleanupRun was deleted")

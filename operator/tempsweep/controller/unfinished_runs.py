@@ -14,6 +14,7 @@ Kopf's handler admits too is harmless.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 from collections.abc import Callable
@@ -35,6 +36,9 @@ class UnfinishedRuns:
     def __init__(self) -> None:
         self._runs: dict[str, Any] = {}
         self._guard = threading.Lock()
+        #: Kopf's context as a watch handler sees it: a run taken up here posts its events from it (the
+        #: sweeper task, started by a startup activity, lacks Kopf's event-posting context).
+        self.context: contextvars.Context | None = None
 
     def observe(self, event_type: str | None, body: Any) -> None:
         meta, status = body.get("metadata") or {}, body.get("status") or {}
@@ -73,9 +77,11 @@ async def take_up_forever(
     """Every ``interval`` seconds admit the unattended runs (on a thread: admission may read the API)."""
     while True:
         await asyncio.sleep(interval)
+        if runs.context is None:
+            continue  # no watch event yet, so no run either
         for body in unattended(runs.snapshot(), state, datetime.now(UTC)):
             meta = body.get("metadata") or {}
             try:
-                await asyncio.to_thread(admit, body)
+                await asyncio.get_running_loop().run_in_executor(None, runs.context.copy().run, admit, body)
             except Exception as exc:  # a full queue, a shard just lost, an outage: looked at again next time
                 log.info("[%s/%s] unattended run not taken up yet: %s", meta.get("namespace"), meta.get("name"), exc)
